@@ -1,0 +1,22 @@
+//! Pipewise's domain: value types that can only hold valid values, and the
+//! rules that act on them. Nothing here performs IO or reads the clock.
+
+pub mod api_key;
+pub mod currency;
+pub mod email;
+pub mod name;
+pub mod organization;
+pub mod password;
+pub mod role;
+pub mod user;
+
+pub use api_key::{ApiKey, ApiKeyFormatError, ApiKeySecret};
+pub use currency::{Currency, CurrencyError};
+pub use email::{Email, EmailError};
+pub use name::{Name, NameError};
+pub use organization::{
+    ExchangeRate, ExchangeRateError, MqlThreshold, MqlThresholdError, Organization, OrganizationChanges, TimeZone, TimeZoneError,
+};
+pub use password::{Password, PasswordError};
+pub use role::{Role, RoleError, Scope, ScopeError};
+pub use user::{Credentials, NewUser, User, UserChanges};

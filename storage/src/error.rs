@@ -1,0 +1,34 @@
+/// Why a storage call failed, in terms the API can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Absent, or in another organization: callers cannot tell the two apart.
+    #[error("record not found")]
+    NotFound,
+    /// A uniqueness rule or a business invariant refused the change.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// `If-Match` named a version that is no longer current.
+    #[error("the record changed since the version given")]
+    VersionMismatch,
+    #[error("database URL must start with sqlite: or postgres:")]
+    UnsupportedUrl,
+    /// A stored value no longer parses: a bug or a hand edit, never user input.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `what`.
+    pub(crate) fn unique(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |err| match &err {
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                StoreError::Conflict(what)
+            }
+            _ => StoreError::Database(err),
+        }
+    }
+}

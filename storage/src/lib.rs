@@ -1,0 +1,160 @@
+//! Pipewise persistence. [`Store`] is the one interface the API talks to;
+//! [`connect`] picks its implementation once, from the database URL's scheme.
+//! The SQL is written once (`queries.rs`) and compiled for both backends, so
+//! the two cannot drift apart; only connection set-up differs.
+
+mod error;
+mod postgres;
+mod queries;
+mod rows;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pipewise_domain::{
+    ApiKey, Credentials, Currency, ExchangeRate, Name, NewUser, Organization, OrganizationChanges, Scope, User,
+    UserChanges,
+};
+use uuid::Uuid;
+
+pub use error::StoreError;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A page request in id order: ids are UUID v7, so id order is creation
+/// order and a cursor stays stable while rows are inserted.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// A refresh token to store: only its hash is kept.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone)]
+pub enum Rotation {
+    /// The token was live: it is now spent and its successor stored.
+    Rotated(User),
+    /// The token had already been spent or revoked: its whole family is now
+    /// revoked, since someone holds a copy (RFC 9700 §4.14).
+    Reused,
+    /// Unknown, expired, or its user is inactive.
+    Invalid,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: Name,
+    pub prefix: String,
+    pub key_hash: String,
+    pub scopes: Vec<Scope>,
+    pub created_by: Option<Uuid>,
+}
+
+/// Who did something, for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor {
+    User(Uuid),
+    ApiKey(Uuid),
+    System,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Returns the stored value of a server-wide setting, storing `value`
+    /// first if there is none (the first of several racing processes wins).
+    async fn setting_or_insert(&self, key: &str, value: &str, now: DateTime<Utc>) -> Result<String>;
+
+    // Organizations
+    /// Creates an organization with its first user, an admin, in one transaction.
+    async fn create_organization(&self, org: &Organization, admin: &NewUser, now: DateTime<Utc>) -> Result<User>;
+    async fn organization(&self, org: Uuid) -> Result<Organization>;
+    async fn update_organization(
+        &self,
+        org: Uuid,
+        changes: &OrganizationChanges,
+        if_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Organization>;
+
+    // Users
+    async fn credentials(&self, email: &str) -> Result<Option<Credentials>>;
+    /// A user by id regardless of organization: for authentication only.
+    async fn user_for_auth(&self, id: Uuid) -> Result<Option<User>>;
+    async fn user(&self, org: Uuid, id: Uuid) -> Result<User>;
+    async fn users(&self, org: Uuid, page: Page) -> Result<Vec<User>>;
+    async fn create_user(&self, org: Uuid, user: &NewUser, actor: Actor, now: DateTime<Utc>) -> Result<User>;
+    /// Applies `changes`; a new password or deactivation also ends every session.
+    /// Refuses (Conflict) to leave the organization without an active admin.
+    async fn update_user(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        changes: &UserChanges,
+        if_version: Option<i64>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<User>;
+    /// Ends every session of a user: refresh tokens revoked, access tokens invalid.
+    async fn end_all_sessions(&self, user: Uuid, now: DateTime<Utc>) -> Result<()>;
+
+    // Sessions
+    async fn insert_refresh_token(&self, token: &NewRefreshToken, now: DateTime<Utc>) -> Result<()>;
+    async fn rotate_refresh_token(&self, presented_hash: &str, next: &NewRefreshToken, now: DateTime<Utc>) -> Result<Rotation>;
+    /// Revokes the family of the given token; returns whether one was found.
+    async fn revoke_refresh_family(&self, user: Uuid, token_hash: &str, now: DateTime<Utc>) -> Result<bool>;
+
+    // Login throttling
+    /// Failures counted for `key` in the window that started after `window_start`.
+    async fn login_failures(&self, key: &str, window_start: DateTime<Utc>) -> Result<Option<(i64, DateTime<Utc>)>>;
+    async fn record_login_failure(&self, key: &str, window_start: DateTime<Utc>, now: DateTime<Utc>) -> Result<()>;
+    async fn clear_login_failures(&self, key: &str) -> Result<()>;
+
+    // API keys
+    async fn create_api_key(&self, org: Uuid, key: &NewApiKey, actor: Actor, now: DateTime<Utc>) -> Result<ApiKey>;
+    async fn api_keys(&self, org: Uuid, page: Page) -> Result<Vec<ApiKey>>;
+    async fn api_key(&self, org: Uuid, id: Uuid) -> Result<ApiKey>;
+    async fn revoke_api_key(&self, org: Uuid, id: Uuid, actor: Actor, now: DateTime<Utc>) -> Result<ApiKey>;
+    /// A live (unrevoked) key by the hash of its secret.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    /// Records use, at most once a minute per key so that reads stay reads.
+    async fn touch_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<()>;
+
+    // Exchange rates
+    async fn exchange_rates(&self, org: Uuid) -> Result<Vec<(Currency, ExchangeRate, DateTime<Utc>)>>;
+    async fn put_exchange_rate(&self, org: Uuid, currency: Currency, rate: ExchangeRate, now: DateTime<Utc>) -> Result<DateTime<Utc>>;
+    async fn delete_exchange_rate(&self, org: Uuid, currency: Currency) -> Result<()>;
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and
+/// brings its schema up to date.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}

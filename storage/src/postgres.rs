@@ -1,0 +1,47 @@
+//! PostgreSQL: the production backend, shared by any number of API processes.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pipewise_domain::{
+    ApiKey, Credentials, Currency, ExchangeRate, NewUser, Organization, OrganizationChanges, Role, Scope, User,
+    UserChanges,
+};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool, Postgres, Transaction,
+};
+use std::str::FromStr;
+use uuid::Uuid;
+
+use crate::{
+    queries::impl_store,
+    rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
+    Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
+};
+
+type Tx = Transaction<'static, Postgres>;
+
+pub(crate) struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub(crate) async fn connect(url: &str) -> crate::Result<Self> {
+        // A runaway query is cut off by the server rather than holding a connection.
+        let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", "15s")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin_write(&self) -> crate::Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+impl_store!(PgStore, crate::Backend::Postgres);

@@ -1,0 +1,54 @@
+//! SQLite: the embedded default. WAL lets readers run beside the one writer;
+//! every write transaction starts with `BEGIN IMMEDIATE`, so it takes the
+//! write lock up front and waits on the busy timeout instead of failing with
+//! SQLITE_BUSY when a deferred read transaction tries to upgrade.
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::{DateTime, Utc};
+use pipewise_domain::{
+    ApiKey, Credentials, Currency, ExchangeRate, NewUser, Organization, OrganizationChanges, Role, Scope, User,
+    UserChanges,
+};
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    Sqlite, SqlitePool, Transaction,
+};
+use uuid::Uuid;
+
+use crate::{
+    queries::impl_store,
+    rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
+    Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
+};
+
+type Tx = Transaction<'static, Sqlite>;
+
+pub(crate) struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub(crate) async fn connect(url: &str) -> crate::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin_write(&self) -> crate::Result<Tx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl_store!(SqliteStore, crate::Backend::Sqlite);
