@@ -1,1 +1,49 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use pipewise_api::{
+    config::{Cli, Command},
+    openapi_document, telemetry, Application,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(&cli.config.log, cli.config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => openapi_document()
+            .to_yaml()
+            .map(|yaml| print!("{yaml}"))
+            .map_err(|e| e.to_string()),
+        Command::Migrate => pipewise_storage::connect(&cli.config.database_url)
+            .await
+            .map(|_| println!("migrations applied to {}", redact(&cli.config.database_url)))
+            .map_err(|e| e.to_string()),
+        Command::Serve => serve(cli.config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("pipewise: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: pipewise_api::Config) -> Result<(), String> {
+    let bind = config.bind.clone();
+    let app = Application::build(config).await.map_err(|e| e.to_string())?;
+    let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
+    println!("Pipewise is listening on http://{host}:{}", app.port());
+    println!("Swagger UI: http://{host}:{}/docs/", app.port());
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://…@{}", &url[..scheme_end], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}

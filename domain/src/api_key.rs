@@ -112,9 +112,18 @@ mod tests {
     fn malformed_keys_are_refused_without_lookup() {
         let key = ApiKeySecret::from_random_body(BODY).unwrap();
         let good = key.expose();
-        assert_eq!(ApiKeySecret::parse(&good.replacen("pwk_", "pwx_", 1)), Err(ApiKeyFormatError::Prefix));
-        assert_eq!(ApiKeySecret::parse(&good[..good.len() - 1]), Err(ApiKeyFormatError::Shape));
-        assert_eq!(ApiKeySecret::parse(&format!("{}-", &good[..good.len() - 1])), Err(ApiKeyFormatError::Shape));
+        assert_eq!(
+            ApiKeySecret::parse(&good.replacen("pwk_", "pwx_", 1)),
+            Err(ApiKeyFormatError::Prefix)
+        );
+        assert_eq!(
+            ApiKeySecret::parse(&good[..good.len() - 1]),
+            Err(ApiKeyFormatError::Shape)
+        );
+        assert_eq!(
+            ApiKeySecret::parse(&format!("{}-", &good[..good.len() - 1])),
+            Err(ApiKeyFormatError::Shape)
+        );
         let typo = good.replacen('a', "b", 1);
         assert_eq!(ApiKeySecret::parse(&typo), Err(ApiKeyFormatError::Checksum));
     }

@@ -18,7 +18,9 @@ VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
 
 impl Currency {
     pub fn parse(raw: &str) -> Result<Self, CurrencyError> {
-        let known = raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) && ISO_4217.split_ascii_whitespace().any(|code| code == raw);
+        let known = raw.len() == 3
+            && raw.bytes().all(|b| b.is_ascii_uppercase())
+            && ISO_4217.split_ascii_whitespace().any(|code| code == raw);
         if !known {
             return Err(CurrencyError);
         }

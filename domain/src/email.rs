@@ -66,7 +66,17 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for raw in ["", "ada", "@example.com", "ada@", "ada@example", "ada@@example.com", "a da@example.com", "ada@.example.com", "ada@example..com"] {
+        for raw in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "ada@@example.com",
+            "a da@example.com",
+            "ada@.example.com",
+            "ada@example..com",
+        ] {
             assert_eq!(Email::parse(raw), Err(EmailError::Invalid), "{raw:?}");
         }
     }

@@ -15,7 +15,8 @@ pub use currency::{Currency, CurrencyError};
 pub use email::{Email, EmailError};
 pub use name::{Name, NameError};
 pub use organization::{
-    ExchangeRate, ExchangeRateError, MqlThreshold, MqlThresholdError, Organization, OrganizationChanges, TimeZone, TimeZoneError,
+    ExchangeRate, ExchangeRateError, MqlThreshold, MqlThresholdError, Organization, OrganizationChanges, TimeZone,
+    TimeZoneError,
 };
 pub use password::{Password, PasswordError};
 pub use role::{Role, RoleError, Scope, ScopeError};

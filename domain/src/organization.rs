@@ -49,7 +49,11 @@ impl MqlThreshold {
     pub const DEFAULT: MqlThreshold = MqlThreshold(50);
 
     pub fn new(value: i64) -> Result<Self, MqlThresholdError> {
-        u8::try_from(value).ok().filter(|v| *v <= 100).map(Self).ok_or(MqlThresholdError)
+        u8::try_from(value)
+            .ok()
+            .filter(|v| *v <= 100)
+            .map(Self)
+            .ok_or(MqlThresholdError)
     }
 
     pub fn value(self) -> u8 {

@@ -62,7 +62,13 @@ pub enum Scope {
 pub struct ScopeError;
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [Scope::Read, Scope::Write, Scope::Reports, Scope::Import, Scope::Webhooks];
+    pub const ALL: [Scope; 5] = [
+        Scope::Read,
+        Scope::Write,
+        Scope::Reports,
+        Scope::Import,
+        Scope::Webhooks,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,7 +96,10 @@ impl Scope {
 impl FromStr for Scope {
     type Err = ScopeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s).ok_or(ScopeError)
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or(ScopeError)
     }
 }
 

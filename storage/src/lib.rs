@@ -121,9 +121,16 @@ pub trait Store: Send + Sync + 'static {
 
     // Sessions
     async fn insert_refresh_token(&self, token: &NewRefreshToken, now: DateTime<Utc>) -> Result<()>;
-    async fn rotate_refresh_token(&self, presented_hash: &str, next: &NewRefreshToken, now: DateTime<Utc>) -> Result<Rotation>;
-    /// Revokes the family of the given token; returns whether one was found.
-    async fn revoke_refresh_family(&self, user: Uuid, token_hash: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// Spends the presented token and stores its successor in the same family.
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        next_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation>;
+    /// Revokes the family (the login) of the given token; returns whether there was one.
+    async fn revoke_refresh_family(&self, token_hash: &str, now: DateTime<Utc>) -> Result<bool>;
 
     // Login throttling
     /// Failures counted for `key` in the window that started after `window_start`.
@@ -143,7 +150,13 @@ pub trait Store: Send + Sync + 'static {
 
     // Exchange rates
     async fn exchange_rates(&self, org: Uuid) -> Result<Vec<(Currency, ExchangeRate, DateTime<Utc>)>>;
-    async fn put_exchange_rate(&self, org: Uuid, currency: Currency, rate: ExchangeRate, now: DateTime<Utc>) -> Result<DateTime<Utc>>;
+    async fn put_exchange_rate(
+        &self,
+        org: Uuid,
+        currency: Currency,
+        rate: ExchangeRate,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>>;
     async fn delete_exchange_rate(&self, org: Uuid, currency: Currency) -> Result<()>;
 }
 
@@ -158,3 +171,4 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
         Err(StoreError::UnsupportedUrl)
     }
 }
+pub use sqlx::Error as SqlxError;

@@ -39,6 +39,9 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    // Concurrent read-modify-writes of one row queue up instead of failing.
+    const FOR_UPDATE: &'static str = "for update";
+
     async fn begin_write(&self) -> crate::Result<Tx> {
         Ok(self.pool.begin().await?)
     }

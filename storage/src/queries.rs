@@ -67,7 +67,8 @@ macro_rules! impl_store {
                 now: DateTime<Utc>,
             ) -> $crate::Result<Organization> {
                 let mut tx = self.begin_write().await?;
-                let current: Organization = sqlx::query_as::<_, OrganizationRow>("select * from organizations where id = $1")
+                let sql = format!("select * from organizations where id = $1 {}", Self::FOR_UPDATE);
+                let current: Organization = sqlx::query_as::<_, OrganizationRow>(&sql)
                     .bind(org)
                     .fetch_optional(&mut *tx)
                     .await?
@@ -162,7 +163,8 @@ macro_rules! impl_store {
                 now: DateTime<Utc>,
             ) -> $crate::Result<User> {
                 let mut tx = self.begin_write().await?;
-                let current: User = sqlx::query_as::<_, UserRow>("select * from users where organization_id = $1 and id = $2")
+                let sql = format!("select * from users where organization_id = $1 and id = $2 {}", Self::FOR_UPDATE);
+                let current: User = sqlx::query_as::<_, UserRow>(&sql)
                     .bind(org)
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -256,7 +258,8 @@ macro_rules! impl_store {
             async fn rotate_refresh_token(
                 &self,
                 presented_hash: &str,
-                next: &NewRefreshToken,
+                next_hash: &str,
+                next_expires_at: DateTime<Utc>,
                 now: DateTime<Utc>,
             ) -> $crate::Result<Rotation> {
                 let mut tx = self.begin_write().await?;
@@ -305,8 +308,8 @@ macro_rules! impl_store {
                 .bind(Uuid::now_v7())
                 .bind(token.family_id)
                 .bind(token.user_id)
-                .bind(&next.token_hash)
-                .bind(next.expires_at)
+                .bind(next_hash)
+                .bind(next_expires_at)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -315,13 +318,12 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn revoke_refresh_family(&self, user: Uuid, token_hash: &str, now: DateTime<Utc>) -> $crate::Result<bool> {
+            async fn revoke_refresh_family(&self, token_hash: &str, now: DateTime<Utc>) -> $crate::Result<bool> {
                 let revoked = sqlx::query(
-                    "update refresh_tokens set revoked_at = $3
+                    "update refresh_tokens set revoked_at = $2
                      where revoked_at is null and family_id in
-                         (select family_id from refresh_tokens where token_hash = $2 and user_id = $1)",
+                         (select family_id from refresh_tokens where token_hash = $1)",
                 )
-                .bind(user)
                 .bind(token_hash)
                 .bind(now)
                 .execute(&self.pool)

@@ -2,9 +2,7 @@
 //! types. A value that does not parse is reported as corrupt, never guessed.
 
 use chrono::{DateTime, Utc};
-use pipewise_domain::{
-    ApiKey, Currency, Email, MqlThreshold, Name, Organization, Role, Scope, TimeZone, User,
-};
+use pipewise_domain::{ApiKey, Currency, Email, MqlThreshold, Name, Organization, Role, Scope, TimeZone, User};
 use uuid::Uuid;
 
 use crate::StoreError;

@@ -46,6 +46,9 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    // BEGIN IMMEDIATE already holds the one write lock.
+    const FOR_UPDATE: &'static str = "";
+
     async fn begin_write(&self) -> crate::Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }

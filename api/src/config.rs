@@ -1,0 +1,79 @@
+//! Configuration: one typed struct, from flags or `PIPEWISE_*` variables.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+#[derive(Debug, Parser)]
+#[command(name = "pipewise", version, about = "Pipewise: the sales pipeline API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (YAML) and exit.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// `sqlite://FILE` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "PIPEWISE_DATABASE_URL",
+        default_value = "sqlite://pipewise.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "PIPEWISE_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+    /// Token signing secret, at least 32 bytes. Without one, a secret is
+    /// generated once and kept in the database, so tokens survive restarts.
+    #[arg(long, env = "PIPEWISE_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// Whether anyone may create an organization with `POST /auth/signup`.
+    #[arg(long, env = "PIPEWISE_ALLOW_SIGNUP", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub allow_signup: bool,
+    /// Comma-separated origins allowed by CORS; none by default.
+    #[arg(long, env = "PIPEWISE_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+    /// Log filter, such as `info` or `pipewise_api=debug,info`.
+    #[arg(long, env = "PIPEWISE_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// Log line format.
+    #[arg(long, env = "PIPEWISE_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "PIPEWISE_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: SQLite at `database_url`, port 0.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            bind: "127.0.0.1:0".to_owned(),
+            jwt_secret: None,
+            allow_signup: true,
+            cors_origins: Vec::new(),
+            log: "warn".to_owned(),
+            log_format: LogFormat::Text,
+            workers: Some(1),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The one error type of every handler, and its mapping to problem+json.
+//! Unexpected failures answer a generic 500 while their cause chain goes to
+//! the log; nothing internal (SQL, type names, stack traces) reaches a body.
+
+use actix_web::{
+    http::{
+        header::{self, HeaderValue},
+        Method, StatusCode,
+    },
+    HttpResponse, ResponseError,
+};
+use pipewise_storage::StoreError;
+
+use crate::{
+    problem::{FieldError, Problem},
+    request_id,
+};
+
+#[derive(thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<Method>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stale If-Match")]
+    PreconditionFailed,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(err))
+    }
+
+    pub fn invalid(field: &str, code: &str, message: impl ToString) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
+            ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
+            ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::Validation(_) => ("validation", "Validation failed"),
+            ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
+            ApiError::Unavailable => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest(detail) | ApiError::Conflict(detail) => detail.clone(),
+            ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => (*detail).to_owned(),
+            ApiError::NotFound => "No such resource.".to_owned(),
+            ApiError::MethodNotAllowed(_) => "This path does not accept this method; see the Allow header.".to_owned(),
+            ApiError::PreconditionFailed => {
+                "The record changed since the version named in If-Match; fetch it again.".to_owned()
+            }
+            ApiError::PayloadTooLarge => "The request body exceeds 1 MiB.".to_owned(),
+            ApiError::UnsupportedMediaType => "Send the body as application/json.".to_owned(),
+            ApiError::Validation(_) => "The request has invalid fields.".to_owned(),
+            ApiError::TooManyRequests { retry_after_secs } => {
+                format!("Too many requests; try again in {retry_after_secs} seconds.")
+            }
+            ApiError::Unavailable => "The service cannot answer right now; try again shortly.".to_owned(),
+            ApiError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiError {
+    // The whole cause chain, for the log line of a 500.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            writeln!(f, "caused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(_) = self {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let status = self.status_code();
+        let (slug, title) = self.slug_and_title();
+        let problem = Problem {
+            kind: format!("https://pipewise.dev/problems/{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            request_id: request_id::current(),
+            errors: match self {
+                ApiError::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+            existing_id: None,
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                response.insert_header((header::ALLOW, allow));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_string(&problem).expect("a problem serializes"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict(what) => ApiError::Conflict(capitalize(what)),
+            StoreError::VersionMismatch => ApiError::PreconditionFailed,
+            StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err) => {
+                tracing::warn!(error = %sqlx_err, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+fn is_unavailable(err: &pipewise_storage::SqlxError) -> bool {
+    matches!(
+        err,
+        pipewise_storage::SqlxError::PoolTimedOut | pipewise_storage::SqlxError::PoolClosed
+    )
+}
+
+fn capitalize(what: &str) -> String {
+    let mut chars = what.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}

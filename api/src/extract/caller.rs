@@ -1,0 +1,186 @@
+//! Authentication and authorization, in one place. A handler names the
+//! policy of its route in its signature (`Caller<Admin>`, `Caller<Write>`…);
+//! this extractor authenticates the request and applies that policy before
+//! the handler runs, so no handler checks roles or scopes by hand.
+
+use std::marker::PhantomData;
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use chrono::Utc;
+use futures_util::future::LocalBoxFuture;
+use pipewise_domain::{ApiKey, ApiKeySecret, Role, Scope, User};
+use pipewise_storage::Actor;
+use uuid::Uuid;
+
+use crate::{error::ApiError, state::AppState};
+
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User(User),
+    ApiKey(ApiKey),
+}
+
+/// What a route demands: the user roles it admits, and the scope an API key
+/// needs (`None`: API keys may not call it at all).
+pub struct Rule {
+    pub roles: &'static [Role],
+    pub key_scope: Option<Scope>,
+}
+
+const EVERY_ROLE: &[Role] = &[Role::Admin, Role::Manager, Role::Rep];
+
+pub trait Policy {
+    const RULE: Rule;
+}
+
+/// Reading: every user; keys with `read`.
+pub struct Read;
+/// Creating and changing records: every user (ownership rules apply later); keys with `write`.
+pub struct Write;
+/// Settings, users, API keys: admins only; never an API key.
+pub struct Admin;
+/// The caller's own account: every user; never an API key.
+pub struct UserOnly;
+
+impl Policy for Read {
+    const RULE: Rule = Rule {
+        roles: EVERY_ROLE,
+        key_scope: Some(Scope::Read),
+    };
+}
+impl Policy for Write {
+    const RULE: Rule = Rule {
+        roles: EVERY_ROLE,
+        key_scope: Some(Scope::Write),
+    };
+}
+impl Policy for Admin {
+    const RULE: Rule = Rule {
+        roles: &[Role::Admin],
+        key_scope: None,
+    };
+}
+impl Policy for UserOnly {
+    const RULE: Rule = Rule {
+        roles: EVERY_ROLE,
+        key_scope: None,
+    };
+}
+
+/// An authenticated caller admitted by policy `P`.
+pub struct Caller<P> {
+    pub principal: Principal,
+    _policy: PhantomData<P>,
+}
+
+impl<P> Caller<P> {
+    pub fn organization_id(&self) -> Uuid {
+        match &self.principal {
+            Principal::User(user) => user.organization_id,
+            Principal::ApiKey(key) => key.organization_id,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        match &self.principal {
+            Principal::User(user) => Actor::User(user.id),
+            Principal::ApiKey(key) => Actor::ApiKey(key.id),
+        }
+    }
+
+    /// The user behind the call; policies that admit no key guarantee one.
+    pub fn user(&self) -> Option<&User> {
+        match &self.principal {
+            Principal::User(user) => Some(user),
+            Principal::ApiKey(_) => None,
+        }
+    }
+}
+
+impl<P: Policy + 'static> FromRequest for Caller<P> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let bearer = req.headers().get(header::AUTHORIZATION).map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.strip_prefix("Bearer "))
+                .map(|t| t.trim().to_owned())
+        });
+        let api_key = req
+            .headers()
+            .get(API_KEY_HEADER)
+            .map(|v| v.to_str().ok().map(str::to_owned));
+        Box::pin(async move {
+            let state = state.expect("AppState is registered");
+            let principal = match (bearer, api_key) {
+                (Some(Some(token)), _) => authenticate_token(&state, &token).await?,
+                (Some(None), _) => return Err(ApiError::Unauthorized("Authorization must be `Bearer <token>`.")),
+                (None, Some(Some(key))) => authenticate_key(&state, &key).await?,
+                (None, Some(None)) => return Err(ApiError::Unauthorized("The API key is malformed.")),
+                (None, None) => {
+                    return Err(ApiError::Unauthorized(
+                        "Send a bearer token (Authorization: Bearer …) or an API key (X-API-Key).",
+                    ))
+                }
+            };
+            authorize(&principal, &P::RULE)?;
+            Ok(Caller {
+                principal,
+                _policy: PhantomData,
+            })
+        })
+    }
+}
+
+fn authorize(principal: &Principal, rule: &Rule) -> Result<(), ApiError> {
+    match principal {
+        Principal::User(user) if rule.roles.contains(&user.role) => Ok(()),
+        Principal::User(_) => Err(ApiError::Forbidden("Your role does not allow this.")),
+        Principal::ApiKey(key) => match rule.key_scope {
+            Some(scope) if key.scopes.contains(&scope) => Ok(()),
+            Some(_) => Err(ApiError::Forbidden("This API key lacks the scope this call needs.")),
+            None => Err(ApiError::Forbidden(
+                "This call needs a user login; API keys cannot make it.",
+            )),
+        },
+    }
+}
+
+const BAD_TOKEN: &str = "The access token is invalid or expired.";
+
+async fn authenticate_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let now = Utc::now();
+    let claims = state.jwt.verify(token, now).ok_or(ApiError::Unauthorized(BAD_TOKEN))?;
+    // The user's current role and state, not the token's memory of them.
+    let user = state
+        .store
+        .user_for_auth(claims.sub)
+        .await?
+        .ok_or(ApiError::Unauthorized(BAD_TOKEN))?;
+    let current = user.active
+        && user.organization_id == claims.org
+        && user.token_version == claims.ver
+        && claims.iat >= user.tokens_valid_after.timestamp();
+    if !current {
+        return Err(ApiError::Unauthorized(BAD_TOKEN));
+    }
+    Ok(Principal::User(user))
+}
+
+async fn authenticate_key(state: &AppState, raw: &str) -> Result<Principal, ApiError> {
+    // A malformed or mistyped key is refused before any lookup.
+    let secret = ApiKeySecret::parse(raw.trim()).map_err(|_| ApiError::Unauthorized("The API key is malformed."))?;
+    let key = state
+        .store
+        .api_key_by_hash(&secret.sha256_hex())
+        .await?
+        .ok_or(ApiError::Unauthorized("The API key is unknown or revoked."))?;
+    state.store.touch_api_key(key.id, Utc::now()).await?;
+    Ok(Principal::ApiKey(key))
+}

@@ -1,0 +1,11 @@
+//! Request extractors: where input is parsed into types the handlers trust.
+
+pub mod caller;
+pub mod if_match;
+pub mod json;
+pub mod page;
+
+pub use caller::{Admin, Caller, Principal, Read, UserOnly, Write};
+pub use if_match::IfMatch;
+pub use json::Json;
+pub use page::{Cursor, ListOf, PageQuery};

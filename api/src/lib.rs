@@ -1,0 +1,19 @@
+//! Pipewise's HTTP API: actix-web handlers, extractors, the OpenAPI
+//! document, and the server they make up.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod fields;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod request_id;
+pub mod routes;
+pub mod security;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::{openapi_document, Application};

@@ -1,0 +1,127 @@
+//! RFC 9457 problem documents, the body of every error response, and the
+//! reusable OpenAPI responses that describe them.
+
+use serde::Serialize;
+use utoipa::{ToResponse, ToSchema};
+
+/// An error, as `application/problem+json`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://pipewise.dev/problems/validation",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "The request body has invalid fields.",
+    "request_id": "0193a5c4-5d1e-7c4a-9a3e-2b1f6f0e8d21",
+    "errors": [{"field": "email", "code": "invalid", "message": "must be an email address such as name@example.com"}]
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// The request's `X-Request-Id`: quote it when you report a problem.
+    pub request_id: String,
+    /// The invalid fields, on 422 only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// The existing record's id, on a 409 caused by a duplicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_id: Option<uuid::Uuid>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's path in the request, such as `email` or `stages[1].name`.
+    pub field: String,
+    /// A stable, machine-readable code such as `required`, `invalid`, `too_long`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Malformed JSON, or a malformed path or query parameter.
+#[derive(ToResponse)]
+#[response(
+    description = "Malformed request: invalid JSON, or a bad path or query parameter",
+    content_type = "application/problem+json"
+)]
+pub struct BadRequest(pub Problem);
+
+/// Missing or invalid credentials.
+#[derive(ToResponse)]
+#[response(
+    description = "No credentials, or invalid ones",
+    content_type = "application/problem+json",
+    headers(("WWW-Authenticate" = String, description = "`Bearer` challenge"))
+)]
+pub struct Unauthorized(pub Problem);
+
+#[derive(ToResponse)]
+#[response(
+    description = "Authenticated, but the role or the key's scopes do not allow this",
+    content_type = "application/problem+json"
+)]
+pub struct Forbidden(pub Problem);
+
+#[derive(ToResponse)]
+#[response(
+    description = "No such record in the caller's organization",
+    content_type = "application/problem+json"
+)]
+pub struct NotFound(pub Problem);
+
+#[derive(ToResponse)]
+#[response(
+    description = "Conflicts with the current state, such as a duplicate",
+    content_type = "application/problem+json"
+)]
+pub struct Conflict(pub Problem);
+
+#[derive(ToResponse)]
+#[response(
+    description = "`If-Match` names a version that is no longer current",
+    content_type = "application/problem+json"
+)]
+pub struct PreconditionFailed(pub Problem);
+
+#[derive(ToResponse)]
+#[response(description = "The body exceeds 1 MiB", content_type = "application/problem+json")]
+pub struct PayloadTooLarge(pub Problem);
+
+#[derive(ToResponse)]
+#[response(
+    description = "The body is not `application/json`",
+    content_type = "application/problem+json"
+)]
+pub struct UnsupportedMediaType(pub Problem);
+
+#[derive(ToResponse)]
+#[response(
+    description = "Invalid fields; `errors` names each one",
+    content_type = "application/problem+json"
+)]
+pub struct ValidationFailed(pub Problem);
+
+#[derive(ToResponse)]
+#[response(
+    description = "Too many requests",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
+)]
+pub struct TooManyRequests(pub Problem);

@@ -1,0 +1,17 @@
+//! One module per resource; each registers its handlers, which documents them.
+
+pub mod api_keys;
+pub mod auth;
+pub mod operations;
+pub mod organization;
+pub mod users;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Everything under `/api/v1`.
+pub fn api(cfg: &mut ServiceConfig) {
+    cfg.configure(auth::configure)
+        .configure(organization::configure)
+        .configure(users::configure)
+        .configure(api_keys::configure);
+}

@@ -1,0 +1,194 @@
+//! Building and running the server: `Application::build` binds the
+//! listener (port 0 in tests) and wires middleware, routes and documents.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::{
+    dev::{Server, ServiceFactory, ServiceRequest},
+    middleware::{from_fn, Condition},
+    web, App, HttpRequest, HttpServer,
+};
+use chrono::Utc;
+use secrecy::SecretString;
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, UtoipaApp};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    config::Config,
+    error::ApiError,
+    extract::json::MAX_BODY_BYTES,
+    metrics,
+    openapi::{BaseDoc, MethodTable},
+    request_id::{self, RequestSpan},
+    routes,
+    security::{jwt::JwtKeys, secrets},
+    state::AppState,
+};
+
+/// In-flight requests get this long to finish after a shutdown signal.
+const GRACE_PERIOD_SECS: u64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Database(#[from] pipewise_storage::StoreError),
+    #[error(transparent)]
+    WeakSecret(#[from] crate::security::jwt::WeakSecret),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store = pipewise_storage::connect(&config.database_url).await?;
+        let secret = match config.jwt_secret.clone() {
+            Some(secret) => secret,
+            // Kept in the database, so every process and every restart signs alike.
+            None => SecretString::from(
+                store
+                    .setting_or_insert("jwt_secret", &secrets::signing_secret(), Utc::now())
+                    .await?,
+            ),
+        };
+        let state = AppState::new(store, JwtKeys::new(&secret)?, config.allow_signup);
+        let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
+            address: config.bind.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: config.bind.clone(),
+                source,
+            })?
+            .port();
+
+        let origins = config.cors_origins.clone();
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            let (app, api) = register_routes(
+                App::new()
+                    .into_utoipa_app()
+                    .openapi(BaseDoc::openapi())
+                    .map(|app| {
+                        app.wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+                            .wrap(from_fn(metrics::middleware))
+                            .wrap(TracingLogger::<RequestSpan>::new())
+                            .wrap(from_fn(request_id::middleware))
+                    })
+                    .app_data(web::Data::new(app_state.clone()))
+                    .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                    .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                        ApiError::BadRequest(format!("Invalid query parameters: {err}.")).into()
+                    }))
+                    .app_data(web::PathConfig::default().error_handler(|err, _| {
+                        ApiError::BadRequest(format!("Invalid path parameter: {err}.")).into()
+                    })),
+            )
+            .split_for_parts();
+            let methods = web::Data::new(MethodTable::new(&api));
+            app.app_data(methods)
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+                .service(web::redirect("/docs", "/docs/"))
+                .default_service(web::to(fallback))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: config.bind.clone(),
+            source,
+        })?
+        .disable_signals()
+        .shutdown_timeout(GRACE_PERIOD_SECS);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            server: server.run(),
+            port,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM; then `/readyz` answers 503, the
+    /// listener closes, and in-flight requests get the grace period to finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            state.start_draining();
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+/// Every documented route; what is registered here is what the contract lists.
+fn register_routes<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.configure(routes::operations::configure)
+        .service(utoipa_actix_web::scope("/api/v1").configure(routes::api))
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.yaml`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    register_routes(App::new().into_utoipa_app().openapi(BaseDoc::openapi()))
+        .split_for_parts()
+        .1
+}
+
+/// Unknown path: 404. Known path, other method: 405 with `Allow`.
+async fn fallback(req: HttpRequest, methods: web::Data<MethodTable>) -> Result<actix_web::HttpResponse, ApiError> {
+    match methods.allowed(req.path()) {
+        Some(allowed) => Err(ApiError::MethodNotAllowed(allowed)),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "x-api-key",
+            "if-match",
+            "idempotency-key",
+            "x-request-id",
+        ])
+        .expose_headers(["etag", "location", "x-request-id", "retry-after"])
+        .max_age(3600)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
