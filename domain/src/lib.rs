@@ -3,21 +3,29 @@
 
 pub mod api_key;
 pub mod currency;
+pub mod deal;
 pub mod email;
+pub mod money;
 pub mod name;
 pub mod organization;
 pub mod password;
+pub mod pipeline;
+pub mod records;
 pub mod role;
+pub mod text;
 pub mod user;
 
 pub use api_key::{ApiKey, ApiKeyFormatError, ApiKeySecret};
 pub use currency::{Currency, CurrencyError};
 pub use email::{Email, EmailError};
+pub use money::{Amount, AmountError};
 pub use name::{Name, NameError};
 pub use organization::{
     ExchangeRate, ExchangeRateError, MqlThreshold, MqlThresholdError, Organization, OrganizationChanges, TimeZone,
     TimeZoneError,
 };
 pub use password::{Password, PasswordError};
+pub use pipeline::{NewStage, Pipeline, Probability, ProbabilityError, RottingDays, Stage, StageChanges};
+pub use records::{Account, Contact, Deal, DealContact, DealEvent};
 pub use role::{Role, RoleError, Scope, ScopeError};
 pub use user::{Credentials, NewUser, User, UserChanges};

@@ -184,3 +184,52 @@ async fn authenticate_key(state: &AppState, raw: &str) -> Result<Principal, ApiE
     state.store.touch_api_key(key.id, Utc::now()).await?;
     Ok(Principal::ApiKey(key))
 }
+
+/// Which records of the organization a caller works with: reps their own,
+/// everyone else (managers, admins, API keys) all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordScope {
+    All,
+    OwnedBy(Uuid),
+}
+
+impl<P> Caller<P> {
+    pub fn record_scope(&self) -> RecordScope {
+        match &self.principal {
+            Principal::User(user) if !user.role.sees_all_records() => RecordScope::OwnedBy(user.id),
+            _ => RecordScope::All,
+        }
+    }
+
+    /// The owner filter for records reps may only see when they own them (deals, leads, activities).
+    pub fn visible_owner(&self) -> Option<Uuid> {
+        match self.record_scope() {
+            RecordScope::All => None,
+            RecordScope::OwnedBy(id) => Some(id),
+        }
+    }
+
+    /// Reps change only what they own; everyone else anything: 403 otherwise.
+    pub fn ensure_can_change(&self, owner_id: Uuid) -> Result<(), ApiError> {
+        match self.record_scope() {
+            RecordScope::OwnedBy(me) if me != owner_id => {
+                Err(ApiError::Forbidden("Reps may change only the records they own."))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The owner of a record this caller creates: the one asked for, else the
+    /// calling user. Reps may create records only for themselves.
+    pub fn new_record_owner(&self, requested: Option<Uuid>) -> Result<Uuid, ApiError> {
+        match (requested, &self.principal) {
+            (Some(owner), _) => self.ensure_can_change(owner).map(|()| owner),
+            (None, Principal::User(user)) => Ok(user.id),
+            (None, Principal::ApiKey(_)) => Err(ApiError::invalid(
+                "owner_id",
+                "required",
+                "is required when calling with an API key",
+            )),
+        }
+    }
+}
