@@ -169,6 +169,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(what) => ApiError::Conflict(capitalize(what)),
             StoreError::VersionMismatch => ApiError::PreconditionFailed,
+            StoreError::Invalid(field, message) => ApiError::invalid(field, "invalid", message),
             StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err) => {
                 tracing::warn!(error = %sqlx_err, "database unavailable");
                 ApiError::Unavailable

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod fields;
 pub mod metrics;
+pub mod nullable;
 pub mod openapi;
 pub mod problem;
 pub mod request_id;

@@ -51,6 +51,8 @@ and a stale one gets 412.",
         (name = "organization", description = "Organization settings and exchange rates"),
         (name = "users", description = "The organization's users and their roles"),
         (name = "api-keys", description = "Keys for integrations"),
+        (name = "pipelines", description = "Pipelines and their ordered stages"),
+        (name = "deals", description = "Deals, their state commands and event log"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

@@ -23,7 +23,9 @@ impl DealStatus {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [DealStatus::Open, DealStatus::Won, DealStatus::Lost].into_iter().find(|s| s.as_str() == raw)
+        [DealStatus::Open, DealStatus::Won, DealStatus::Lost]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 }
 
@@ -48,9 +50,15 @@ impl EventKind {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [EventKind::Created, EventKind::Moved, EventKind::Won, EventKind::Lost, EventKind::Reopened]
-            .into_iter()
-            .find(|k| k.as_str() == raw)
+        [
+            EventKind::Created,
+            EventKind::Moved,
+            EventKind::Won,
+            EventKind::Lost,
+            EventKind::Reopened,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
     }
 }
 
@@ -96,11 +104,17 @@ pub struct DealState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Move { to: StageRef },
+    Move {
+        to: StageRef,
+    },
     Win,
-    Lose { reason: LostReason },
+    Lose {
+        reason: LostReason,
+    },
     /// Back to open, in `to` or else the stage it closed in.
-    Reopen { to: Option<StageRef> },
+    Reopen {
+        to: Option<StageRef>,
+    },
 }
 
 /// A change to apply, and the event that records it.
@@ -224,9 +238,14 @@ impl ForecastCategory {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [ForecastCategory::Pipeline, ForecastCategory::BestCase, ForecastCategory::Commit, ForecastCategory::Omitted]
-            .into_iter()
-            .find(|c| c.as_str() == raw)
+        [
+            ForecastCategory::Pipeline,
+            ForecastCategory::BestCase,
+            ForecastCategory::Commit,
+            ForecastCategory::Omitted,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == raw)
     }
 }
 
@@ -252,9 +271,15 @@ impl BuyingRole {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [BuyingRole::DecisionMaker, BuyingRole::Influencer, BuyingRole::Champion, BuyingRole::User, BuyingRole::Other]
-            .into_iter()
-            .find(|r| r.as_str() == raw)
+        [
+            BuyingRole::DecisionMaker,
+            BuyingRole::Influencer,
+            BuyingRole::Champion,
+            BuyingRole::User,
+            BuyingRole::Other,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == raw)
     }
 }
 
@@ -268,11 +293,18 @@ mod tests {
     }
 
     fn stage() -> StageRef {
-        StageRef { pipeline_id: Uuid::from_u128(1), stage_id: Uuid::now_v7() }
+        StageRef {
+            pipeline_id: Uuid::from_u128(1),
+            stage_id: Uuid::now_v7(),
+        }
     }
 
     fn deal(status: DealStatus) -> DealState {
-        DealState { status, stage: stage(), last_event_at: at(1) }
+        DealState {
+            status,
+            stage: stage(),
+            last_event_at: at(1),
+        }
     }
 
     #[test]
@@ -280,23 +312,35 @@ mod tests {
         let state = deal(DealStatus::Open);
         let to = stage();
         let t = apply(&state, Command::Move { to }, at(2)).unwrap();
-        assert_eq!((t.kind, t.status, t.stage, t.from_stage), (EventKind::Moved, DealStatus::Open, to, Some(state.stage.stage_id)));
+        assert_eq!(
+            (t.kind, t.status, t.stage, t.from_stage),
+            (EventKind::Moved, DealStatus::Open, to, Some(state.stage.stage_id))
+        );
     }
 
     #[test]
     fn moving_to_the_current_stage_is_refused() {
         let state = deal(DealStatus::Open);
-        assert_eq!(apply(&state, Command::Move { to: state.stage }, at(2)), Err(TransitionError::SameStage));
+        assert_eq!(
+            apply(&state, Command::Move { to: state.stage }, at(2)),
+            Err(TransitionError::SameStage)
+        );
     }
 
     #[test]
     fn closed_deals_do_not_move_and_cannot_close_again() {
         for status in [DealStatus::Won, DealStatus::Lost] {
             let state = deal(status);
-            assert_eq!(apply(&state, Command::Move { to: stage() }, at(2)), Err(TransitionError::MoveClosed));
+            assert_eq!(
+                apply(&state, Command::Move { to: stage() }, at(2)),
+                Err(TransitionError::MoveClosed)
+            );
             assert_eq!(apply(&state, Command::Win, at(2)), Err(TransitionError::AlreadyClosed));
             let reason = LostReason::parse("price").unwrap();
-            assert_eq!(apply(&state, Command::Lose { reason }, at(2)), Err(TransitionError::AlreadyClosed));
+            assert_eq!(
+                apply(&state, Command::Lose { reason }, at(2)),
+                Err(TransitionError::AlreadyClosed)
+            );
         }
     }
 
@@ -304,18 +348,30 @@ mod tests {
     fn win_and_lose_keep_the_stage() {
         let state = deal(DealStatus::Open);
         let won = apply(&state, Command::Win, at(2)).unwrap();
-        assert_eq!((won.status, won.stage, won.kind), (DealStatus::Won, state.stage, EventKind::Won));
+        assert_eq!(
+            (won.status, won.stage, won.kind),
+            (DealStatus::Won, state.stage, EventKind::Won)
+        );
         let reason = LostReason::parse("went with a competitor").unwrap();
         let lost = apply(&state, Command::Lose { reason: reason.clone() }, at(2)).unwrap();
-        assert_eq!((lost.status, lost.stage, lost.lost_reason), (DealStatus::Lost, state.stage, Some(reason)));
+        assert_eq!(
+            (lost.status, lost.stage, lost.lost_reason),
+            (DealStatus::Lost, state.stage, Some(reason))
+        );
     }
 
     #[test]
     fn only_a_closed_deal_reopens_in_its_stage_or_another() {
-        assert_eq!(apply(&deal(DealStatus::Open), Command::Reopen { to: None }, at(2)), Err(TransitionError::NotClosed));
+        assert_eq!(
+            apply(&deal(DealStatus::Open), Command::Reopen { to: None }, at(2)),
+            Err(TransitionError::NotClosed)
+        );
         let state = deal(DealStatus::Lost);
         let same = apply(&state, Command::Reopen { to: None }, at(2)).unwrap();
-        assert_eq!((same.status, same.stage, same.from_stage), (DealStatus::Open, state.stage, None));
+        assert_eq!(
+            (same.status, same.stage, same.from_stage),
+            (DealStatus::Open, state.stage, None)
+        );
         let to = stage();
         let moved = apply(&state, Command::Reopen { to: Some(to) }, at(2)).unwrap();
         assert_eq!((moved.stage, moved.from_stage), (to, Some(state.stage.stage_id)));
@@ -324,7 +380,10 @@ mod tests {
     #[test]
     fn backdated_events_stay_between_the_previous_event_and_now() {
         assert_eq!(check_event_time(at(3), at(2), None), Err(EventTimeError::InTheFuture));
-        assert_eq!(check_event_time(at(1), at(5), Some(at(2))), Err(EventTimeError::BeforePreviousEvent));
+        assert_eq!(
+            check_event_time(at(1), at(5), Some(at(2))),
+            Err(EventTimeError::BeforePreviousEvent)
+        );
         assert!(check_event_time(at(2), at(5), Some(at(2))).is_ok());
     }
 

@@ -13,7 +13,11 @@ pub struct ProbabilityError;
 
 impl Probability {
     pub fn new(value: i64) -> Result<Self, ProbabilityError> {
-        u8::try_from(value).ok().filter(|v| *v <= 100).map(Self).ok_or(ProbabilityError)
+        u8::try_from(value)
+            .ok()
+            .filter(|v| *v <= 100)
+            .map(Self)
+            .ok_or(ProbabilityError)
     }
 
     pub fn value(self) -> u8 {
@@ -31,7 +35,11 @@ pub struct RottingDaysError;
 
 impl RottingDays {
     pub fn new(value: i64) -> Result<Self, RottingDaysError> {
-        u16::try_from(value).ok().filter(|v| (1..=3650).contains(v)).map(Self).ok_or(RottingDaysError)
+        u16::try_from(value)
+            .ok()
+            .filter(|v| (1..=3650).contains(v))
+            .map(Self)
+            .ok_or(RottingDaysError)
     }
 
     pub fn value(self) -> u16 {
@@ -81,14 +89,20 @@ pub struct StageChanges {
 
 /// The stages a new organization starts with, so a team can work at once.
 pub fn default_stages() -> Vec<NewStage> {
-    [("Prospecting", 10), ("Qualified", 25), ("Meeting", 40), ("Proposal", 60), ("Negotiation", 80)]
-        .into_iter()
-        .map(|(name, probability)| NewStage {
-            name: Name::parse(name).expect("a valid name"),
-            probability: Probability::new(probability).expect("a valid probability"),
-            rotting_days: None,
-        })
-        .collect()
+    [
+        ("Prospecting", 10),
+        ("Qualified", 25),
+        ("Meeting", 40),
+        ("Proposal", 60),
+        ("Negotiation", 80),
+    ]
+    .into_iter()
+    .map(|(name, probability)| NewStage {
+        name: Name::parse(name).expect("a valid name"),
+        probability: Probability::new(probability).expect("a valid probability"),
+        rotting_days: None,
+    })
+    .collect()
 }
 
 /// Whether `proposed` is exactly the stages of a pipeline, each once, in

@@ -82,12 +82,15 @@ impl Deal {
     /// amount × probability / 100, with the deal's own probability if set.
     pub fn weighted_amount(&self) -> rust_decimal::Decimal {
         let probability = self.probability.unwrap_or(self.stage_probability);
-        (self.amount.to_decimal() * rust_decimal::Decimal::from(probability.value()) / rust_decimal::Decimal::ONE_HUNDRED)
+        (self.amount.to_decimal() * rust_decimal::Decimal::from(probability.value())
+            / rust_decimal::Decimal::ONE_HUNDRED)
             .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven)
     }
 
     pub fn decision_maker_identified(&self) -> bool {
-        self.contacts.iter().any(|c| c.buying_role == Some(BuyingRole::DecisionMaker))
+        self.contacts
+            .iter()
+            .any(|c| c.buying_role == Some(BuyingRole::DecisionMaker))
     }
 }
 
@@ -141,7 +144,10 @@ mod tests {
         deal.probability = Some(Probability::new(50).unwrap());
         assert_eq!(deal.weighted_amount().to_string(), "500.02");
         assert!(!deal.decision_maker_identified());
-        deal.contacts.push(DealContact { contact_id: Uuid::nil(), buying_role: Some(BuyingRole::DecisionMaker) });
+        deal.contacts.push(DealContact {
+            contact_id: Uuid::nil(),
+            buying_role: Some(BuyingRole::DecisionMaker),
+        });
         assert!(deal.decision_maker_identified());
     }
 }

@@ -22,7 +22,13 @@ pub fn optional_text(raw: &str, max: usize) -> Result<Option<String>, TextError>
 
 /// The lower-cased form used for case-insensitive prefix search and sorting.
 pub fn search_key(parts: &[Option<&str>]) -> String {
-    parts.iter().flatten().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ")
+    parts
+        .iter()
+        .flatten()
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@ pub enum StoreError {
     /// A uniqueness rule or a business invariant refused the change.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A field refers to something that does not exist or may not be used
+    /// (a stage of another pipeline, an inactive owner): the field and why.
+    #[error("invalid {0}: {1}")]
+    Invalid(&'static str, &'static str),
     /// `If-Match` named a version that is no longer current.
     #[error("the record changed since the version given")]
     VersionMismatch,

@@ -3,10 +3,15 @@
 //! The SQL is written once (`queries.rs`) and compiled for both backends, so
 //! the two cannot drift apart; only connection set-up differs.
 
+pub mod accounts;
+pub mod contacts;
+pub mod deals;
 mod error;
+pub mod pipelines;
 mod postgres;
 mod queries;
 mod rows;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -19,7 +24,11 @@ use pipewise_domain::{
 };
 use uuid::Uuid;
 
+pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
+pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
+pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use error::StoreError;
+pub use pipelines::PipelineStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -76,7 +85,7 @@ pub enum Actor {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.
@@ -87,7 +96,8 @@ pub trait Store: Send + Sync + 'static {
     async fn setting_or_insert(&self, key: &str, value: &str, now: DateTime<Utc>) -> Result<String>;
 
     // Organizations
-    /// Creates an organization with its first user, an admin, in one transaction.
+    /// Creates an organization with its first user, an admin, and its default
+    /// pipeline, in one transaction.
     async fn create_organization(&self, org: &Organization, admin: &NewUser, now: DateTime<Utc>) -> Result<User>;
     async fn organization(&self, org: Uuid) -> Result<Organization>;
     async fn update_organization(

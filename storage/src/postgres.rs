@@ -15,12 +15,17 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::{
+    accounts::impl_account_store,
+    contacts::impl_contact_store,
+    deals::impl_deal_store,
+    pipelines::impl_pipeline_store,
     queries::impl_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
 type Tx = Transaction<'static, Postgres>;
+type Conn = sqlx::PgConnection;
 
 pub(crate) struct PgStore {
     pool: PgPool,
@@ -48,3 +53,7 @@ impl PgStore {
 }
 
 impl_store!(PgStore, crate::Backend::Postgres);
+impl_pipeline_store!(PgStore);
+impl_deal_store!(PgStore);
+impl_account_store!(PgStore);
+impl_contact_store!(PgStore);

@@ -44,6 +44,8 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 let user = insert_user(&mut tx, org.id, admin, now).await?;
+                let default_name = pipewise_domain::Name::parse("Sales").expect("a valid name");
+                insert_pipeline(&mut tx, org.id, &default_name, &pipewise_domain::pipeline::default_stages(), now).await?;
                 tx.commit().await?;
                 Ok(user)
             }

@@ -17,12 +17,17 @@ use sqlx::{
 use uuid::Uuid;
 
 use crate::{
+    accounts::impl_account_store,
+    contacts::impl_contact_store,
+    deals::impl_deal_store,
+    pipelines::impl_pipeline_store,
     queries::impl_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
 type Tx = Transaction<'static, Sqlite>;
+type Conn = sqlx::SqliteConnection;
 
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
@@ -55,3 +60,7 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, crate::Backend::Sqlite);
+impl_pipeline_store!(SqliteStore);
+impl_deal_store!(SqliteStore);
+impl_account_store!(SqliteStore);
+impl_contact_store!(SqliteStore);

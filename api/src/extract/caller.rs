@@ -233,3 +233,23 @@ impl<P> Caller<P> {
         }
     }
 }
+
+impl<P> Caller<P> {
+    /// Final deletions are for admins only.
+    pub fn ensure_admin(&self) -> Result<(), ApiError> {
+        match &self.principal {
+            Principal::User(user) if user.role == Role::Admin => Ok(()),
+            _ => Err(ApiError::Forbidden("Only an admin may do this.")),
+        }
+    }
+
+    /// Backdating (`created_at` on create, `at` on commands) carries history
+    /// over from elsewhere: admins and `import`-scoped keys only.
+    pub fn ensure_may_backdate(&self) -> Result<(), ApiError> {
+        match &self.principal {
+            Principal::User(user) if user.role == Role::Admin => Ok(()),
+            Principal::ApiKey(key) if key.scopes.contains(&Scope::Import) => Ok(()),
+            _ => Err(ApiError::Forbidden("Only an admin or an API key with the `import` scope may backdate.")),
+        }
+    }
+}

@@ -2,8 +2,10 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod deals;
 pub mod operations;
 pub mod organization;
+pub mod pipelines;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -13,5 +15,7 @@ pub fn api(cfg: &mut ServiceConfig) {
     cfg.configure(auth::configure)
         .configure(organization::configure)
         .configure(users::configure)
-        .configure(api_keys::configure);
+        .configure(api_keys::configure)
+        .configure(pipelines::configure)
+        .configure(deals::configure);
 }

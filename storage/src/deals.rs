@@ -1,0 +1,878 @@
+//! Deals, their contacts, and their event log. Every change of stage or
+//! status writes its event in the same transaction; lists are keyset-paged
+//! over an index per filter and sort.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use pipewise_domain::{
+    deal::{BuyingRole, Command, DealStatus, EventKind, ForecastCategory},
+    Amount, Currency, Deal, DealContact, DealEvent, Probability,
+};
+use uuid::Uuid;
+
+use crate::{
+    sql::{prefix_upper_bound, Arg, Sql},
+    Actor, Result, StoreError,
+};
+
+#[derive(Debug, Clone)]
+pub struct NewDeal {
+    pub title: String,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub pipeline_id: Uuid,
+    /// `None`: the pipeline's first stage.
+    pub stage_id: Option<Uuid>,
+    pub owner_id: Uuid,
+    pub account_id: Option<Uuid>,
+    pub contacts: Vec<DealContact>,
+    pub source: Option<String>,
+    pub probability: Option<Probability>,
+    pub expected_close_date: Option<NaiveDate>,
+    pub forecast_category: ForecastCategory,
+    /// When the deal was created: now, or a backdated instant from an import.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A change to a deal; `None` leaves a field alone, `Some(None)` clears it.
+/// Stage, status and closing are not here: only commands change them.
+#[derive(Debug, Clone, Default)]
+pub struct DealChanges {
+    pub title: Option<String>,
+    pub amount: Option<Amount>,
+    pub currency: Option<Currency>,
+    pub owner_id: Option<Uuid>,
+    pub account_id: Option<Option<Uuid>>,
+    pub contacts: Option<Vec<DealContact>>,
+    pub source: Option<Option<String>>,
+    pub probability: Option<Option<Probability>>,
+    pub expected_close_date: Option<Option<NaiveDate>>,
+    pub forecast_category: Option<ForecastCategory>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DealFilter {
+    /// Visibility: a rep sees only the deals they own.
+    pub visible_to_owner: Option<Uuid>,
+    pub pipeline_id: Option<Uuid>,
+    pub stage_id: Option<Uuid>,
+    pub status: Option<DealStatus>,
+    pub owner_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub source: Option<String>,
+    /// Case-insensitive title prefix.
+    pub title_prefix: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub close_from: Option<NaiveDate>,
+    pub close_to: Option<NaiveDate>,
+    pub amount_min: Option<Amount>,
+    pub amount_max: Option<Amount>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DealSortField {
+    CreatedAt,
+    UpdatedAt,
+    Amount,
+    ExpectedCloseDate,
+    Title,
+}
+
+impl DealSortField {
+    fn column(self) -> &'static str {
+        match self {
+            DealSortField::CreatedAt => "d.created_at",
+            DealSortField::UpdatedAt => "d.updated_at",
+            DealSortField::Amount => "d.amount_minor",
+            DealSortField::ExpectedCloseDate => "d.expected_close_date",
+            DealSortField::Title => "d.title_key",
+        }
+    }
+}
+
+/// The sort value of the last row of a page, and its id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    Time(DateTime<Utc>),
+    Int(i64),
+    Text(String),
+    Date(Option<NaiveDate>),
+}
+
+#[derive(Debug, Clone)]
+pub struct DealPage {
+    pub sort: DealSortField,
+    pub descending: bool,
+    pub after: Option<(SortValue, Uuid)>,
+    pub limit: u32,
+}
+
+impl DealSortField {
+    /// The value of this field on `deal`, for the next page's cursor.
+    pub fn value_of(self, deal: &Deal) -> SortValue {
+        match self {
+            DealSortField::CreatedAt => SortValue::Time(deal.created_at),
+            DealSortField::UpdatedAt => SortValue::Time(deal.updated_at),
+            DealSortField::Amount => SortValue::Int(deal.amount.minor()),
+            DealSortField::ExpectedCloseDate => SortValue::Date(deal.expected_close_date),
+            DealSortField::Title => SortValue::Text(pipewise_domain::text::search_key(&[Some(&deal.title)])),
+        }
+    }
+}
+
+#[async_trait]
+pub trait DealStore {
+    async fn create_deal(&self, org: Uuid, deal: &NewDeal, actor: Actor, now: DateTime<Utc>) -> Result<Deal>;
+    /// A deal that is not trashed, visible to `owner` when given.
+    async fn deal(&self, org: Uuid, id: Uuid, owner: Option<Uuid>) -> Result<Deal>;
+    async fn deals(&self, org: Uuid, filter: &DealFilter, page: &DealPage) -> Result<Vec<Deal>>;
+    async fn update_deal(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        owner: Option<Uuid>,
+        changes: &DealChanges,
+        if_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Deal>;
+    /// Applies a state command at `at` (default now), with its event.
+    #[allow(clippy::too_many_arguments)]
+    async fn command_deal(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        owner: Option<Uuid>,
+        command: Command,
+        at: Option<DateTime<Utc>>,
+        if_version: Option<i64>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Deal>;
+    async fn deal_events(&self, org: Uuid, id: Uuid, owner: Option<Uuid>) -> Result<Vec<DealEvent>>;
+    async fn trash_deal(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        owner: Option<Uuid>,
+        if_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn restore_deal(&self, org: Uuid, id: Uuid, owner: Option<Uuid>, now: DateTime<Utc>) -> Result<Deal>;
+    /// Deletes a deal for good, with its events and contact links.
+    async fn purge_deal(&self, org: Uuid, id: Uuid, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DealRow {
+    id: Uuid,
+    organization_id: Uuid,
+    pipeline_id: Uuid,
+    stage_id: Uuid,
+    title: String,
+    amount_minor: i64,
+    currency: String,
+    status: String,
+    owner_id: Uuid,
+    account_id: Option<Uuid>,
+    source: Option<String>,
+    probability: Option<i64>,
+    stage_probability: i64,
+    expected_close_date: Option<NaiveDate>,
+    forecast_category: String,
+    lost_reason: Option<String>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    stage_entered_at: DateTime<Utc>,
+    last_activity_at: Option<DateTime<Utc>>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) const DEAL_COLUMNS: &str = "d.id, d.organization_id, d.pipeline_id, d.stage_id, d.title, d.amount_minor, \
+    d.currency, d.status, d.owner_id, d.account_id, d.source, d.probability, s.probability as stage_probability, \
+    d.expected_close_date, d.forecast_category, d.lost_reason, d.version, d.created_at, d.updated_at, d.closed_at, \
+    d.stage_entered_at, d.last_activity_at, d.deleted_at";
+
+impl DealRow {
+    pub(crate) fn into_deal(self, contacts: Vec<DealContact>) -> Result<Deal> {
+        let bad = |what: &str| StoreError::Corrupt(format!("deal {}: {what}", self.id));
+        Ok(Deal {
+            id: self.id,
+            organization_id: self.organization_id,
+            pipeline_id: self.pipeline_id,
+            stage_id: self.stage_id,
+            title: self.title.clone(),
+            amount: Amount::from_minor(self.amount_minor).ok_or_else(|| bad("amount"))?,
+            currency: Currency::parse(&self.currency).map_err(|_| bad("currency"))?,
+            status: DealStatus::parse(&self.status).ok_or_else(|| bad("status"))?,
+            owner_id: self.owner_id,
+            account_id: self.account_id,
+            contacts,
+            source: self.source.clone(),
+            probability: self
+                .probability
+                .map(Probability::new)
+                .transpose()
+                .map_err(|_| bad("probability"))?,
+            stage_probability: Probability::new(self.stage_probability).map_err(|_| bad("stage probability"))?,
+            expected_close_date: self.expected_close_date,
+            forecast_category: ForecastCategory::parse(&self.forecast_category).ok_or_else(|| bad("forecast"))?,
+            lost_reason: self.lost_reason.clone(),
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            closed_at: self.closed_at,
+            stage_entered_at: self.stage_entered_at,
+            last_activity_at: self.last_activity_at,
+            deleted_at: self.deleted_at,
+        })
+    }
+
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DealContactRow {
+    pub deal_id: Uuid,
+    pub contact_id: Uuid,
+    pub buying_role: Option<String>,
+}
+
+impl DealContactRow {
+    pub(crate) fn contact(&self) -> DealContact {
+        DealContact {
+            contact_id: self.contact_id,
+            buying_role: self.buying_role.as_deref().and_then(BuyingRole::parse),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DealEventRow {
+    id: Uuid,
+    deal_id: Uuid,
+    kind: String,
+    at: DateTime<Utc>,
+    pipeline_id: Uuid,
+    stage_id: Uuid,
+    from_stage_id: Option<Uuid>,
+    lost_reason: Option<String>,
+    actor_user_id: Option<Uuid>,
+    actor_api_key_id: Option<Uuid>,
+}
+
+impl TryFrom<DealEventRow> for DealEvent {
+    type Error = StoreError;
+    fn try_from(row: DealEventRow) -> Result<Self> {
+        Ok(DealEvent {
+            id: row.id,
+            deal_id: row.deal_id,
+            kind: EventKind::parse(&row.kind).ok_or_else(|| StoreError::Corrupt(format!("event {}: kind", row.id)))?,
+            at: row.at,
+            pipeline_id: row.pipeline_id,
+            stage_id: row.stage_id,
+            from_stage_id: row.from_stage_id,
+            lost_reason: row.lost_reason,
+            actor_user_id: row.actor_user_id,
+            actor_api_key_id: row.actor_api_key_id,
+        })
+    }
+}
+
+/// The list query: filters, visibility, keyset position, order and limit.
+pub(crate) fn list_sql(org: Uuid, filter: &DealFilter, page: &DealPage) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "select {DEAL_COLUMNS} from deals d join stages s on s.id = d.stage_id where "
+    ));
+    sql.push_args("d.organization_id = {} and d.deleted_at is null", [Arg::Uuid(org)]);
+    let mut eq = |column: &str, arg: Option<Arg>| {
+        if let Some(arg) = arg {
+            sql.push_args(&format!(" and {column} = {{}}"), [arg]);
+        }
+    };
+    eq("d.owner_id", filter.visible_to_owner.map(Arg::Uuid));
+    eq("d.owner_id", filter.owner_id.map(Arg::Uuid));
+    eq("d.pipeline_id", filter.pipeline_id.map(Arg::Uuid));
+    eq("d.stage_id", filter.stage_id.map(Arg::Uuid));
+    eq("d.status", filter.status.map(|s| Arg::Text(s.as_str().to_owned())));
+    eq("d.account_id", filter.account_id.map(Arg::Uuid));
+    eq("d.source", filter.source.clone().map(Arg::Text));
+    if let Some(contact) = filter.contact_id {
+        sql.push_args(
+            " and d.id in (select deal_id from deal_contacts where contact_id = {})",
+            [Arg::Uuid(contact)],
+        );
+    }
+    if let Some(prefix) = &filter.title_prefix {
+        sql.push_args(" and d.title_key >= {}", [Arg::Text(prefix.clone())]);
+        if let Some(upper) = prefix_upper_bound(prefix) {
+            sql.push_args(" and d.title_key < {}", [Arg::Text(upper)]);
+        }
+    }
+    let mut range = |text: &str, arg: Option<Arg>| {
+        if let Some(arg) = arg {
+            sql.push_args(text, [arg]);
+        }
+    };
+    range(" and d.created_at >= {}", filter.created_from.map(Arg::Time));
+    range(" and d.created_at < {}", filter.created_to.map(Arg::Time));
+    range(" and d.expected_close_date >= {}", filter.close_from.map(Arg::Date));
+    range(" and d.expected_close_date <= {}", filter.close_to.map(Arg::Date));
+    range(
+        " and d.amount_minor >= {}",
+        filter.amount_min.map(|a| Arg::Int(a.minor())),
+    );
+    range(
+        " and d.amount_minor <= {}",
+        filter.amount_max.map(|a| Arg::Int(a.minor())),
+    );
+
+    let column = page.sort.column();
+    let (cmp, dir) = if page.descending { ("<", "desc") } else { (">", "asc") };
+    if let Some((value, id)) = &page.after {
+        match value {
+            // Deals without a close date come last in either direction.
+            SortValue::Date(None) => {
+                sql.push_args(&format!(" and {column} is null and d.id {cmp} {{}}"), [Arg::Uuid(*id)]);
+            }
+            other => {
+                let arg = match other {
+                    SortValue::Time(t) => Arg::Time(*t),
+                    SortValue::Int(i) => Arg::Int(*i),
+                    SortValue::Text(t) => Arg::Text(t.clone()),
+                    SortValue::Date(d) => Arg::Date(d.expect("handled above")),
+                };
+                let nulls = if page.sort == DealSortField::ExpectedCloseDate {
+                    format!(" or {column} is null")
+                } else {
+                    String::new()
+                };
+                let a = sql.arg(arg.clone());
+                let b = sql.arg(arg);
+                let c = sql.arg(Arg::Uuid(*id));
+                sql.push(&format!(
+                    " and ({column} {cmp} {a} or ({column} = {b} and d.id {cmp} {c}){nulls})"
+                ));
+            }
+        }
+    }
+    sql.push(&format!(" order by {column} {dir} nulls last, d.id {dir} limit "));
+    let limit = sql.arg(Arg::Int(i64::from(page.limit)));
+    sql.push(&limit);
+    sql
+}
+
+macro_rules! impl_deal_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::deals::DealStore for $store {
+            #[tracing::instrument(skip_all)]
+            async fn create_deal(
+                &self,
+                org: Uuid,
+                deal: &$crate::deals::NewDeal,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<pipewise_domain::Deal> {
+                let mut tx = self.begin_write().await?;
+                let stage_id = match deal.stage_id {
+                    Some(stage) => stage,
+                    None => sqlx::query_scalar(
+                        "select id from stages where organization_id = $1 and pipeline_id = $2 order by position limit 1",
+                    )
+                    .bind(org)
+                    .bind(deal.pipeline_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::Invalid("pipeline_id", "must be a pipeline of the organization"))?,
+                };
+                let stage_pipeline: Option<Uuid> =
+                    sqlx::query_scalar("select pipeline_id from stages where organization_id = $1 and id = $2")
+                        .bind(org)
+                        .bind(stage_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match stage_pipeline {
+                    None if deal.stage_id.is_some() => {
+                        return Err(StoreError::Invalid("stage_id", "must be a stage of the organization"))
+                    }
+                    Some(p) if p != deal.pipeline_id => {
+                        return Err(StoreError::Invalid("stage_id", "must be a stage of the deal's pipeline"))
+                    }
+                    _ => {}
+                }
+                check_deal_refs(&mut tx, org, Some(deal.owner_id), deal.account_id, Some(&deal.contacts)).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
+                         status, owner_id, account_id, source, probability, expected_close_date, forecast_category,
+                         version, created_at, updated_at, stage_entered_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15)",
+                )
+                .bind(id)
+                .bind(org)
+                .bind(deal.pipeline_id)
+                .bind(stage_id)
+                .bind(&deal.title)
+                .bind(pipewise_domain::text::search_key(&[Some(&deal.title)]))
+                .bind(deal.amount.minor())
+                .bind(deal.currency.as_str())
+                .bind(deal.owner_id)
+                .bind(deal.account_id)
+                .bind(deal.source.as_deref())
+                .bind(deal.probability.map(|p| i64::from(p.value())))
+                .bind(deal.expected_close_date)
+                .bind(deal.forecast_category.as_str())
+                .bind(deal.created_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                replace_deal_contacts(&mut tx, org, id, &deal.contacts, now).await?;
+                insert_deal_event(&mut tx, org, id, "created", deal.created_at, deal.pipeline_id, stage_id, None, None, actor, now).await?;
+                let created = load_deal(&mut tx, org, id, None, false).await?;
+                tx.commit().await?;
+                Ok(created)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn deal(&self, org: Uuid, id: Uuid, owner: Option<Uuid>) -> $crate::Result<pipewise_domain::Deal> {
+                let mut conn = self.pool.acquire().await?;
+                load_deal(&mut conn, org, id, owner, false).await
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn deals(
+                &self,
+                org: Uuid,
+                filter: &$crate::deals::DealFilter,
+                page: &$crate::deals::DealPage,
+            ) -> $crate::Result<Vec<pipewise_domain::Deal>> {
+                let sql = $crate::deals::list_sql(org, filter, page);
+                let rows: Vec<$crate::deals::DealRow> =
+                    $crate::sql::bind_args!(sqlx::query_as::<_, $crate::deals::DealRow>(&sql.text), &sql.args)
+                        .fetch_all(&self.pool)
+                        .await?;
+                let mut conn = self.pool.acquire().await?;
+                with_contacts(&mut conn, rows).await
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn update_deal(
+                &self,
+                org: Uuid,
+                id: Uuid,
+                owner: Option<Uuid>,
+                changes: &$crate::deals::DealChanges,
+                if_version: Option<i64>,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<pipewise_domain::Deal> {
+                let mut tx = self.begin_write().await?;
+                let current = load_deal(&mut tx, org, id, owner, true).await?;
+                if if_version.is_some_and(|v| v != current.version) {
+                    return Err(StoreError::VersionMismatch);
+                }
+                let account = changes.account_id.unwrap_or(current.account_id);
+                check_deal_refs(&mut tx, org, changes.owner_id, changes.account_id.flatten(), changes.contacts.as_deref()).await?;
+                let title = changes.title.clone().unwrap_or(current.title.clone());
+                sqlx::query(
+                    "update deals set title = $3, title_key = $4, amount_minor = $5, currency = $6, owner_id = $7,
+                         account_id = $8, source = $9, probability = $10, expected_close_date = $11,
+                         forecast_category = $12, version = version + 1, updated_at = $13
+                     where organization_id = $1 and id = $2",
+                )
+                .bind(org)
+                .bind(id)
+                .bind(&title)
+                .bind(pipewise_domain::text::search_key(&[Some(&title)]))
+                .bind(changes.amount.unwrap_or(current.amount).minor())
+                .bind(changes.currency.unwrap_or(current.currency).as_str())
+                .bind(changes.owner_id.unwrap_or(current.owner_id))
+                .bind(account)
+                .bind(changes.source.clone().unwrap_or(current.source.clone()))
+                .bind(changes.probability.unwrap_or(current.probability).map(|p| i64::from(p.value())))
+                .bind(changes.expected_close_date.unwrap_or(current.expected_close_date))
+                .bind(changes.forecast_category.unwrap_or(current.forecast_category).as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(contacts) = &changes.contacts {
+                    replace_deal_contacts(&mut tx, org, id, contacts, now).await?;
+                }
+                let updated = load_deal(&mut tx, org, id, None, false).await?;
+                tx.commit().await?;
+                Ok(updated)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn command_deal(
+                &self,
+                org: Uuid,
+                id: Uuid,
+                owner: Option<Uuid>,
+                command: pipewise_domain::deal::Command,
+                at: Option<DateTime<Utc>>,
+                if_version: Option<i64>,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<pipewise_domain::Deal> {
+                use pipewise_domain::deal::{self, Command, DealState, StageRef, TransitionError};
+                let mut tx = self.begin_write().await?;
+                let current = load_deal(&mut tx, org, id, owner, true).await?;
+                if if_version.is_some_and(|v| v != current.version) {
+                    return Err(StoreError::VersionMismatch);
+                }
+                let last_event_at: Option<DateTime<Utc>> =
+                    sqlx::query_scalar("select max(at) from deal_events where deal_id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let last_event_at = last_event_at.unwrap_or(current.created_at);
+                let at = at.unwrap_or(now);
+                deal::check_event_time(at, now, Some(last_event_at)).map_err(|e| match e {
+                    deal::EventTimeError::InTheFuture => StoreError::Invalid("at", "must not be in the future"),
+                    deal::EventTimeError::BeforePreviousEvent => {
+                        StoreError::Invalid("at", "must not be before the deal's previous event")
+                    }
+                })?;
+                // The target stage (and so its pipeline) must be the organization's.
+                let command = match command {
+                    Command::Move { to } => Command::Move { to: stage_ref(&mut tx, org, to.stage_id).await? },
+                    Command::Reopen { to: Some(to) } => {
+                        Command::Reopen { to: Some(stage_ref(&mut tx, org, to.stage_id).await?) }
+                    }
+                    other => other,
+                };
+                let state = DealState {
+                    status: current.status,
+                    stage: StageRef { pipeline_id: current.pipeline_id, stage_id: current.stage_id },
+                    last_event_at,
+                };
+                let transition = deal::apply(&state, command, at).map_err(|e| {
+                    StoreError::Conflict(match e {
+                        TransitionError::MoveClosed => "only an open deal can move; reopen it first",
+                        TransitionError::SameStage => "the deal is already in this stage",
+                        TransitionError::AlreadyClosed => "the deal is already closed; reopen it first",
+                        TransitionError::NotClosed => "the deal is open; only a won or lost deal can be reopened",
+                    })
+                })?;
+                let stage_changed = transition.stage.stage_id != current.stage_id;
+                let closed_at = match transition.status {
+                    pipewise_domain::deal::DealStatus::Open => None,
+                    _ => Some(transition.at),
+                };
+                sqlx::query(
+                    "update deals set status = $3, pipeline_id = $4, stage_id = $5, closed_at = $6, lost_reason = $7,
+                         stage_entered_at = case when $8 = 1 then $9 else stage_entered_at end,
+                         version = version + 1, updated_at = $10
+                     where organization_id = $1 and id = $2",
+                )
+                .bind(org)
+                .bind(id)
+                .bind(transition.status.as_str())
+                .bind(transition.stage.pipeline_id)
+                .bind(transition.stage.stage_id)
+                .bind(closed_at)
+                .bind(transition.lost_reason.as_ref().map(|r| r.as_str().to_owned()))
+                .bind(i64::from(stage_changed || transition.kind == pipewise_domain::deal::EventKind::Reopened))
+                .bind(transition.at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                insert_deal_event(
+                    &mut tx,
+                    org,
+                    id,
+                    transition.kind.as_str(),
+                    transition.at,
+                    transition.stage.pipeline_id,
+                    transition.stage.stage_id,
+                    transition.from_stage,
+                    transition.lost_reason.as_ref().map(|r| r.as_str()),
+                    actor,
+                    now,
+                )
+                .await?;
+                let updated = load_deal(&mut tx, org, id, None, false).await?;
+                tx.commit().await?;
+                Ok(updated)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn deal_events(
+                &self,
+                org: Uuid,
+                id: Uuid,
+                owner: Option<Uuid>,
+            ) -> $crate::Result<Vec<pipewise_domain::DealEvent>> {
+                let mut conn = self.pool.acquire().await?;
+                load_deal(&mut conn, org, id, owner, false).await?;
+                sqlx::query_as::<_, $crate::deals::DealEventRow>(
+                    "select id, deal_id, kind, at, pipeline_id, stage_id, from_stage_id, lost_reason, actor_user_id,
+                            actor_api_key_id
+                     from deal_events where organization_id = $1 and deal_id = $2 order by at, id",
+                )
+                .bind(org)
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn trash_deal(
+                &self,
+                org: Uuid,
+                id: Uuid,
+                owner: Option<Uuid>,
+                if_version: Option<i64>,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                let mut tx = self.begin_write().await?;
+                let current = load_deal(&mut tx, org, id, owner, true).await?;
+                if if_version.is_some_and(|v| v != current.version) {
+                    return Err(StoreError::VersionMismatch);
+                }
+                sqlx::query("update deals set deleted_at = $3, version = version + 1, updated_at = $3 where organization_id = $1 and id = $2")
+                    .bind(org)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn restore_deal(
+                &self,
+                org: Uuid,
+                id: Uuid,
+                owner: Option<Uuid>,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<pipewise_domain::Deal> {
+                let mut tx = self.begin_write().await?;
+                let restored = sqlx::query(
+                    "update deals set deleted_at = null, version = version + 1, updated_at = $4
+                     where organization_id = $1 and id = $2 and deleted_at is not null and ($3 is null or owner_id = $3)",
+                )
+                .bind(org)
+                .bind(id)
+                .bind(owner)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if restored == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let deal = load_deal(&mut tx, org, id, None, false).await?;
+                tx.commit().await?;
+                Ok(deal)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn purge_deal(&self, org: Uuid, id: Uuid, actor: Actor, now: DateTime<Utc>) -> $crate::Result<()> {
+                let mut tx = self.begin_write().await?;
+                let exists: Option<Uuid> = sqlx::query_scalar("select id from deals where organization_id = $1 and id = $2")
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                for table in ["deal_events", "deal_contacts"] {
+                    sqlx::query(&format!("delete from {table} where deal_id = $1")).bind(id).execute(&mut *tx).await?;
+                }
+                sqlx::query("delete from deals where id = $1").bind(id).execute(&mut *tx).await?;
+                audit(&mut tx, org, actor, "deal.purged", Some(id), now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        /// A deal with its contacts; `for_update` locks the row on PostgreSQL.
+        async fn load_deal(
+            conn: &mut Conn,
+            org: Uuid,
+            id: Uuid,
+            owner: Option<Uuid>,
+            for_update: bool,
+        ) -> $crate::Result<pipewise_domain::Deal> {
+            let lock = if for_update { <$store>::FOR_UPDATE.replace("for update", "for update of d") } else { String::new() };
+            let sql = format!(
+                "select {} from deals d join stages s on s.id = d.stage_id
+                 where d.organization_id = $1 and d.id = $2 and d.deleted_at is null and ($3 is null or d.owner_id = $3) {lock}",
+                $crate::deals::DEAL_COLUMNS
+            );
+            let row = sqlx::query_as::<_, $crate::deals::DealRow>(&sql)
+                .bind(org)
+                .bind(id)
+                .bind(owner)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let mut deals = with_contacts(conn, vec![row]).await?;
+            Ok(deals.remove(0))
+        }
+
+        async fn with_contacts(
+            conn: &mut Conn,
+            rows: Vec<$crate::deals::DealRow>,
+        ) -> $crate::Result<Vec<pipewise_domain::Deal>> {
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut sql = $crate::sql::Sql::new("select deal_id, contact_id, buying_role from deal_contacts where deal_id in (");
+            for (i, row) in rows.iter().enumerate() {
+                let placeholder = sql.arg($crate::sql::Arg::Uuid(row.id()));
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.push(&placeholder);
+            }
+            sql.push(") order by contact_id");
+            let links: Vec<$crate::deals::DealContactRow> =
+                $crate::sql::bind_args!(sqlx::query_as::<_, $crate::deals::DealContactRow>(&sql.text), &sql.args)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            rows.into_iter()
+                .map(|row| {
+                    let contacts = links.iter().filter(|l| l.deal_id == row.id()).map(|l| l.contact()).collect();
+                    row.into_deal(contacts)
+                })
+                .collect()
+        }
+
+        /// Owner, account and contacts must all belong to the organization (and be usable).
+        async fn check_deal_refs(
+            tx: &mut Tx,
+            org: Uuid,
+            owner: Option<Uuid>,
+            account: Option<Uuid>,
+            contacts: Option<&[pipewise_domain::DealContact]>,
+        ) -> $crate::Result<()> {
+            if let Some(owner) = owner {
+                let active: Option<bool> = sqlx::query_scalar("select active from users where organization_id = $1 and id = $2")
+                    .bind(org)
+                    .bind(owner)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if active != Some(true) {
+                    return Err(StoreError::Invalid("owner_id", "must be an active user of the organization"));
+                }
+            }
+            if let Some(account) = account {
+                let found: Option<Uuid> = sqlx::query_scalar(
+                    "select id from accounts where organization_id = $1 and id = $2 and deleted_at is null",
+                )
+                .bind(org)
+                .bind(account)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if found.is_none() {
+                    return Err(StoreError::Invalid("account_id", "must be an account of the organization"));
+                }
+            }
+            for link in contacts.unwrap_or_default() {
+                let found: Option<Uuid> = sqlx::query_scalar(
+                    "select id from contacts where organization_id = $1 and id = $2 and deleted_at is null",
+                )
+                .bind(org)
+                .bind(link.contact_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if found.is_none() {
+                    return Err(StoreError::Invalid("contacts", "must be contacts of the organization"));
+                }
+            }
+            Ok(())
+        }
+
+        async fn replace_deal_contacts(
+            tx: &mut Tx,
+            org: Uuid,
+            deal: Uuid,
+            contacts: &[pipewise_domain::DealContact],
+            now: DateTime<Utc>,
+        ) -> $crate::Result<()> {
+            sqlx::query("delete from deal_contacts where deal_id = $1").bind(deal).execute(&mut **tx).await?;
+            for link in contacts {
+                sqlx::query(
+                    "insert into deal_contacts (deal_id, contact_id, organization_id, buying_role, created_at)
+                     values ($1, $2, $3, $4, $5)",
+                )
+                .bind(deal)
+                .bind(link.contact_id)
+                .bind(org)
+                .bind(link.buying_role.map(|r| r.as_str()))
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::unique("a contact is listed twice"))?;
+            }
+            Ok(())
+        }
+
+        async fn stage_ref(tx: &mut Tx, org: Uuid, stage: Uuid) -> $crate::Result<pipewise_domain::deal::StageRef> {
+            let pipeline: Option<Uuid> = sqlx::query_scalar("select pipeline_id from stages where organization_id = $1 and id = $2")
+                .bind(org)
+                .bind(stage)
+                .fetch_optional(&mut **tx)
+                .await?;
+            pipeline
+                .map(|pipeline_id| pipewise_domain::deal::StageRef { pipeline_id, stage_id: stage })
+                .ok_or(StoreError::Invalid("stage_id", "must be a stage of the organization"))
+        }
+
+        #[allow(clippy::too_many_arguments)]
+        async fn insert_deal_event(
+            tx: &mut Tx,
+            org: Uuid,
+            deal: Uuid,
+            kind: &str,
+            at: DateTime<Utc>,
+            pipeline: Uuid,
+            stage: Uuid,
+            from_stage: Option<Uuid>,
+            lost_reason: Option<&str>,
+            actor: Actor,
+            now: DateTime<Utc>,
+        ) -> $crate::Result<()> {
+            let (user, key) = match actor {
+                Actor::User(id) => (Some(id), None),
+                Actor::ApiKey(id) => (None, Some(id)),
+                Actor::System => (None, None),
+            };
+            sqlx::query(
+                "insert into deal_events (id, organization_id, deal_id, kind, at, pipeline_id, stage_id, from_stage_id,
+                     lost_reason, actor_user_id, actor_api_key_id, created_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(org)
+            .bind(deal)
+            .bind(kind)
+            .bind(at)
+            .bind(pipeline)
+            .bind(stage)
+            .bind(from_stage)
+            .bind(lost_reason)
+            .bind(user)
+            .bind(key)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use impl_deal_store;
