@@ -30,6 +30,9 @@ pub enum ApiError {
     MethodNotAllowed(Vec<Method>),
     #[error("{0}")]
     Conflict(String),
+    /// A 409 caused by a duplicate: the problem names the existing record.
+    #[error("{detail}")]
+    Duplicate { detail: String, existing_id: uuid::Uuid },
     #[error("stale If-Match")]
     PreconditionFailed,
     #[error("payload too large")]
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::NotFound => ("not-found", "Not found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::Duplicate { .. } => ("duplicate", "Duplicate"),
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
@@ -75,7 +79,9 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            ApiError::BadRequest(detail) | ApiError::Conflict(detail) => detail.clone(),
+            ApiError::BadRequest(detail) | ApiError::Conflict(detail) | ApiError::Duplicate { detail, .. } => {
+                detail.clone()
+            }
             ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => (*detail).to_owned(),
             ApiError::NotFound => "No such resource.".to_owned(),
             ApiError::MethodNotAllowed(_) => "This path does not accept this method; see the Allow header.".to_owned(),
@@ -115,7 +121,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Duplicate { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -142,7 +148,10 @@ impl ResponseError for ApiError {
                 ApiError::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
-            existing_id: None,
+            existing_id: match self {
+                ApiError::Duplicate { existing_id, .. } => Some(*existing_id),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");

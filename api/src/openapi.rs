@@ -53,6 +53,8 @@ and a stale one gets 412.",
         (name = "api-keys", description = "Keys for integrations"),
         (name = "pipelines", description = "Pipelines and their ordered stages"),
         (name = "deals", description = "Deals, their state commands and event log"),
+        (name = "accounts", description = "Companies the organization sells to"),
+        (name = "contacts", description = "People at accounts, and their part in buying decisions"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

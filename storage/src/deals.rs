@@ -160,8 +160,15 @@ pub trait DealStore {
         now: DateTime<Utc>,
     ) -> Result<()>;
     async fn restore_deal(&self, org: Uuid, id: Uuid, owner: Option<Uuid>, now: DateTime<Utc>) -> Result<Deal>;
-    /// Deletes a deal for good, with its events and contact links.
-    async fn purge_deal(&self, org: Uuid, id: Uuid, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    /// Deletes a deal (in the trash or not) for good, with its events and contact links.
+    async fn purge_deal(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        if_version: Option<i64>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -532,13 +539,21 @@ macro_rules! impl_deal_store {
                         .fetch_one(&mut *tx)
                         .await?;
                 let last_event_at = last_event_at.unwrap_or(current.created_at);
-                let at = at.unwrap_or(now);
-                deal::check_event_time(at, now, Some(last_event_at)).map_err(|e| match e {
-                    deal::EventTimeError::InTheFuture => StoreError::Invalid("at", "must not be in the future"),
-                    deal::EventTimeError::BeforePreviousEvent => {
-                        StoreError::Invalid("at", "must not be before the deal's previous event")
+                let at = match at {
+                    Some(at) => {
+                        deal::check_event_time(at, now, Some(last_event_at)).map_err(|e| match e {
+                            deal::EventTimeError::InTheFuture => StoreError::Invalid("at", "must not be in the future"),
+                            deal::EventTimeError::BeforePreviousEvent => {
+                                StoreError::Invalid("at", "must not be before the deal's previous event")
+                            }
+                        })?;
+                        at
                     }
-                })?;
+                    // Not backdated: now, unless a server whose clock runs ahead (or this
+                    // one's, stepped back) wrote a later event; the log stays in order and
+                    // nobody is refused over an `at` they did not send.
+                    None => now.max(last_event_at),
+                };
                 // The target stage (and so its pipeline) must be the organization's.
                 let command = match command {
                     Command::Move { to } => Command::Move { to: stage_ref(&mut tx, org, to.stage_id).await? },
@@ -678,15 +693,24 @@ macro_rules! impl_deal_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn purge_deal(&self, org: Uuid, id: Uuid, actor: Actor, now: DateTime<Utc>) -> $crate::Result<()> {
+            async fn purge_deal(
+                &self,
+                org: Uuid,
+                id: Uuid,
+                if_version: Option<i64>,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
                 let mut tx = self.begin_write().await?;
-                let exists: Option<Uuid> = sqlx::query_scalar("select id from deals where organization_id = $1 and id = $2")
+                let sql = format!("select version from deals where organization_id = $1 and id = $2 {}", <$store>::FOR_UPDATE);
+                let version: i64 = sqlx::query_scalar(&sql)
                     .bind(org)
                     .bind(id)
                     .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
-                    return Err(StoreError::NotFound);
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                if if_version.is_some_and(|v| v != version) {
+                    return Err(StoreError::VersionMismatch);
                 }
                 for table in ["deal_events", "deal_contacts"] {
                     sqlx::query(&format!("delete from {table} where deal_id = $1")).bind(id).execute(&mut *tx).await?;

@@ -292,18 +292,26 @@ macro_rules! impl_pipeline_store {
                         return Err(StoreError::Invalid("move_deals_to", "must be another stage of the same pipeline"));
                     }
                     for deal in &deals {
+                        // Never before the deal's last event, even one a server with a clock
+                        // running ahead wrote: replaying the log must end in the new stage.
+                        let last: Option<DateTime<Utc>> = sqlx::query_scalar("select max(at) from deal_events where deal_id = $1")
+                            .bind(deal)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let at = last.map_or(now, |last| last.max(now));
                         sqlx::query(
                             "update deals set stage_id = $2,
                                  stage_entered_at = case when status = 'open' then $3 else stage_entered_at end,
-                                 version = version + 1, updated_at = $3
+                                 version = version + 1, updated_at = $4
                              where id = $1",
                         )
                         .bind(deal)
                         .bind(target)
+                        .bind(at)
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
-                        insert_deal_event(&mut tx, org, *deal, "moved", now, pipeline, target, Some(stage), None, actor, now).await?;
+                        insert_deal_event(&mut tx, org, *deal, "moved", at, pipeline, target, Some(stage), None, actor, now).await?;
                     }
                 }
                 sqlx::query("delete from stages where id = $1").bind(stage).execute(&mut *tx).await?;

@@ -1,11 +1,15 @@
 //! Pipewise's HTTP test suite: one binary, every test against a real server.
 
+mod accounts;
 mod api_keys;
 mod auth;
+mod contacts;
 mod contract;
+mod deals;
 mod errors;
 mod operations;
 mod organization;
+mod pipelines;
 mod tenancy;
 mod tokens;
 mod users;

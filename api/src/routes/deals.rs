@@ -643,7 +643,10 @@ async fn delete_deal(
     let org = caller.organization_id();
     if query.purge == Some(true) {
         caller.ensure_admin()?;
-        state.store.purge_deal(org, *id, caller.actor(), Utc::now()).await?;
+        state
+            .store
+            .purge_deal(org, *id, if_match.0, caller.actor(), Utc::now())
+            .await?;
     } else {
         state
             .store

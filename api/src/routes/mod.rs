@@ -1,11 +1,14 @@
 //! One module per resource; each registers its handlers, which documents them.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod auth;
+pub mod contacts;
 pub mod deals;
 pub mod operations;
 pub mod organization;
 pub mod pipelines;
+pub mod records;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -17,5 +20,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(users::configure)
         .configure(api_keys::configure)
         .configure(pipelines::configure)
-        .configure(deals::configure);
+        .configure(deals::configure)
+        .configure(accounts::configure)
+        .configure(contacts::configure);
 }

@@ -1,0 +1,459 @@
+//! Accounts: the companies the organization sells to. Everyone in the
+//! organization reads every account; reps change only the ones they own.
+//! `DELETE` moves an account to the trash, `restore` brings it back, and
+//! `DELETE ?purge=true` (admins only) deletes it for good.
+
+use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use pipewise_domain::{
+    text::{optional_text, TextError},
+    Account, Name,
+};
+use pipewise_storage::{AccountFields, AccountFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::{
+    error::ApiError,
+    extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
+    fields::Fields,
+    nullable,
+    routes::records::{self, check_owner, check_version, retrying, DeleteQuery, RecordSort},
+    state::AppState,
+};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_accounts)
+        .service(create_account)
+        .service(get_account)
+        .service(update_account)
+        .service(delete_account)
+        .service(restore_account);
+}
+
+pub const NAME_MAX: usize = 200;
+pub const DOMAIN_MAX: usize = 253;
+pub const INDUSTRY_MAX: usize = 100;
+pub const EMPLOYEES_MAX: i64 = 10_000_000;
+
+/// A company the organization sells to.
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    #[schema(example = "Acme GmbH")]
+    pub name: String,
+    /// Lower-cased.
+    #[schema(example = "acme.example")]
+    pub domain: Option<String>,
+    #[schema(example = "Manufacturing")]
+    pub industry: Option<String>,
+    #[schema(example = 250)]
+    pub employee_count: Option<i64>,
+    /// The user responsible for the account.
+    pub owner_id: Uuid,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set while the account is in the trash.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        Self {
+            id: a.id,
+            organization_id: a.organization_id,
+            name: a.name,
+            domain: a.domain,
+            industry: a.industry,
+            employee_count: a.employee_count,
+            owner_id: a.owner_id,
+            version: a.version,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            deleted_at: a.deleted_at,
+        }
+    }
+}
+
+fn account_response(status: StatusCode, account: Account) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(etag(account.version))
+        .json(AccountView::from(account))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    #[schema(example = "Acme GmbH", min_length = 1, max_length = 200)]
+    name: String,
+    /// The company's web domain; stored lower-cased.
+    #[schema(example = "acme.example", max_length = 253)]
+    domain: Option<String>,
+    #[schema(example = "Manufacturing", max_length = 100)]
+    industry: Option<String>,
+    #[schema(example = 250, minimum = 0, maximum = 10000000)]
+    employee_count: Option<i64>,
+    /// An active user of the organization; the caller if omitted (required
+    /// with an API key). Reps may name only themselves.
+    owner_id: Option<Uuid>,
+}
+
+/// The fields to change; `null` clears a field that may be empty.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccount {
+    #[schema(example = "Acme Group", min_length = 1, max_length = 200)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "acme.example", max_length = 253)]
+    domain: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "Manufacturing", max_length = 100)]
+    industry: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<i64>, nullable, example = 250, minimum = 0, maximum = 10000000)]
+    employee_count: Option<Option<i64>>,
+    /// An active user of the organization. Reps may name only themselves.
+    owner_id: Option<Uuid>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccountListQuery {
+    /// Page size, 1–200.
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(max_length = 64)]
+    cursor: Option<String>,
+    /// `created_at` (oldest first, the default) or `-created_at` (newest first).
+    #[param(inline)]
+    sort: Option<RecordSort>,
+    /// Only accounts this user owns.
+    owner_id: Option<Uuid>,
+    /// A case-insensitive prefix of the name.
+    #[param(example = "acm", max_length = 200)]
+    q: Option<String>,
+    /// Only accounts with this domain (case-insensitive).
+    #[param(example = "acme.example", max_length = 253)]
+    domain: Option<String>,
+}
+
+/// A web domain: trimmed, lower-cased, at most 253 characters, no spaces.
+fn parse_domain(raw: &str) -> Result<Option<String>, &'static str> {
+    match optional_text(raw, DOMAIN_MAX) {
+        Ok(Some(domain)) if domain.chars().any(char::is_whitespace) => Err("must be a domain name such as example.com"),
+        Ok(domain) => Ok(domain.map(|d| d.to_lowercase())),
+        Err(TextError::TooLong(_)) => Err("must be at most 253 characters"),
+        Err(_) => Err("must be a domain name such as example.com"),
+    }
+}
+
+fn parse_employee_count(count: i64) -> Result<Option<i64>, String> {
+    if (0..=EMPLOYEES_MAX).contains(&count) {
+        Ok(Some(count))
+    } else {
+        Err(format!("must be between 0 and {EMPLOYEES_MAX}"))
+    }
+}
+
+/// List the organization's accounts (trashed ones excepted), oldest first
+/// unless `sort=-created_at`. Unknown parameters and sort values are 400.
+#[utoipa::path(
+    tag = "accounts",
+    params(AccountListQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ListOf<AccountView>),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+    )
+)]
+#[get("/accounts")]
+async fn list_accounts(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    query: web::Query<AccountListQuery>,
+) -> Result<web::Json<ListOf<AccountView>>, ApiError> {
+    let query = query.into_inner();
+    let page = records::page(query.limit, query.cursor)?;
+    let domain = query
+        .domain
+        .as_deref()
+        .map(parse_domain)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("domain {e}.")))?
+        .flatten();
+    let filter = AccountFilter {
+        owner_id: query.owner_id,
+        name_prefix: records::search_prefix(query.q.as_deref())?,
+        domain,
+    };
+    let order = query.sort.unwrap_or_default().into();
+    let accounts = state
+        .store
+        .accounts(caller.organization_id(), &filter, order, page)
+        .await?;
+    Ok(web::Json(ListOf::from_rows(
+        accounts,
+        page,
+        |a| a.id,
+        AccountView::from,
+    )))
+}
+
+/// Create an account. Reps create accounts they own.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = CreateAccount,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, body = AccountView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 413, response = crate::problem::PayloadTooLarge),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ValidationFailed),
+    )
+)]
+#[post("/accounts")]
+async fn create_account(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    Json(body): Json<CreateAccount>,
+) -> Result<HttpResponse, ApiError> {
+    let org = caller.organization_id();
+    let owner = caller.new_record_owner(body.owner_id)?;
+    let mut fields = Fields::default();
+    let name = fields.check("name", Name::parse(&body.name));
+    let domain = fields
+        .check_opt("domain", body.domain.as_deref(), parse_domain)
+        .flatten();
+    let industry = records::text(&mut fields, "industry", body.industry.as_deref(), INDUSTRY_MAX);
+    let employee_count = fields
+        .check_opt("employee_count", body.employee_count, parse_employee_count)
+        .flatten();
+    check_owner(&state, org, owner, &mut fields).await?;
+    let new = fields.finish(|| AccountFields {
+        name: name.expect("checked").into_string(),
+        domain,
+        industry,
+        employee_count,
+        owner_id: owner,
+    })?;
+    let account = state.store.create_account(org, &new, Utc::now()).await?;
+    let location = format!("/api/v1/accounts/{}", account.id);
+    let mut response = account_response(StatusCode::CREATED, account);
+    response
+        .headers_mut()
+        .insert(header::LOCATION, location.parse().expect("a path is a header value"));
+    Ok(response)
+}
+
+/// Get one account.
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = AccountView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+    )
+)]
+#[get("/accounts/{id}")]
+async fn get_account(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let account = state.store.account(caller.organization_id(), *id).await?;
+    Ok(account_response(StatusCode::OK, account))
+}
+
+/// Change an account. Reps change only the accounts they own, and cannot
+/// give them to someone else.
+#[utoipa::path(
+    tag = "accounts",
+    params(
+        ("id" = Uuid, Path, description = "The account's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; 412 if stale"),
+    ),
+    request_body = UpdateAccount,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = AccountView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 412, response = crate::problem::PreconditionFailed),
+        (status = 413, response = crate::problem::PayloadTooLarge),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ValidationFailed),
+    )
+)]
+#[patch("/accounts/{id}")]
+async fn update_account(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    Json(body): Json<UpdateAccount>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
+    let account = retrying(if_match, move || async move {
+        let current = state.store.account(org, id).await?;
+        caller.ensure_can_change(current.owner_id)?;
+        check_version(if_match, current.version)?;
+        let next = changed(caller, state, &current, body).await?;
+        Ok(state
+            .store
+            .update_account(org, id, current.version, &next, Utc::now())
+            .await?)
+    })
+    .await?;
+    Ok(account_response(StatusCode::OK, account))
+}
+
+/// `current` with the changes of `body` applied, if they are valid.
+async fn changed(
+    caller: &Caller<Write>,
+    state: &AppState,
+    current: &Account,
+    body: &UpdateAccount,
+) -> Result<AccountFields, ApiError> {
+    let mut fields = Fields::default();
+    let mut next = AccountFields::of(current);
+    if let Some(name) = fields.check_opt("name", body.name.as_deref(), Name::parse) {
+        next.name = name.into_string();
+    }
+    if let Some(domain) = records::patch(&mut fields, "domain", &body.domain, parse_domain) {
+        next.domain = domain;
+    }
+    if let Some(industry) = records::patch_text(&mut fields, "industry", &body.industry, INDUSTRY_MAX) {
+        next.industry = industry;
+    }
+    match body.employee_count {
+        Some(Some(count)) => {
+            if let Some(count) = fields.check("employee_count", parse_employee_count(count)) {
+                next.employee_count = count;
+            }
+        }
+        Some(None) => next.employee_count = None,
+        None => {}
+    }
+    if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
+        caller.ensure_can_change(owner)?;
+        check_owner(state, current.organization_id, owner, &mut fields).await?;
+        next.owner_id = owner;
+    }
+    fields.finish(|| next)
+}
+
+/// Move an account to the trash (`POST …/restore` brings it back), or with
+/// `purge=true` delete it for good (admins only): its contacts and deals
+/// stay, without an account.
+#[utoipa::path(
+    tag = "accounts",
+    params(
+        ("id" = Uuid, Path, description = "The account's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; 412 if stale"),
+        DeleteQuery,
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Trashed, or purged"),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 412, response = crate::problem::PreconditionFailed),
+    )
+)]
+#[delete("/accounts/{id}")]
+async fn delete_account(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    query: web::Query<DeleteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (caller, state, if_match) = (&caller, &state, &if_match);
+    if query.purge == Some(true) {
+        caller.ensure_admin()?;
+        retrying(if_match, move || async move {
+            let current = state.store.account_incl_trashed(org, id).await?;
+            check_version(if_match, current.version)?;
+            Ok(state
+                .store
+                .purge_account(org, id, current.version, caller.actor(), Utc::now())
+                .await?)
+        })
+        .await?;
+    } else {
+        retrying(if_match, move || async move {
+            let current = state.store.account(org, id).await?;
+            caller.ensure_can_change(current.owner_id)?;
+            check_version(if_match, current.version)?;
+            Ok(state
+                .store
+                .trash_account(org, id, current.version, caller.actor(), Utc::now())
+                .await?)
+        })
+        .await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Bring an account back from the trash. Restoring an account that is not
+/// in the trash changes nothing.
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = AccountView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+    )
+)]
+#[post("/accounts/{id}/restore")]
+async fn restore_account(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (caller, state) = (&caller, &state);
+    let account = retrying(&IfMatch(None), move || async move {
+        let current = state.store.account_incl_trashed(org, id).await?;
+        caller.ensure_can_change(current.owner_id)?;
+        if current.deleted_at.is_none() {
+            return Ok(current);
+        }
+        Ok(state
+            .store
+            .restore_account(org, id, current.version, caller.actor(), Utc::now())
+            .await?)
+    })
+    .await?;
+    Ok(account_response(StatusCode::OK, account))
+}

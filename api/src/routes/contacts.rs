@@ -1,0 +1,559 @@
+//! Contacts: the people the organization deals with, usually at an account.
+//! Everyone in the organization reads every contact; reps change only the
+//! ones they own. `DELETE` moves a contact to the trash, `restore` brings it
+//! back, and `DELETE ?purge=true` (admins only) erases its personal data for
+//! good while the deals it took part in keep their history.
+
+use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use pipewise_domain::{Contact, Email, EmailError};
+use pipewise_storage::{ContactFields, ContactFilter, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::{
+    error::ApiError,
+    extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
+    fields::Fields,
+    nullable,
+    routes::{
+        deals::BuyingRoleName,
+        records::{self, check_owner, check_version, retrying, DeleteQuery, RecordSort},
+    },
+    state::AppState,
+};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_contacts)
+        .service(create_contact)
+        .service(get_contact)
+        .service(update_contact)
+        .service(delete_contact)
+        .service(restore_contact);
+}
+
+pub const NAME_MAX: usize = 100;
+pub const PHONE_MAX: usize = 50;
+pub const TITLE_MAX: usize = 200;
+
+/// A person the organization deals with.
+#[derive(Serialize, ToSchema)]
+pub struct ContactView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    #[schema(example = "Ada")]
+    pub first_name: Option<String>,
+    #[schema(example = "Lovelace")]
+    pub last_name: Option<String>,
+    /// Lower-cased; unique within the organization.
+    #[schema(example = "ada@acme.example")]
+    pub email: Option<String>,
+    #[schema(example = "+44 20 7946 0000")]
+    pub phone: Option<String>,
+    #[schema(example = "Head of Engineering")]
+    pub title: Option<String>,
+    /// The account the contact works at.
+    pub account_id: Option<Uuid>,
+    pub buying_role: Option<BuyingRoleName>,
+    /// The user responsible for the contact.
+    pub owner_id: Uuid,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set while the contact is in the trash.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<Contact> for ContactView {
+    fn from(c: Contact) -> Self {
+        Self {
+            id: c.id,
+            organization_id: c.organization_id,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            email: c.email,
+            phone: c.phone,
+            title: c.title,
+            account_id: c.account_id,
+            buying_role: c.buying_role.map(Into::into),
+            owner_id: c.owner_id,
+            version: c.version,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            deleted_at: c.deleted_at,
+        }
+    }
+}
+
+fn contact_response(status: StatusCode, contact: Contact) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(etag(contact.version))
+        .json(ContactView::from(contact))
+}
+
+/// A new contact: at least one of `first_name`, `last_name` and `email`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContact {
+    #[schema(example = "Ada", max_length = 100)]
+    first_name: Option<String>,
+    #[schema(example = "Lovelace", max_length = 100)]
+    last_name: Option<String>,
+    /// Unique within the organization, whatever its case: a duplicate is 409
+    /// with the existing contact's id in `existing_id`.
+    #[schema(example = "ada@acme.example", max_length = 254)]
+    email: Option<String>,
+    #[schema(example = "+44 20 7946 0000", max_length = 50)]
+    phone: Option<String>,
+    #[schema(example = "Head of Engineering", max_length = 200)]
+    title: Option<String>,
+    /// An account of the organization that is not in the trash.
+    account_id: Option<Uuid>,
+    buying_role: Option<BuyingRoleName>,
+    /// An active user of the organization; the caller if omitted (required
+    /// with an API key). Reps may name only themselves.
+    owner_id: Option<Uuid>,
+}
+
+/// The fields to change; `null` clears a field that may be empty. The
+/// contact must keep at least one of `first_name`, `last_name` and `email`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateContact {
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "Ada", max_length = 100)]
+    first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "King", max_length = 100)]
+    last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "ada@acme.example", max_length = 254)]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "+44 20 7946 0000", max_length = 50)]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "CTO", max_length = 200)]
+    title: Option<Option<String>>,
+    /// An account of the organization that is not in the trash.
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    account_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<BuyingRoleName>, nullable)]
+    buying_role: Option<Option<BuyingRoleName>>,
+    /// An active user of the organization. Reps may name only themselves.
+    owner_id: Option<Uuid>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ContactListQuery {
+    /// Page size, 1–200.
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(max_length = 64)]
+    cursor: Option<String>,
+    /// `created_at` (oldest first, the default) or `-created_at` (newest first).
+    #[param(inline)]
+    sort: Option<RecordSort>,
+    /// Only the contacts of this account.
+    account_id: Option<Uuid>,
+    #[param(inline)]
+    buying_role: Option<BuyingRoleName>,
+    /// Only contacts this user owns.
+    owner_id: Option<Uuid>,
+    /// A case-insensitive prefix of the first name, the last name (or any
+    /// later word of the name), the full name ("ada lov") or the email.
+    #[param(example = "ada", max_length = 200)]
+    q: Option<String>,
+}
+
+/// An email address; blank is absent.
+fn parse_email(raw: &str) -> Result<Option<Email>, EmailError> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        Email::parse(raw).map(Some)
+    }
+}
+
+/// A contact needs something to call it by. `given` are the request's
+/// values for the three fields: a non-blank one that left no value was
+/// invalid, which its own error already says.
+fn require_identity(fields: &mut Fields, next: &ContactFields, given: [Option<&str>; 3]) {
+    let none_left = next.first_name.is_none() && next.last_name.is_none() && next.email.is_none();
+    let none_given = given.iter().flatten().all(|raw| raw.trim().is_empty());
+    if none_left && none_given {
+        for field in ["first_name", "last_name", "email"] {
+            fields.reject(
+                field,
+                "one_required",
+                "a contact needs at least one of first_name, last_name and email",
+            );
+        }
+    }
+}
+
+/// The text of a PATCH field, if it has one.
+fn given(raw: &Option<Option<String>>) -> Option<&str> {
+    raw.as_ref().and_then(|r| r.as_deref())
+}
+
+/// Records a 422 on `account_id` unless it names a live account of the organization.
+async fn check_account(state: &AppState, org: Uuid, account: Uuid, fields: &mut Fields) -> Result<(), ApiError> {
+    match state.store.account(org, account).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound) => {
+            fields.reject(
+                "account_id",
+                "invalid",
+                "must be an account of the organization that is not in the trash",
+            );
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A duplicate email is a 409 naming the contact that has it.
+async fn duplicate_email(state: &AppState, org: Uuid, email: Option<&Email>, err: StoreError) -> ApiError {
+    if let (StoreError::Conflict(_), Some(email)) = (&err, email) {
+        match state.store.contact_id_by_email(org, email).await {
+            Ok(Some(existing_id)) => {
+                return ApiError::Duplicate {
+                    detail: "A contact with this email already exists.".to_owned(),
+                    existing_id,
+                }
+            }
+            Ok(None) => {}
+            Err(lookup) => return lookup.into(),
+        }
+    }
+    err.into()
+}
+
+/// List the organization's contacts (trashed ones excepted), oldest first
+/// unless `sort=-created_at`. Unknown parameters and sort values are 400.
+#[utoipa::path(
+    tag = "contacts",
+    params(ContactListQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ListOf<ContactView>),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+    )
+)]
+#[get("/contacts")]
+async fn list_contacts(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    query: web::Query<ContactListQuery>,
+) -> Result<web::Json<ListOf<ContactView>>, ApiError> {
+    let query = query.into_inner();
+    let page = records::page(query.limit, query.cursor)?;
+    let filter = ContactFilter {
+        account_id: query.account_id,
+        buying_role: query.buying_role.map(Into::into),
+        owner_id: query.owner_id,
+        prefix: records::search_prefix(query.q.as_deref())?,
+    };
+    let order = query.sort.unwrap_or_default().into();
+    let contacts = state
+        .store
+        .contacts(caller.organization_id(), &filter, order, page)
+        .await?;
+    Ok(web::Json(ListOf::from_rows(
+        contacts,
+        page,
+        |c| c.id,
+        ContactView::from,
+    )))
+}
+
+/// Create a contact. Reps create contacts they own. A duplicate email is 409
+/// with the existing contact's id (which may be in the trash: restore it).
+#[utoipa::path(
+    tag = "contacts",
+    request_body = CreateContact,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, body = ContactView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 413, response = crate::problem::PayloadTooLarge),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ValidationFailed),
+    )
+)]
+#[post("/contacts")]
+async fn create_contact(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    Json(body): Json<CreateContact>,
+) -> Result<HttpResponse, ApiError> {
+    let org = caller.organization_id();
+    let owner = caller.new_record_owner(body.owner_id)?;
+    let mut fields = Fields::default();
+    let new = ContactFields {
+        first_name: records::text(&mut fields, "first_name", body.first_name.as_deref(), NAME_MAX),
+        last_name: records::text(&mut fields, "last_name", body.last_name.as_deref(), NAME_MAX),
+        email: fields.check_opt("email", body.email.as_deref(), parse_email).flatten(),
+        phone: records::text(&mut fields, "phone", body.phone.as_deref(), PHONE_MAX),
+        title: records::text(&mut fields, "title", body.title.as_deref(), TITLE_MAX),
+        account_id: body.account_id,
+        buying_role: body.buying_role.map(Into::into),
+        owner_id: owner,
+    };
+    require_identity(
+        &mut fields,
+        &new,
+        [
+            body.first_name.as_deref(),
+            body.last_name.as_deref(),
+            body.email.as_deref(),
+        ],
+    );
+    if let Some(account) = new.account_id {
+        check_account(&state, org, account, &mut fields).await?;
+    }
+    check_owner(&state, org, owner, &mut fields).await?;
+    let new = fields.finish(|| new)?;
+    let contact = match state.store.create_contact(org, &new, Utc::now()).await {
+        Ok(contact) => contact,
+        Err(err) => return Err(duplicate_email(&state, org, new.email.as_ref(), err).await),
+    };
+    let location = format!("/api/v1/contacts/{}", contact.id);
+    let mut response = contact_response(StatusCode::CREATED, contact);
+    response
+        .headers_mut()
+        .insert(header::LOCATION, location.parse().expect("a path is a header value"));
+    Ok(response)
+}
+
+/// Get one contact.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ContactView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+    )
+)]
+#[get("/contacts/{id}")]
+async fn get_contact(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let contact = state.store.contact(caller.organization_id(), *id).await?;
+    Ok(contact_response(StatusCode::OK, contact))
+}
+
+/// Change a contact. Reps change only the contacts they own, and cannot
+/// give them to someone else. A duplicate email is 409 with the existing
+/// contact's id.
+#[utoipa::path(
+    tag = "contacts",
+    params(
+        ("id" = Uuid, Path, description = "The contact's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; 412 if stale"),
+    ),
+    request_body = UpdateContact,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ContactView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 412, response = crate::problem::PreconditionFailed),
+        (status = 413, response = crate::problem::PayloadTooLarge),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ValidationFailed),
+    )
+)]
+#[patch("/contacts/{id}")]
+async fn update_contact(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    Json(body): Json<UpdateContact>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
+    let contact = retrying(if_match, move || async move {
+        let current = state.store.contact(org, id).await?;
+        caller.ensure_can_change(current.owner_id)?;
+        check_version(if_match, current.version)?;
+        let next = changed(caller, state, &current, body).await?;
+        match state
+            .store
+            .update_contact(org, id, current.version, &next, Utc::now())
+            .await
+        {
+            Ok(contact) => Ok(contact),
+            Err(err) => Err(duplicate_email(state, org, next.email.as_ref(), err).await),
+        }
+    })
+    .await?;
+    Ok(contact_response(StatusCode::OK, contact))
+}
+
+/// `current` with the changes of `body` applied, if they are valid.
+async fn changed(
+    caller: &Caller<Write>,
+    state: &AppState,
+    current: &Contact,
+    body: &UpdateContact,
+) -> Result<ContactFields, ApiError> {
+    let org = current.organization_id;
+    let mut fields = Fields::default();
+    let mut next = ContactFields::of(current)?;
+    if let Some(v) = records::patch_text(&mut fields, "first_name", &body.first_name, NAME_MAX) {
+        next.first_name = v;
+    }
+    if let Some(v) = records::patch_text(&mut fields, "last_name", &body.last_name, NAME_MAX) {
+        next.last_name = v;
+    }
+    if let Some(v) = records::patch(&mut fields, "email", &body.email, parse_email) {
+        next.email = v;
+    }
+    if let Some(v) = records::patch_text(&mut fields, "phone", &body.phone, PHONE_MAX) {
+        next.phone = v;
+    }
+    if let Some(v) = records::patch_text(&mut fields, "title", &body.title, TITLE_MAX) {
+        next.title = v;
+    }
+    if let Some(role) = body.buying_role {
+        next.buying_role = role.map(Into::into);
+    }
+    require_identity(
+        &mut fields,
+        &next,
+        [given(&body.first_name), given(&body.last_name), given(&body.email)],
+    );
+    if let Some(account) = body.account_id {
+        if let Some(account) = account.filter(|a| Some(*a) != current.account_id) {
+            check_account(state, org, account, &mut fields).await?;
+        }
+        next.account_id = account;
+    }
+    if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
+        caller.ensure_can_change(owner)?;
+        check_owner(state, org, owner, &mut fields).await?;
+        next.owner_id = owner;
+    }
+    fields.finish(|| next)
+}
+
+/// Move a contact to the trash (`POST …/restore` brings it back), or with
+/// `purge=true` erase it for good (admins only): its names, email, phone
+/// and title are deleted everywhere, while the deals it took part in keep
+/// their history. A purged contact cannot be restored.
+#[utoipa::path(
+    tag = "contacts",
+    params(
+        ("id" = Uuid, Path, description = "The contact's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; 412 if stale"),
+        DeleteQuery,
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Trashed, or purged"),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 412, response = crate::problem::PreconditionFailed),
+    )
+)]
+#[delete("/contacts/{id}")]
+async fn delete_contact(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    query: web::Query<DeleteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (caller, state, if_match) = (&caller, &state, &if_match);
+    if query.purge == Some(true) {
+        caller.ensure_admin()?;
+        retrying(if_match, move || async move {
+            let current = state.store.contact_incl_trashed(org, id).await?;
+            check_version(if_match, current.version)?;
+            Ok(state
+                .store
+                .purge_contact(org, id, current.version, caller.actor(), Utc::now())
+                .await?)
+        })
+        .await?;
+    } else {
+        retrying(if_match, move || async move {
+            let current = state.store.contact(org, id).await?;
+            caller.ensure_can_change(current.owner_id)?;
+            check_version(if_match, current.version)?;
+            Ok(state
+                .store
+                .trash_contact(org, id, current.version, caller.actor(), Utc::now())
+                .await?)
+        })
+        .await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Bring a contact back from the trash; a purged contact is gone (404).
+/// Restoring a contact that is not in the trash changes nothing.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ContactView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+    )
+)]
+#[post("/contacts/{id}/restore")]
+async fn restore_contact(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (caller, state) = (&caller, &state);
+    let contact = retrying(&IfMatch(None), move || async move {
+        let current = state.store.contact_incl_trashed(org, id).await?;
+        caller.ensure_can_change(current.owner_id)?;
+        if current.deleted_at.is_none() {
+            return Ok(current);
+        }
+        Ok(state
+            .store
+            .restore_contact(org, id, current.version, caller.actor(), Utc::now())
+            .await?)
+    })
+    .await?;
+    Ok(contact_response(StatusCode::OK, contact))
+}

@@ -1,0 +1,137 @@
+//! What accounts and contacts share: list order, trash and purge, owners,
+//! PATCH fields, and the read-check-write loop of every change.
+//!
+//! A change reads the record, checks the caller may change it and that the
+//! change is valid, then writes it only if the record is still at the version
+//! it read. If another write slipped in between, the whole check runs again
+//! on the new version; with `If-Match`, the client asked for that exact
+//! version and gets 412 instead.
+
+use std::future::Future;
+
+use pipewise_domain::text::{optional_text, search_key};
+use pipewise_storage::{Page, RecordOrder, StoreError};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    error::ApiError,
+    extract::{IfMatch, PageQuery},
+    fields::Fields,
+    state::AppState,
+};
+
+/// List order: `created_at` (oldest first, the default) or `-created_at` (newest first).
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+pub enum RecordSort {
+    #[default]
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    #[serde(rename = "-created_at")]
+    CreatedAtDesc,
+}
+
+impl From<RecordSort> for RecordOrder {
+    fn from(sort: RecordSort) -> Self {
+        match sort {
+            RecordSort::CreatedAt => RecordOrder::OldestFirst,
+            RecordSort::CreatedAtDesc => RecordOrder::NewestFirst,
+        }
+    }
+}
+
+/// The page asked for by `limit` and `cursor` (400 when either is invalid).
+pub fn page(limit: Option<u32>, cursor: Option<String>) -> Result<Page, ApiError> {
+    PageQuery { limit, cursor }.page()
+}
+
+pub const MAX_QUERY_LEN: usize = 200;
+
+/// `q` as a lower-cased prefix; blank means no filter.
+pub fn search_prefix(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(q) = q else { return Ok(None) };
+    if q.chars().count() > MAX_QUERY_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "q must be at most {MAX_QUERY_LEN} characters."
+        )));
+    }
+    let key = search_key(&[Some(q)]);
+    Ok((!key.is_empty()).then_some(key))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// `true` deletes for good (admins only); otherwise the record goes to the trash.
+    pub purge: Option<bool>,
+}
+
+/// 412 when `If-Match` names another version than the current one.
+pub fn check_version(if_match: &IfMatch, current: i64) -> Result<(), ApiError> {
+    match if_match.0 {
+        Some(expected) if expected != current => Err(ApiError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+/// Runs a read-check-write `attempt` until it does not lose a race (see the
+/// module documentation). Without `If-Match`, a write that keeps losing ends
+/// in 409 rather than in a 412 the client did not ask for.
+pub async fn retrying<T, F, Fut>(if_match: &IfMatch, mut attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    const ATTEMPTS: usize = 3;
+    for _ in 1..ATTEMPTS {
+        match attempt().await {
+            Err(ApiError::PreconditionFailed) if if_match.0.is_none() => continue,
+            other => return other,
+        }
+    }
+    attempt().await.map_err(|err| match err {
+        ApiError::PreconditionFailed if if_match.0.is_none() => {
+            ApiError::Conflict("The record keeps changing; try again.".to_owned())
+        }
+        other => other,
+    })
+}
+
+/// Records a 422 on `owner_id` unless `owner` is an active user of the organization.
+pub async fn check_owner(state: &AppState, org: Uuid, owner: Uuid, fields: &mut Fields) -> Result<(), ApiError> {
+    match state.store.user(org, owner).await {
+        Ok(user) if user.active => Ok(()),
+        Ok(_) | Err(StoreError::NotFound) => {
+            fields.reject("owner_id", "invalid", "must be an active user of the organization");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Optional text: blank is absent; longer than `max` is invalid.
+pub fn text(fields: &mut Fields, name: &str, raw: Option<&str>, max: usize) -> Option<String> {
+    fields.check_opt(name, raw, |r| optional_text(r, max)).flatten()
+}
+
+/// A nullable field of a PATCH: `None` leaves it alone (absent, or invalid
+/// and recorded in `fields`); `Some(value)` sets it, `Some(None)` clears it.
+pub fn patch<T, E: std::fmt::Display>(
+    fields: &mut Fields,
+    name: &str,
+    raw: &Option<Option<String>>,
+    parse: impl FnOnce(&str) -> Result<Option<T>, E>,
+) -> Option<Option<T>> {
+    match raw {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => fields.check(name, parse(raw)),
+    }
+}
+
+/// [`patch`] for optional text of at most `max` characters.
+pub fn patch_text(fields: &mut Fields, name: &str, raw: &Option<Option<String>>, max: usize) -> Option<Option<String>> {
+    patch(fields, name, raw, |r| optional_text(r, max))
+}

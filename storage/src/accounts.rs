@@ -1,0 +1,463 @@
+//! Accounts: the companies the organization sells to. Deleting one moves it
+//! to the trash (`deleted_at`), from which it can be restored; purging it is
+//! final: its contacts and deals lose the link and the row goes.
+//!
+//! Writes name the `version` they were computed from: the API reads the
+//! record, checks it, and writes only if nobody changed it meanwhile
+//! ([`StoreError::VersionMismatch`] otherwise), so every check it made still
+//! holds when the write lands.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pipewise_domain::{text::search_key, Account};
+use uuid::Uuid;
+
+use crate::{Actor, Page, Result};
+
+/// Every field of an account a client sets, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountFields {
+    pub name: String,
+    /// Lower-cased.
+    pub domain: Option<String>,
+    pub industry: Option<String>,
+    pub employee_count: Option<i64>,
+    pub owner_id: Uuid,
+}
+
+impl AccountFields {
+    /// The fields of a stored account, to apply a partial change to.
+    pub fn of(account: &Account) -> Self {
+        Self {
+            name: account.name.clone(),
+            domain: account.domain.clone(),
+            industry: account.industry.clone(),
+            employee_count: account.employee_count,
+            owner_id: account.owner_id,
+        }
+    }
+
+    pub(crate) fn name_key(&self) -> String {
+        search_key(&[Some(&self.name)])
+    }
+}
+
+/// Which live accounts to list; every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub owner_id: Option<Uuid>,
+    /// A case-insensitive prefix of the name.
+    pub name_prefix: Option<String>,
+    /// The exact (lower-cased) domain.
+    pub domain: Option<String>,
+}
+
+/// The order of a list: by id, which is creation order (ids are UUID v7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordOrder {
+    #[default]
+    OldestFirst,
+    NewestFirst,
+}
+
+#[async_trait]
+pub trait AccountStore {
+    /// A live account: absent, foreign and trashed ones are `NotFound`.
+    async fn account(&self, org: Uuid, id: Uuid) -> Result<Account>;
+    /// A live or trashed account.
+    async fn account_incl_trashed(&self, org: Uuid, id: Uuid) -> Result<Account>;
+    /// Live accounts matching `filter`, a page at a time (`page.after` is the last id seen).
+    async fn accounts(&self, org: Uuid, filter: &AccountFilter, order: RecordOrder, page: Page)
+        -> Result<Vec<Account>>;
+    async fn create_account(&self, org: Uuid, fields: &AccountFields, now: DateTime<Utc>) -> Result<Account>;
+    /// Replaces the fields of the live account if it is still at `version`.
+    async fn update_account(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        version: i64,
+        fields: &AccountFields,
+        now: DateTime<Utc>,
+    ) -> Result<Account>;
+    /// Moves the live account at `version` to the trash.
+    async fn trash_account(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    /// Takes the trashed account at `version` out of the trash.
+    async fn restore_account(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        version: i64,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Account>;
+    /// Deletes the account (live or trashed) at `version` for good: its
+    /// contacts and deals keep existing without an account.
+    async fn purge_account(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    id: Uuid,
+    organization_id: Uuid,
+    name: String,
+    domain: Option<String>,
+    industry: Option<String>,
+    employee_count: Option<i64>,
+    owner_id: Uuid,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<AccountRow> for Account {
+    fn from(row: AccountRow) -> Self {
+        Account {
+            id: row.id,
+            organization_id: row.organization_id,
+            name: row.name,
+            domain: row.domain,
+            industry: row.industry,
+            employee_count: row.employee_count,
+            owner_id: row.owner_id,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
+/// The smallest string above every string that starts with `prefix`, for an
+/// index range `key >= prefix and key < upper`; `None` if there is none.
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // Skips the surrogate gap: U+D7FF is followed by U+E000.
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// `value` as a literal inside a `like … escape '\'` pattern.
+pub(crate) fn like_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A query builder for the backend of `pool` (`$n` on PostgreSQL, `?` on SQLite).
+pub(crate) fn query_builder<'a, DB: sqlx::Database>(_pool: &sqlx::Pool<DB>, init: &str) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB::Arguments<'a>: Default,
+{
+    sqlx::QueryBuilder::new(init)
+}
+
+/// Appends the keyset condition and order of a page of live records.
+pub(crate) fn push_page<'a, DB: sqlx::Database>(qb: &mut sqlx::QueryBuilder<'a, DB>, order: RecordOrder, page: Page)
+where
+    Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let (after, direction) = match order {
+        RecordOrder::OldestFirst => (" and id > ", " order by id limit "),
+        RecordOrder::NewestFirst => (" and id < ", " order by id desc limit "),
+    };
+    if let Some(last) = page.after {
+        qb.push(after).push_bind(last);
+    }
+    qb.push(direction).push_bind(i64::from(page.limit));
+}
+
+/// Implements [`AccountStore`] for a store type with `pool`, `begin_write`
+/// and `FOR_UPDATE`, in the module of [`impl_store!`](crate::queries) (whose
+/// `audit` it uses).
+macro_rules! impl_account_store {
+    ($store:ty) => {
+        mod account_store {
+            use super::*;
+            use $crate::accounts::{AccountFields, AccountFilter, AccountRow, RecordOrder};
+            use ::chrono::{DateTime, Utc};
+            use ::pipewise_domain::Account;
+            use ::uuid::Uuid;
+            use $crate::{Actor, Page, StoreError};
+
+            #[async_trait::async_trait]
+            impl $crate::accounts::AccountStore for $store {
+                #[tracing::instrument(skip_all)]
+                async fn account(&self, org: Uuid, id: Uuid) -> $crate::Result<Account> {
+                    sqlx::query_as::<_, AccountRow>(
+                        "select * from accounts where organization_id = $1 and id = $2 and deleted_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Account::from)
+                    .ok_or(StoreError::NotFound)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn account_incl_trashed(&self, org: Uuid, id: Uuid) -> $crate::Result<Account> {
+                    sqlx::query_as::<_, AccountRow>("select * from accounts where organization_id = $1 and id = $2")
+                        .bind(org)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(Account::from)
+                        .ok_or(StoreError::NotFound)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn accounts(
+                    &self,
+                    org: Uuid,
+                    filter: &AccountFilter,
+                    order: RecordOrder,
+                    page: Page,
+                ) -> $crate::Result<Vec<Account>> {
+                    let mut qb = $crate::accounts::query_builder(
+                        &self.pool,
+                        "select * from accounts where deleted_at is null and organization_id = ",
+                    );
+                    qb.push_bind(org);
+                    if let Some(owner) = filter.owner_id {
+                        qb.push(" and owner_id = ").push_bind(owner);
+                    }
+                    if let Some(domain) = &filter.domain {
+                        qb.push(" and domain = ").push_bind(domain.clone());
+                    }
+                    if let Some(prefix) = &filter.name_prefix {
+                        qb.push(" and name_key >= ").push_bind(prefix.clone());
+                        if let Some(upper) = $crate::accounts::prefix_upper_bound(prefix) {
+                            qb.push(" and name_key < ").push_bind(upper);
+                        }
+                    }
+                    $crate::accounts::push_page(&mut qb, order, page);
+                    Ok(qb
+                        .build_query_as::<AccountRow>()
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(Account::from)
+                        .collect())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn create_account(
+                    &self,
+                    org: Uuid,
+                    fields: &AccountFields,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Account> {
+                    let row = sqlx::query_as::<_, AccountRow>(
+                        "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count,
+                                               owner_id, version, created_at, updated_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                         returning *",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(org)
+                    .bind(&fields.name)
+                    .bind(fields.name_key())
+                    .bind(fields.domain.as_deref())
+                    .bind(fields.industry.as_deref())
+                    .bind(fields.employee_count)
+                    .bind(fields.owner_id)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(row.into())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn update_account(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    fields: &AccountFields,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Account> {
+                    let mut tx = self.begin_write().await?;
+                    let row = sqlx::query_as::<_, AccountRow>(
+                        "update accounts
+                         set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
+                             version = version + 1, updated_at = $10
+                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                         returning *",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(&fields.name)
+                    .bind(fields.name_key())
+                    .bind(fields.domain.as_deref())
+                    .bind(fields.industry.as_deref())
+                    .bind(fields.employee_count)
+                    .bind(fields.owner_id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else {
+                        return Err(account_write_missed(&mut tx, org, id, false).await?);
+                    };
+                    tx.commit().await?;
+                    Ok(row.into())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn trash_account(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let trashed = sqlx::query(
+                        "update accounts set deleted_at = $4, version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if trashed == 0 {
+                        return Err(account_write_missed(&mut tx, org, id, false).await?);
+                    }
+                    audit(&mut tx, org, actor, "account.trashed", Some(id), now).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn restore_account(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Account> {
+                    let mut tx = self.begin_write().await?;
+                    let row = sqlx::query_as::<_, AccountRow>(
+                        "update accounts set deleted_at = null, version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is not null
+                         returning *",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else {
+                        return Err(account_write_missed(&mut tx, org, id, true).await?);
+                    };
+                    audit(&mut tx, org, actor, "account.restored", Some(id), now).await?;
+                    tx.commit().await?;
+                    Ok(row.into())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn purge_account(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let sql = format!(
+                        "select version from accounts where organization_id = $1 and id = $2 {}",
+                        <$store>::FOR_UPDATE
+                    );
+                    let current: Option<i64> =
+                        sqlx::query_scalar(&sql).bind(org).bind(id).fetch_optional(&mut *tx).await?;
+                    match current {
+                        None => return Err(StoreError::NotFound),
+                        Some(v) if v != version => return Err(StoreError::VersionMismatch),
+                        Some(_) => {}
+                    }
+                    // Contacts and deals outlive their account; their representation changes, so does their version.
+                    sqlx::query(
+                        "update contacts set account_id = null, version = version + 1, updated_at = $3
+                         where organization_id = $1 and account_id = $2",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "update deals set account_id = null, version = version + 1, updated_at = $3
+                         where organization_id = $1 and account_id = $2",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("delete from accounts where organization_id = $1 and id = $2")
+                        .bind(org)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    audit(&mut tx, org, actor, "account.purged", Some(id), now).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+            }
+
+            /// Why a versioned write touched no row: the account (live, or
+            /// trashed when `trashed`) is gone, or it changed meanwhile.
+            async fn account_write_missed(tx: &mut Tx, org: Uuid, id: Uuid, trashed: bool) -> $crate::Result<StoreError> {
+                let sql = if trashed {
+                    "select count(*) from accounts where organization_id = $1 and id = $2 and deleted_at is not null"
+                } else {
+                    "select count(*) from accounts where organization_id = $1 and id = $2 and deleted_at is null"
+                };
+                let exists: i64 = sqlx::query_scalar(sql).bind(org).bind(id).fetch_one(&mut **tx).await?;
+                Ok(if exists == 0 { StoreError::NotFound } else { StoreError::VersionMismatch })
+            }
+        }
+    };
+}
+
+pub(crate) use impl_account_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bounds_cover_exactly_the_prefix() {
+        assert_eq!(prefix_upper_bound("acm").as_deref(), Some("acn"));
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        let upper = prefix_upper_bound("ab").unwrap();
+        assert!("ab" < upper.as_str() && "abzzz" < upper.as_str() && "ac" >= upper.as_str());
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_literal(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}

@@ -1,0 +1,453 @@
+//! Contacts: the people the organization deals with. Deleting one moves it to
+//! the trash; purging it erases its personal fields for good but keeps the
+//! row, so that the deals it took part in keep their history.
+//!
+//! Writes name the `version` they were computed from, as for accounts.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pipewise_domain::{deal::BuyingRole, text::search_key, Contact, Email};
+use uuid::Uuid;
+
+use crate::{accounts::RecordOrder, Actor, Page, Result, StoreError};
+
+/// Every field of a contact a client sets, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactFields {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<Email>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub buying_role: Option<BuyingRole>,
+    pub owner_id: Uuid,
+}
+
+impl ContactFields {
+    /// The fields of a stored contact, to apply a partial change to.
+    pub fn of(contact: &Contact) -> Result<Self> {
+        let email = contact
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("contact {}: {e}", contact.id)))?;
+        Ok(Self {
+            first_name: contact.first_name.clone(),
+            last_name: contact.last_name.clone(),
+            email,
+            phone: contact.phone.clone(),
+            title: contact.title.clone(),
+            account_id: contact.account_id,
+            buying_role: contact.buying_role,
+            owner_id: contact.owner_id,
+        })
+    }
+
+    /// Lower-cased "first last", for prefix search.
+    pub(crate) fn name_key(&self) -> String {
+        search_key(&[self.first_name.as_deref(), self.last_name.as_deref()])
+    }
+}
+
+/// Which live contacts to list; every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    pub account_id: Option<Uuid>,
+    pub buying_role: Option<BuyingRole>,
+    pub owner_id: Option<Uuid>,
+    /// A case-insensitive prefix of the first name, the full name, any later
+    /// word of the name (such as the last name) or the email address.
+    pub prefix: Option<String>,
+}
+
+#[async_trait]
+pub trait ContactStore {
+    /// A live contact: absent, foreign, trashed and purged ones are `NotFound`.
+    async fn contact(&self, org: Uuid, id: Uuid) -> Result<Contact>;
+    /// A live or trashed contact; purged ones are `NotFound`.
+    async fn contact_incl_trashed(&self, org: Uuid, id: Uuid) -> Result<Contact>;
+    /// The contact (live or trashed) with this email address, if any.
+    async fn contact_id_by_email(&self, org: Uuid, email: &Email) -> Result<Option<Uuid>>;
+    /// Live contacts matching `filter`, a page at a time (`page.after` is the last id seen).
+    async fn contacts(&self, org: Uuid, filter: &ContactFilter, order: RecordOrder, page: Page)
+        -> Result<Vec<Contact>>;
+    /// Conflict when another contact of the organization has the email address.
+    async fn create_contact(&self, org: Uuid, fields: &ContactFields, now: DateTime<Utc>) -> Result<Contact>;
+    /// Replaces the fields of the live contact if it is still at `version`;
+    /// Conflict when another contact has the email address.
+    async fn update_contact(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        version: i64,
+        fields: &ContactFields,
+        now: DateTime<Utc>,
+    ) -> Result<Contact>;
+    /// Moves the live contact at `version` to the trash.
+    async fn trash_contact(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    /// Takes the trashed contact at `version` out of the trash.
+    async fn restore_contact(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        version: i64,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Contact>;
+    /// Erases the personal fields of the contact (live or trashed) at
+    /// `version` and leaves it trashed for good; the row stays for the deals'
+    /// history.
+    async fn purge_contact(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ContactRow {
+    id: Uuid,
+    organization_id: Uuid,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    title: Option<String>,
+    account_id: Option<Uuid>,
+    buying_role: Option<String>,
+    owner_id: Uuid,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+    erased_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ContactRow> for Contact {
+    type Error = StoreError;
+    fn try_from(row: ContactRow) -> Result<Self, StoreError> {
+        let buying_role = match row.buying_role.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                BuyingRole::parse(raw)
+                    .ok_or_else(|| StoreError::Corrupt(format!("contact {}: buying role {raw:?}", row.id)))?,
+            ),
+        };
+        Ok(Contact {
+            id: row.id,
+            organization_id: row.organization_id,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            email: row.email,
+            phone: row.phone,
+            title: row.title,
+            account_id: row.account_id,
+            buying_role,
+            owner_id: row.owner_id,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+            erased_at: row.erased_at,
+        })
+    }
+}
+
+/// A unique violation means a duplicate email; a foreign key one, an account
+/// purged after the API checked it.
+pub(crate) fn contact_write_error(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            StoreError::Conflict("a contact with this email already exists")
+        }
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::Invalid(
+            "account_id",
+            "must be an account of the organization that is not in the trash",
+        ),
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Implements [`ContactStore`] for a store type with `pool`, `begin_write`
+/// and `FOR_UPDATE`, in the module of `impl_store!` (whose `audit` it uses).
+macro_rules! impl_contact_store {
+    ($store:ty) => {
+        mod contact_store {
+            use super::*;
+            use $crate::accounts::RecordOrder;
+            use $crate::contacts::{ContactFields, ContactFilter, ContactRow};
+            use ::chrono::{DateTime, Utc};
+            use ::pipewise_domain::{Contact, Email};
+            use ::uuid::Uuid;
+            use $crate::{Actor, Page, StoreError};
+
+            #[async_trait::async_trait]
+            impl $crate::contacts::ContactStore for $store {
+                #[tracing::instrument(skip_all)]
+                async fn contact(&self, org: Uuid, id: Uuid) -> $crate::Result<Contact> {
+                    sqlx::query_as::<_, ContactRow>(
+                        "select * from contacts where organization_id = $1 and id = $2 and deleted_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn contact_incl_trashed(&self, org: Uuid, id: Uuid) -> $crate::Result<Contact> {
+                    sqlx::query_as::<_, ContactRow>(
+                        "select * from contacts where organization_id = $1 and id = $2 and erased_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn contact_id_by_email(&self, org: Uuid, email: &Email) -> $crate::Result<Option<Uuid>> {
+                    Ok(sqlx::query_scalar("select id from contacts where organization_id = $1 and email = $2")
+                        .bind(org)
+                        .bind(email.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn contacts(
+                    &self,
+                    org: Uuid,
+                    filter: &ContactFilter,
+                    order: RecordOrder,
+                    page: Page,
+                ) -> $crate::Result<Vec<Contact>> {
+                    let mut qb = $crate::accounts::query_builder(
+                        &self.pool,
+                        "select * from contacts where deleted_at is null and organization_id = ",
+                    );
+                    qb.push_bind(org);
+                    if let Some(account) = filter.account_id {
+                        qb.push(" and account_id = ").push_bind(account);
+                    }
+                    if let Some(role) = filter.buying_role {
+                        qb.push(" and buying_role = ").push_bind(role.as_str());
+                    }
+                    if let Some(owner) = filter.owner_id {
+                        qb.push(" and owner_id = ").push_bind(owner);
+                    }
+                    if let Some(prefix) = &filter.prefix {
+                        // First or full name: an index range. A later word of the
+                        // name, or the email: a pattern (both are stored lower-cased).
+                        qb.push(" and ((name_key >= ").push_bind(prefix.clone());
+                        if let Some(upper) = $crate::accounts::prefix_upper_bound(prefix) {
+                            qb.push(" and name_key < ").push_bind(upper);
+                        }
+                        let literal = $crate::accounts::like_literal(prefix);
+                        qb.push(") or name_key like ")
+                            .push_bind(format!("% {literal}%"))
+                            .push(" escape '\\' or email like ")
+                            .push_bind(format!("{literal}%"))
+                            .push(" escape '\\')");
+                    }
+                    $crate::accounts::push_page(&mut qb, order, page);
+                    qb.build_query_as::<ContactRow>()
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(TryInto::try_into)
+                        .collect()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn create_contact(
+                    &self,
+                    org: Uuid,
+                    fields: &ContactFields,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Contact> {
+                    sqlx::query_as::<_, ContactRow>(
+                        "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title,
+                                               account_id, buying_role, owner_id, version, created_at, updated_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)
+                         returning *",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(org)
+                    .bind(fields.first_name.as_deref())
+                    .bind(fields.last_name.as_deref())
+                    .bind(fields.name_key())
+                    .bind(fields.email.as_ref().map(Email::as_str))
+                    .bind(fields.phone.as_deref())
+                    .bind(fields.title.as_deref())
+                    .bind(fields.account_id)
+                    .bind(fields.buying_role.map(|r| r.as_str()))
+                    .bind(fields.owner_id)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($crate::contacts::contact_write_error)?
+                    .try_into()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn update_contact(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    fields: &ContactFields,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Contact> {
+                    let mut tx = self.begin_write().await?;
+                    let row = sqlx::query_as::<_, ContactRow>(
+                        "update contacts
+                         set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8, title = $9,
+                             account_id = $10, buying_role = $11, owner_id = $12,
+                             version = version + 1, updated_at = $13
+                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                         returning *",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(fields.first_name.as_deref())
+                    .bind(fields.last_name.as_deref())
+                    .bind(fields.name_key())
+                    .bind(fields.email.as_ref().map(Email::as_str))
+                    .bind(fields.phone.as_deref())
+                    .bind(fields.title.as_deref())
+                    .bind(fields.account_id)
+                    .bind(fields.buying_role.map(|r| r.as_str()))
+                    .bind(fields.owner_id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err($crate::contacts::contact_write_error)?;
+                    let Some(row) = row else {
+                        return Err(contact_write_missed(&mut tx, org, id, false).await?);
+                    };
+                    tx.commit().await?;
+                    row.try_into()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn trash_contact(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let trashed = sqlx::query(
+                        "update contacts set deleted_at = $4, version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if trashed == 0 {
+                        return Err(contact_write_missed(&mut tx, org, id, false).await?);
+                    }
+                    audit(&mut tx, org, actor, "contact.trashed", Some(id), now).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn restore_contact(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Contact> {
+                    let mut tx = self.begin_write().await?;
+                    let row = sqlx::query_as::<_, ContactRow>(
+                        "update contacts set deleted_at = null, version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2 and version = $3
+                           and deleted_at is not null and erased_at is null
+                         returning *",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else {
+                        return Err(contact_write_missed(&mut tx, org, id, true).await?);
+                    };
+                    audit(&mut tx, org, actor, "contact.restored", Some(id), now).await?;
+                    tx.commit().await?;
+                    row.try_into()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn purge_contact(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    // Every personal field goes; what the deals' history needs
+                    // (the row, its account, its buying role, its owner) stays.
+                    let erased = sqlx::query(
+                        "update contacts
+                         set first_name = null, last_name = null, name_key = '', email = null, phone = null,
+                             title = null, erased_at = $4, deleted_at = coalesce(deleted_at, $4),
+                             version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2 and version = $3 and erased_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if erased == 0 {
+                        let exists: i64 = sqlx::query_scalar(
+                            "select count(*) from contacts where organization_id = $1 and id = $2 and erased_at is null",
+                        )
+                        .bind(org)
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        return Err(if exists == 0 { StoreError::NotFound } else { StoreError::VersionMismatch });
+                    }
+                    audit(&mut tx, org, actor, "contact.purged", Some(id), now).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+            }
+
+            /// Why a versioned write touched no row: the contact (live, or
+            /// trashed when `trashed`) is gone, or it changed meanwhile.
+            async fn contact_write_missed(tx: &mut Tx, org: Uuid, id: Uuid, trashed: bool) -> $crate::Result<StoreError> {
+                let sql = if trashed {
+                    "select count(*) from contacts
+                     where organization_id = $1 and id = $2 and deleted_at is not null and erased_at is null"
+                } else {
+                    "select count(*) from contacts where organization_id = $1 and id = $2 and deleted_at is null"
+                };
+                let exists: i64 = sqlx::query_scalar(sql).bind(org).bind(id).fetch_one(&mut **tx).await?;
+                Ok(if exists == 0 { StoreError::NotFound } else { StoreError::VersionMismatch })
+            }
+        }
+    };
+}
+
+pub(crate) use impl_contact_store;
