@@ -51,15 +51,31 @@ async fn main() {
     let token = signup["access_token"].as_str().expect("signed up").to_owned();
     let owner: Uuid = signup["user"]["id"].as_str().unwrap().parse().unwrap();
     let org: Uuid = signup["user"]["organization_id"].as_str().unwrap().parse().unwrap();
-    let pipelines: Value = http.get(format!("{base}/pipelines")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let pipelines: Value = http
+        .get(format!("{base}/pipelines"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let pipeline = &pipelines["data"][0];
     let pipeline_id: Uuid = pipeline["id"].as_str().unwrap().parse().unwrap();
-    let stages: Vec<Uuid> =
-        pipeline["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().parse().unwrap()).collect();
+    let stages: Vec<Uuid> = pipeline["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().parse().unwrap())
+        .collect();
 
     let started = Instant::now();
     seed(&args.database_url, args.deals, org, owner, pipeline_id, &stages).await;
-    println!("seeded {} deals in {:.1} s", args.deals, started.elapsed().as_secs_f64());
+    println!(
+        "seeded {} deals in {:.1} s",
+        args.deals,
+        started.elapsed().as_secs_f64()
+    );
 
     let mut created = Vec::new();
     let create = measure(args.samples, |i| {
@@ -72,7 +88,9 @@ async fn main() {
     .await;
     created.extend(create.1.iter().map(|d| d["id"].as_str().unwrap().to_owned()));
     let get = measure(args.samples, |i| {
-        let req = http.get(format!("{base}/deals/{}", created[i % created.len()])).bearer_auth(&token);
+        let req = http
+            .get(format!("{base}/deals/{}", created[i % created.len()]))
+            .bearer_auth(&token);
         async move { assert!(req.send().await.unwrap().status().is_success()) }
     })
     .await;
@@ -86,10 +104,19 @@ async fn main() {
     })
     .await;
     let lists = [
-        ("stage filter, newest first", format!("stage_id={}&sort=-created_at", stages[1])),
-        ("owner + status, by amount", format!("owner_id={owner}&status=open&sort=-amount")),
+        (
+            "stage filter, newest first",
+            format!("stage_id={}&sort=-created_at", stages[1]),
+        ),
+        (
+            "owner + status, by amount",
+            format!("owner_id={owner}&status=open&sort=-amount"),
+        ),
         ("title prefix", "q=deal%2012&sort=title".to_owned()),
-        ("amount range, by close date", "amount_min=1000&amount_max=2000&sort=expected_close_date".to_owned()),
+        (
+            "amount range, by close date",
+            "amount_min=1000&amount_max=2000&sort=expected_close_date".to_owned(),
+        ),
     ];
     let mut list_results = Vec::new();
     for (label, query) in &lists {
@@ -105,7 +132,10 @@ async fn main() {
     }
 
     println!("\n| call | p50 ms | p95 ms | max ms |\n| --- | --- | --- | --- |");
-    for (label, stats) in [("create deal", create.0), ("get deal", get.0), ("move deal", moved.0)].into_iter().chain(list_results.iter().map(|(l, s)| (l.as_str(), *s))) {
+    for (label, stats) in [("create deal", create.0), ("get deal", get.0), ("move deal", moved.0)]
+        .into_iter()
+        .chain(list_results.iter().map(|(l, s)| (l.as_str(), *s)))
+    {
         println!("| {label} | {:.2} | {:.2} | {:.2} |", stats.0, stats.1, stats.2);
     }
 }
@@ -134,7 +164,11 @@ where
 /// dates, three years of creation times) with their `created` events.
 async fn seed(url: &str, n: i64, org: Uuid, owner: Uuid, pipeline: Uuid, stages: &[Uuid]) {
     let stage_case = |col: &str| {
-        let arms: String = stages.iter().enumerate().map(|(i, s)| format!(" when {i} then {}", literal(url, *s))).collect();
+        let arms: String = stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!(" when {i} then {}", literal(url, *s)))
+            .collect();
         format!("case {col} % {}{arms} end", stages.len())
     };
     if url.starts_with("sqlite:") {

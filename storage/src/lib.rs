@@ -24,9 +24,9 @@ use pipewise_domain::{
 };
 use uuid::Uuid;
 
-pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
+pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use pipelines::PipelineStore;
 

@@ -249,7 +249,9 @@ impl<P> Caller<P> {
         match &self.principal {
             Principal::User(user) if user.role == Role::Admin => Ok(()),
             Principal::ApiKey(key) if key.scopes.contains(&Scope::Import) => Ok(()),
-            _ => Err(ApiError::Forbidden("Only an admin or an API key with the `import` scope may backdate.")),
+            _ => Err(ApiError::Forbidden(
+                "Only an admin or an API key with the `import` scope may backdate.",
+            )),
         }
     }
 }
