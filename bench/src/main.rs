@@ -209,7 +209,7 @@ async fn seed(url: &str, n: i64, org: Uuid, owner: Uuid, pipeline: Uuid, stages:
                  case i % 3 when 0 then 'referral' when 1 then 'web' else 'partner' end,
                  case when i % 5 = 0 then null else date '2023-11-14' + (i % 1000)::int end,
                  'pipeline', 1, to_timestamp(1700000000 + i * 94), to_timestamp(1700000000 + i * 94), to_timestamp(1700000000 + i * 94)
-             from generate_series(1, {n}) as i",
+             from generate_series(1, {n}::bigint) as i",
             org = literal(url, org),
             pipeline = literal(url, pipeline),
             owner = literal(url, owner),

@@ -368,7 +368,15 @@ pub(crate) fn list_sql(org: Uuid, filter: &DealFilter, page: &DealPage) -> Sql {
             }
         }
     }
-    sql.push(&format!(" order by {column} {dir} nulls last, d.id {dir} limit "));
+    // Only the nullable sort names its null order: on a column that cannot be
+    // null, "nulls last" would still stop PostgreSQL from reading a plain
+    // index backwards, and every descending list would sort in memory.
+    let nulls = if page.sort == DealSortField::ExpectedCloseDate {
+        " nulls last"
+    } else {
+        ""
+    };
+    sql.push(&format!(" order by {column} {dir}{nulls}, d.id {dir} limit "));
     let limit = sql.arg(Arg::Int(i64::from(page.limit)));
     sql.push(&limit);
     sql
