@@ -128,21 +128,6 @@ impl From<AccountRow> for Account {
     }
 }
 
-/// The smallest string above every string that starts with `prefix`, for an
-/// index range `key >= prefix and key < upper`; `None` if there is none.
-pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        // Skips the surrogate gap: U+D7FF is followed by U+E000.
-        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
 /// `value` as a literal inside a `like … escape '\'` pattern.
 pub(crate) fn like_literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -239,7 +224,7 @@ macro_rules! impl_account_store {
                     }
                     if let Some(prefix) = &filter.name_prefix {
                         qb.push(" and name_key >= ").push_bind(prefix.clone());
-                        if let Some(upper) = $crate::accounts::prefix_upper_bound(prefix) {
+                        if let Some(upper) = $crate::sql::prefix_upper_bound(prefix) {
                             qb.push(" and name_key < ").push_bind(upper);
                         }
                     }
@@ -445,16 +430,6 @@ pub(crate) use impl_account_store;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_bounds_cover_exactly_the_prefix() {
-        assert_eq!(prefix_upper_bound("acm").as_deref(), Some("acn"));
-        assert_eq!(prefix_upper_bound(""), None);
-        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
-        let upper = prefix_upper_bound("ab").unwrap();
-        assert!("ab" < upper.as_str() && "abzzz" < upper.as_str() && "ac" >= upper.as_str());
-    }
 
     #[test]
     fn like_wildcards_are_escaped() {

@@ -242,7 +242,7 @@ macro_rules! impl_contact_store {
                         // First or full name: an index range. A later word of the
                         // name, or the email: a pattern (both are stored lower-cased).
                         qb.push(" and ((name_key >= ").push_bind(prefix.clone());
-                        if let Some(upper) = $crate::accounts::prefix_upper_bound(prefix) {
+                        if let Some(upper) = $crate::sql::prefix_upper_bound(prefix) {
                             qb.push(" and name_key < ").push_bind(upper);
                         }
                         let literal = $crate::accounts::like_literal(prefix);

@@ -60,7 +60,9 @@ impl Sql {
 pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
-        if let Some(next) = char::from_u32(last as u32 + 1) {
+        // Skips the surrogate gap: U+D7FF is followed by U+E000.
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
             chars.push(next);
             return Some(chars.into_iter().collect());
         }
@@ -104,7 +106,9 @@ mod tests {
     #[test]
     fn prefix_bounds_cover_exactly_the_prefix() {
         assert_eq!(prefix_upper_bound("acm").as_deref(), Some("acn"));
-        assert_eq!(prefix_upper_bound("").as_deref(), None);
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
         let upper = prefix_upper_bound("ab").unwrap();
         assert!("ab" < upper.as_str() && "abzzz" < upper.as_str() && "ac" >= upper.as_str());
     }
