@@ -1,10 +1,12 @@
 //! Pipewise's domain: value types that can only hold valid values, and the
 //! rules that act on them. Nothing here performs IO or reads the clock.
 
+pub mod activity;
 pub mod api_key;
 pub mod currency;
 pub mod deal;
 pub mod email;
+pub mod lead;
 pub mod money;
 pub mod name;
 pub mod organization;
@@ -12,12 +14,18 @@ pub mod password;
 pub mod pipeline;
 pub mod records;
 pub mod role;
+pub mod scoring;
 pub mod text;
 pub mod user;
 
+pub use activity::{
+    Activity, ActivityStatus, ActivityType, AttachError, Links, Note, NoteBody, NoteBodyError, Notification,
+    NotificationKind, RecordKind, RecordRef,
+};
 pub use api_key::{ApiKey, ApiKeyFormatError, ApiKeySecret};
 pub use currency::{Currency, CurrencyError};
 pub use email::{Email, EmailError};
+pub use lead::{Country, CountryError, Lead, LeadProgress, LeadStatus, LeadStatusError, ValuePeriod};
 pub use money::{Amount, AmountError};
 pub use name::{Name, NameError};
 pub use organization::{
@@ -28,4 +36,5 @@ pub use password::{Password, PasswordError};
 pub use pipeline::{NewStage, Pipeline, Probability, ProbabilityError, RottingDays, Stage, StageChanges};
 pub use records::{Account, Contact, Deal, DealContact, DealEvent};
 pub use role::{Role, RoleError, Scope, ScopeError};
+pub use scoring::{Condition, ConditionError, Points, PointsError, Score, ScoringRule};
 pub use user::{Credentials, NewUser, User, UserChanges};

@@ -7,6 +7,8 @@ pub mod accounts;
 pub mod contacts;
 pub mod deals;
 mod error;
+mod lead_core;
+pub mod leads;
 pub mod pipelines;
 mod postgres;
 mod queries;
@@ -28,6 +30,8 @@ pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
+pub use lead_core::{LeadFields, NewLead, StoredRule};
+pub use leads::{EmailHolder, LeadStore};
 pub use pipelines::PipelineStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -85,7 +89,7 @@ pub enum Actor {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + Send + Sync + 'static {
+pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.

@@ -18,6 +18,8 @@ use crate::{
     accounts::impl_account_store,
     contacts::impl_contact_store,
     deals::impl_deal_store,
+    lead_core::impl_lead_core,
+    leads::impl_lead_store,
     pipelines::impl_pipeline_store,
     queries::impl_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
@@ -57,3 +59,5 @@ impl_pipeline_store!(PgStore);
 impl_deal_store!(PgStore);
 impl_account_store!(PgStore);
 impl_contact_store!(PgStore);
+impl_lead_core!();
+impl_lead_store!(PgStore);

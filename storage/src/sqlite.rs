@@ -20,6 +20,8 @@ use crate::{
     accounts::impl_account_store,
     contacts::impl_contact_store,
     deals::impl_deal_store,
+    lead_core::impl_lead_core,
+    leads::impl_lead_store,
     pipelines::impl_pipeline_store,
     queries::impl_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
@@ -64,3 +66,5 @@ impl_pipeline_store!(SqliteStore);
 impl_deal_store!(SqliteStore);
 impl_account_store!(SqliteStore);
 impl_contact_store!(SqliteStore);
+impl_lead_core!();
+impl_lead_store!(SqliteStore);

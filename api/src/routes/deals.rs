@@ -75,6 +75,8 @@ macro_rules! same_names {
         }
     };
 }
+pub(crate) use same_names;
+
 same_names!(StatusName <=> DealStatus { Open, Won, Lost });
 same_names!(ForecastName <=> ForecastCategory { Pipeline, BestCase, Commit, Omitted });
 same_names!(BuyingRoleName <=> BuyingRole { DecisionMaker, Influencer, Champion, User, Other });

@@ -5,6 +5,8 @@ pub mod api_keys;
 pub mod auth;
 pub mod contacts;
 pub mod deals;
+pub mod lead_input;
+pub mod leads;
 pub mod operations;
 pub mod organization;
 pub mod pipelines;
@@ -22,5 +24,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(pipelines::configure)
         .configure(deals::configure)
         .configure(accounts::configure)
-        .configure(contacts::configure);
+        .configure(contacts::configure)
+        .configure(leads::configure);
 }
