@@ -13,6 +13,7 @@ pub mod pipelines;
 mod postgres;
 mod queries;
 mod rows;
+pub mod scoring;
 mod sql;
 mod sqlite;
 
@@ -33,6 +34,7 @@ pub use error::StoreError;
 pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use leads::{EmailHolder, LeadStore};
 pub use pipelines::PipelineStore;
+pub use scoring::{Rescored, RuleFields, ScoringStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -89,7 +91,9 @@ pub enum Actor {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + ScoringStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.

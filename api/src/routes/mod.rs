@@ -11,6 +11,7 @@ pub mod operations;
 pub mod organization;
 pub mod pipelines;
 pub mod records;
+pub mod scoring_rules;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -25,5 +26,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(deals::configure)
         .configure(accounts::configure)
         .configure(contacts::configure)
-        .configure(leads::configure);
+        .configure(leads::configure)
+        .configure(scoring_rules::configure);
 }
