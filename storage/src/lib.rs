@@ -7,11 +7,13 @@ pub mod accounts;
 pub mod contacts;
 pub mod deals;
 mod error;
+pub mod forms;
 mod lead_core;
 pub mod leads;
 pub mod pipelines;
 mod postgres;
 mod queries;
+pub mod rate_limits;
 mod rows;
 mod sql;
 mod sqlite;
@@ -33,6 +35,8 @@ pub use error::StoreError;
 pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use leads::{EmailHolder, LeadStore};
 pub use pipelines::PipelineStore;
+pub use forms::{Form, FormField, FormSettings, FormStore};
+pub use rate_limits::RateLimitStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -89,7 +93,7 @@ pub enum Actor {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + Send + Sync + 'static {
+pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + FormStore + RateLimitStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.

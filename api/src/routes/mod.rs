@@ -5,12 +5,15 @@ pub mod api_keys;
 pub mod auth;
 pub mod contacts;
 pub mod deals;
+pub mod forms;
 pub mod lead_input;
 pub mod leads;
 pub mod operations;
 pub mod organization;
 pub mod pipelines;
+pub mod public_forms;
 pub mod records;
+pub mod submission_body;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -25,5 +28,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(deals::configure)
         .configure(accounts::configure)
         .configure(contacts::configure)
-        .configure(leads::configure);
+        .configure(leads::configure)
+        .configure(forms::configure);
 }
