@@ -305,14 +305,12 @@ macro_rules! impl_form_store {
 
                 #[tracing::instrument(skip_all)]
                 async fn form_by_token(&self, token: &str) -> $crate::Result<Option<Form>> {
-                    sqlx::query_as::<_, FormRow>(
-                        "select * from forms where public_token = $1 and deleted_at is null",
-                    )
-                    .bind(token)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .map(TryInto::try_into)
-                    .transpose()
+                    sqlx::query_as::<_, FormRow>("select * from forms where public_token = $1 and deleted_at is null")
+                        .bind(token)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(TryInto::try_into)
+                        .transpose()
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -470,15 +468,14 @@ macro_rules! impl_form_store {
                     .await?;
                     let (n, owners) = turn.ok_or(StoreError::NotFound)?;
                     let owners = parse_owners(form_id, &owners)?;
-                    let active: Vec<Uuid> = sqlx::query_scalar(
-                        "select id from users where organization_id = $1 and active order by id",
-                    )
-                    .bind(org)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .filter(|id| owners.contains(id))
-                    .collect();
+                    let active: Vec<Uuid> =
+                        sqlx::query_scalar("select id from users where organization_id = $1 and active order by id")
+                            .bind(org)
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .into_iter()
+                            .filter(|id| owners.contains(id))
+                            .collect();
                     let fallback: Uuid = sqlx::query_scalar(
                         "select id from users where organization_id = $1 and active and role = 'admin'
                          order by id limit 1",
@@ -504,7 +501,11 @@ macro_rules! impl_form_store {
                 .bind(id)
                 .fetch_one(&mut **tx)
                 .await?;
-                Ok(if exists == 0 { StoreError::NotFound } else { StoreError::VersionMismatch })
+                Ok(if exists == 0 {
+                    StoreError::NotFound
+                } else {
+                    StoreError::VersionMismatch
+                })
             }
         }
     };

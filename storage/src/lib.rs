@@ -32,10 +32,10 @@ pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
+pub use forms::{Form, FormField, FormSettings, FormStore};
 pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use leads::{EmailHolder, LeadStore};
 pub use pipelines::PipelineStore;
-pub use forms::{Form, FormField, FormSettings, FormStore};
 pub use rate_limits::RateLimitStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -93,7 +93,9 @@ pub enum Actor {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + FormStore + RateLimitStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + FormStore + RateLimitStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.

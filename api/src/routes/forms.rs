@@ -343,9 +343,16 @@ async fn create_form(
     let mut fields = Fields::default();
     let name = fields.check("name", Name::parse(&body.name));
     let accepted = accepted_fields(&mut fields, &body.fields);
-    let required = required_fields(&mut fields, body.required_fields.as_deref().unwrap_or_default(), &accepted);
+    let required = required_fields(
+        &mut fields,
+        body.required_fields.as_deref().unwrap_or_default(),
+        &accepted,
+    );
     let source = source(&mut fields, body.source.as_deref().unwrap_or(DEFAULT_SOURCE));
-    let redirect_url = body.redirect_url.as_deref().and_then(|raw| redirect_url(&mut fields, raw));
+    let redirect_url = body
+        .redirect_url
+        .as_deref()
+        .and_then(|raw| redirect_url(&mut fields, raw));
     check_owners(&state, org, &body.owner_ids, &mut fields).await?;
     let settings = fields.finish(|| FormSettings {
         name: name.expect("valid when no field was rejected").as_str().to_owned(),
@@ -457,7 +464,10 @@ async fn changed(state: &AppState, current: &Form, body: &UpdateForm) -> Result<
                 fields.reject(
                     "required_fields",
                     "not_in_fields",
-                    &format!("includes {}, which is no longer one of the form's fields", dropped.as_str()),
+                    &format!(
+                        "includes {}, which is no longer one of the form's fields",
+                        dropped.as_str()
+                    ),
                 );
             }
         }

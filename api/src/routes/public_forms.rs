@@ -36,7 +36,7 @@ use crate::{
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(submit);
+    cfg.service(submit_form);
 }
 
 /// CORS for the public scope: any website may post a form, without
@@ -118,7 +118,7 @@ pub struct Submission(std::collections::HashMap<String, String>);
     )
 )]
 #[post("/forms/{public_token}/submissions")]
-async fn submit(
+async fn submit_form(
     req: HttpRequest,
     state: web::Data<AppState>,
     limits: web::Data<FormRateLimits>,
@@ -147,7 +147,11 @@ async fn submit(
         }
         Err(err) => return Err(err),
     };
-    match state.store.submit_form_lead(form.organization_id, form.id, &new, now).await {
+    match state
+        .store
+        .submit_form_lead(form.organization_id, form.id, &new, now)
+        .await
+    {
         Ok(_) => Ok(accepted(&form, body.kind)),
         // Trashed or deactivated since it was read.
         Err(StoreError::NotFound) => Err(ApiError::NotFound),
@@ -188,7 +192,12 @@ async fn rate_limit(
 
 /// The submission as a new lead of the form, validated like the API's;
 /// 422 names every unknown, missing or invalid field.
-async fn new_lead(state: &AppState, form: &Form, body: &SubmissionBody, now: DateTime<Utc>) -> Result<NewLead, ApiError> {
+async fn new_lead(
+    state: &AppState,
+    form: &Form,
+    body: &SubmissionBody,
+    now: DateTime<Utc>,
+) -> Result<NewLead, ApiError> {
     let mut fields = Fields::default();
     let mut lead = CreateLead::default();
     for (name, value) in &body.values {

@@ -107,8 +107,9 @@ fn json_values(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
 /// `name=value&…` pairs; a name given twice is refused, since a lead field
 /// holds one value.
 fn urlencoded_values(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| ApiError::BadRequest("The form data is not valid application/x-www-form-urlencoded.".to_owned()))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+        ApiError::BadRequest("The form data is not valid application/x-www-form-urlencoded.".to_owned())
+    })?;
     let mut fields = Fields::default();
     let mut values: Vec<(String, String)> = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
