@@ -60,6 +60,12 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "PIPEWISE_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Public form submissions accepted per form and minute, across all clients.
+    #[arg(long, env = "PIPEWISE_FORM_RATE_PER_FORM", default_value_t = 60, global = true)]
+    pub form_rate_per_form: u32,
+    /// Public form submissions accepted per form, client address and minute.
+    #[arg(long, env = "PIPEWISE_FORM_RATE_PER_CLIENT", default_value_t = 10, global = true)]
+    pub form_rate_per_client: u32,
 }
 
 impl Config {
@@ -74,6 +80,8 @@ impl Config {
             log: "warn".to_owned(),
             log_format: LogFormat::Text,
             workers: Some(1),
+            form_rate_per_form: 60,
+            form_rate_per_client: 10,
         }
     }
 }

@@ -73,6 +73,10 @@ impl Application {
             .port();
 
         let origins = config.cors_origins.clone();
+        let form_limits = routes::public_forms::FormRateLimits {
+            per_form: config.form_rate_per_form,
+            per_client: config.form_rate_per_client,
+        };
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             let (app, api) = register_routes(
@@ -86,6 +90,7 @@ impl Application {
                             .wrap(from_fn(request_id::middleware))
                     })
                     .app_data(web::Data::new(app_state.clone()))
+                    .app_data(web::Data::new(form_limits))
                     .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                     .app_data(web::QueryConfig::default().error_handler(|err, _| {
                         ApiError::BadRequest(format!("Invalid query parameters: {err}.")).into()
@@ -144,6 +149,11 @@ where
 {
     app.configure(routes::operations::configure)
         .service(utoipa_actix_web::scope("/api/v1").configure(routes::api))
+        .service(
+            utoipa_actix_web::scope("/public/v1")
+                .wrap(routes::public_forms::cors())
+                .configure(routes::public_forms::configure),
+        )
 }
 
 /// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.yaml`.
@@ -161,10 +171,14 @@ async fn fallback(req: HttpRequest, methods: web::Data<MethodTable>) -> Result<a
     }
 }
 
+/// CORS for the configured origins. `/public/v1` admits any origin (its
+/// own CORS, see `public_forms::cors`), so this outer layer must not turn
+/// other origins' preflights for it away.
 fn cors(origins: &[String]) -> Cors {
     origins
         .iter()
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_origin_fn(|_, head| head.uri.path().starts_with("/public/"))
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([
             "authorization",

@@ -7,11 +7,13 @@ pub mod accounts;
 pub mod contacts;
 pub mod deals;
 mod error;
+pub mod forms;
 mod lead_core;
 pub mod leads;
 pub mod pipelines;
 mod postgres;
 mod queries;
+pub mod rate_limits;
 mod rows;
 pub mod scoring;
 mod sql;
@@ -31,9 +33,11 @@ pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
+pub use forms::{Form, FormField, FormSettings, FormStore};
 pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use leads::{EmailHolder, LeadStore};
 pub use pipelines::PipelineStore;
+pub use rate_limits::RateLimitStore;
 pub use scoring::{Rescored, RuleFields, ScoringStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -92,7 +96,17 @@ pub enum Actor {
 
 #[async_trait]
 pub trait Store:
-    AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + ScoringStore + Send + Sync + 'static
+    AccountStore
+    + ContactStore
+    + PipelineStore
+    + DealStore
+    + LeadStore
+    + ScoringStore
+    + FormStore
+    + RateLimitStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> Backend;
 

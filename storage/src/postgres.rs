@@ -18,10 +18,12 @@ use crate::{
     accounts::impl_account_store,
     contacts::impl_contact_store,
     deals::impl_deal_store,
+    forms::impl_form_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
     pipelines::impl_pipeline_store,
     queries::impl_store,
+    rate_limits::impl_rate_limit_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     scoring::impl_scoring_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
@@ -63,3 +65,5 @@ impl_contact_store!(PgStore);
 impl_lead_core!();
 impl_lead_store!(PgStore);
 impl_scoring_store!(PgStore);
+impl_form_store!(PgStore);
+impl_rate_limit_store!(PgStore);

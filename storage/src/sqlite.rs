@@ -20,10 +20,12 @@ use crate::{
     accounts::impl_account_store,
     contacts::impl_contact_store,
     deals::impl_deal_store,
+    forms::impl_form_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
     pipelines::impl_pipeline_store,
     queries::impl_store,
+    rate_limits::impl_rate_limit_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     scoring::impl_scoring_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
@@ -70,3 +72,5 @@ impl_contact_store!(SqliteStore);
 impl_lead_core!();
 impl_lead_store!(SqliteStore);
 impl_scoring_store!(SqliteStore);
+impl_form_store!(SqliteStore);
+impl_rate_limit_store!(SqliteStore);

@@ -7,6 +7,7 @@ mod contacts;
 mod contract;
 mod deals;
 mod errors;
+mod forms;
 mod leads;
 mod operations;
 mod organization;

@@ -321,3 +321,14 @@ pub fn invalid_fields(problem: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+impl TestApp {
+    /// `id` as an SQL literal of the test database: UUIDs are native on
+    /// PostgreSQL and 16-byte blobs on SQLite.
+    pub fn sql_uuid(&self, id: Uuid) -> String {
+        match self.db {
+            TestDb::Sqlite(_) => format!("x'{}'", id.simple()),
+            TestDb::Postgres { .. } => format!("'{id}'"),
+        }
+    }
+}

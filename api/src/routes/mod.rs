@@ -5,13 +5,16 @@ pub mod api_keys;
 pub mod auth;
 pub mod contacts;
 pub mod deals;
+pub mod forms;
 pub mod lead_input;
 pub mod leads;
 pub mod operations;
 pub mod organization;
 pub mod pipelines;
+pub mod public_forms;
 pub mod records;
 pub mod scoring_rules;
+pub mod submission_body;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -27,5 +30,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(accounts::configure)
         .configure(contacts::configure)
         .configure(leads::configure)
-        .configure(scoring_rules::configure);
+        .configure(scoring_rules::configure)
+        .configure(forms::configure);
 }
