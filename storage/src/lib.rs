@@ -4,17 +4,21 @@
 //! the two cannot drift apart; only connection set-up differs.
 
 pub mod accounts;
+pub mod activities;
 pub mod contacts;
 pub mod deals;
 mod error;
 mod lead_core;
 pub mod leads;
+pub mod notes;
+pub mod notifications;
 pub mod pipelines;
 mod postgres;
 mod queries;
 mod rows;
 mod sql;
 mod sqlite;
+pub mod timeline;
 
 use std::sync::Arc;
 
@@ -27,12 +31,16 @@ use pipewise_domain::{
 use uuid::Uuid;
 
 pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
+pub use activities::{ActivityFields, ActivityFilter, ActivityPage, ActivitySort, ActivityStore};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use leads::{EmailHolder, LeadStore};
+pub use notes::{NoteFilter, NoteStore};
+pub use notifications::{NotificationPage, NotificationStore};
 pub use pipelines::PipelineStore;
+pub use timeline::{TimelineItem, TimelinePage, TimelineStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -89,7 +97,17 @@ pub enum Actor {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore
+    + ContactStore
+    + PipelineStore
+    + DealStore
+    + LeadStore
+    + ActivityStore
+    + NoteStore
+    + TimelineStore
+    + NotificationStore
+    + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.
