@@ -1,16 +1,21 @@
 //! One module per resource; each registers its handlers, which documents them.
 
 pub mod accounts;
+pub mod activities;
 pub mod api_keys;
 pub mod auth;
 pub mod contacts;
 pub mod deals;
 pub mod lead_input;
 pub mod leads;
+pub mod links;
+pub mod notes;
+pub mod notifications;
 pub mod operations;
 pub mod organization;
 pub mod pipelines;
 pub mod records;
+pub mod timeline;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -25,5 +30,9 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(deals::configure)
         .configure(accounts::configure)
         .configure(contacts::configure)
-        .configure(leads::configure);
+        .configure(leads::configure)
+        .configure(activities::configure)
+        .configure(notes::configure)
+        .configure(timeline::configure)
+        .configure(notifications::configure);
 }
