@@ -199,10 +199,9 @@ impl TryFrom<ActivityRow> for Activity {
 /// for good after the API checked it.
 pub(crate) fn activity_write_error(err: sqlx::Error) -> StoreError {
     match &err {
-        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::Invalid(
-            "owner_id",
-            "the owner or a linked record no longer exists",
-        ),
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
+            StoreError::Invalid("owner_id", "the owner or a linked record no longer exists")
+        }
         _ => StoreError::Database(err),
     }
 }
@@ -250,7 +249,11 @@ pub(crate) fn list_sql(org: Uuid, filter: &ActivityFilter, page: &ActivityPage, 
         sql.push_args(" and due_at < {}", [Arg::Time(to)]);
     }
     let column = page.sort.column();
-    let (cmp, dir) = if page.sort.descending() { ("<", "desc") } else { (">", "asc") };
+    let (cmp, dir) = if page.sort.descending() {
+        ("<", "desc")
+    } else {
+        (">", "asc")
+    };
     let nullable = column == "due_at";
     if let Some((key, id)) = page.after {
         match key {
@@ -259,7 +262,11 @@ pub(crate) fn list_sql(org: Uuid, filter: &ActivityFilter, page: &ActivityPage, 
                 sql.push_args(&format!(" and {column} is null and id {cmp} {{}}"), [Arg::Uuid(id)]);
             }
             Some(key) => {
-                let nulls = if nullable { format!(" or {column} is null") } else { String::new() };
+                let nulls = if nullable {
+                    format!(" or {column} is null")
+                } else {
+                    String::new()
+                };
                 let a = sql.arg(Arg::Time(key));
                 let b = sql.arg(Arg::Time(key));
                 let c = sql.arg(Arg::Uuid(id));
@@ -369,7 +376,15 @@ macro_rules! impl_activity_store {
                     touch_links(&mut tx, org, l, activity_instant(created_at, fields.done_at)).await?;
                     rescore(&mut tx, org, &Links::default(), l, now).await?;
                     super::lead_core::notify_assignment(
-                        &mut tx, org, actor, RecordKind::Activity, id, &fields.subject, None, fields.owner_id, now,
+                        &mut tx,
+                        org,
+                        actor,
+                        RecordKind::Activity,
+                        id,
+                        &fields.subject,
+                        None,
+                        fields.owner_id,
+                        now,
                     )
                     .await?;
                     let activity = load(&mut tx, org, id).await?;
@@ -420,7 +435,13 @@ macro_rules! impl_activity_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(activity_write_error)?;
-                    touch_links(&mut tx, org, l, activity_instant(current.created_at, fields.done_at)).await?;
+                    touch_links(
+                        &mut tx,
+                        org,
+                        l,
+                        activity_instant(current.created_at, fields.done_at),
+                    )
+                    .await?;
                     rescore(&mut tx, org, &current.links, l, now).await?;
                     super::lead_core::notify_assignment(
                         &mut tx,
@@ -542,7 +563,12 @@ macro_rules! impl_activity_store {
                                                      then $3 else last_activity_at end
                          where organization_id = $1 and id = $2"
                     );
-                    sqlx::query(&sql).bind(org).bind(id).bind(at).execute(&mut **tx).await?;
+                    sqlx::query(&sql)
+                        .bind(org)
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
                 }
                 Ok(())
             }

@@ -16,6 +16,7 @@ pub mod pipelines;
 mod postgres;
 mod queries;
 mod rows;
+pub mod scoring;
 mod sql;
 mod sqlite;
 pub mod timeline;
@@ -40,6 +41,7 @@ pub use leads::{EmailHolder, LeadStore};
 pub use notes::{NoteFilter, NoteStore};
 pub use notifications::{NotificationPage, NotificationStore};
 pub use pipelines::PipelineStore;
+pub use scoring::{Rescored, RuleFields, ScoringStore};
 pub use timeline::{TimelineItem, TimelinePage, TimelineStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -107,7 +109,11 @@ pub trait Store:
     + NoteStore
     + TimelineStore
     + NotificationStore
-    + Send + Sync + 'static {
+    + ScoringStore
+    + Send
+    + Sync
+    + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.

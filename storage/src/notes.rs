@@ -266,7 +266,11 @@ macro_rules! impl_note_store {
                 .bind(id)
                 .fetch_one(executor)
                 .await?;
-                Ok(if exists == 0 { StoreError::NotFound } else { StoreError::VersionMismatch })
+                Ok(if exists == 0 {
+                    StoreError::NotFound
+                } else {
+                    StoreError::VersionMismatch
+                })
             }
         }
     };

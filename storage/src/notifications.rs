@@ -81,7 +81,10 @@ pub(crate) struct OverdueRow {
 /// The SQL of a page of one user's notifications.
 pub(crate) fn list_sql(org: Uuid, user: Uuid, page: &NotificationPage) -> Sql {
     let mut sql = Sql::new("select * from notifications where ");
-    sql.push_args("organization_id = {} and user_id = {}", [Arg::Uuid(org), Arg::Uuid(user)]);
+    sql.push_args(
+        "organization_id = {} and user_id = {}",
+        [Arg::Uuid(org), Arg::Uuid(user)],
+    );
     if page.unread_only {
         sql.push(" and read_at is null");
     }
@@ -89,7 +92,10 @@ pub(crate) fn list_sql(org: Uuid, user: Uuid, page: &NotificationPage) -> Sql {
         None => {}
         // Still in the unread group: older unread ones, then every read one.
         Some((true, last)) => {
-            sql.push_args(" and ((read_at is null and id < {}) or read_at is not null)", [Arg::Uuid(last)]);
+            sql.push_args(
+                " and ((read_at is null and id < {}) or read_at is not null)",
+                [Arg::Uuid(last)],
+            );
         }
         Some((false, last)) => {
             sql.push_args(" and read_at is not null and id < {}", [Arg::Uuid(last)]);

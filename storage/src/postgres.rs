@@ -25,8 +25,9 @@ use crate::{
     notifications::impl_notification_store,
     pipelines::impl_pipeline_store,
     queries::impl_store,
-    timeline::impl_timeline_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
+    scoring::impl_scoring_store,
+    timeline::impl_timeline_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
@@ -69,3 +70,4 @@ impl_activity_store!(PgStore);
 impl_note_store!(PgStore);
 impl_timeline_store!(PgStore);
 impl_notification_store!(PgStore);
+impl_scoring_store!(PgStore);

@@ -27,8 +27,9 @@ use crate::{
     notifications::impl_notification_store,
     pipelines::impl_pipeline_store,
     queries::impl_store,
-    timeline::impl_timeline_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
+    scoring::impl_scoring_store,
+    timeline::impl_timeline_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
@@ -76,3 +77,4 @@ impl_activity_store!(SqliteStore);
 impl_note_store!(SqliteStore);
 impl_timeline_store!(SqliteStore);
 impl_notification_store!(SqliteStore);
+impl_scoring_store!(SqliteStore);

@@ -140,8 +140,8 @@ macro_rules! impl_timeline_store {
     ($store:ty) => {
         mod timeline_store {
             use super::*;
-            use ::std::collections::HashMap;
             use ::pipewise_domain::{Activity, DealEvent, Note, RecordRef};
+            use ::std::collections::HashMap;
             use ::uuid::Uuid;
             use $crate::activities::ActivityRow;
             use $crate::deals::DealEventRow;
@@ -163,9 +163,8 @@ macro_rules! impl_timeline_store {
                         $crate::sql::bind_args!(sqlx::query_as::<_, EntryRow>(&sql.text), &sql.args)
                             .fetch_all(&self.pool)
                             .await?;
-                    let ids = |kind: &str| -> Vec<Uuid> {
-                        entries.iter().filter(|e| e.kind == kind).map(|e| e.id).collect()
-                    };
+                    let ids =
+                        |kind: &str| -> Vec<Uuid> { entries.iter().filter(|e| e.kind == kind).map(|e| e.id).collect() };
                     let mut items: HashMap<Uuid, TimelineItem> = HashMap::new();
                     let events = ids("event");
                     if !events.is_empty() {

@@ -255,7 +255,12 @@ fn reject_future(fields: &mut Fields, name: &str, at: Option<DateTime<Utc>>, now
 }
 
 /// The activity, if the caller may see it: reps only their own (404 otherwise).
-async fn visible_activity<P>(caller: &Caller<P>, state: &AppState, id: Uuid, trashed: bool) -> Result<Activity, ApiError> {
+async fn visible_activity<P>(
+    caller: &Caller<P>,
+    state: &AppState,
+    id: Uuid,
+    trashed: bool,
+) -> Result<Activity, ApiError> {
     let org = caller.organization_id();
     let activity = if trashed {
         state.store.activity_incl_trashed(org, id).await?

@@ -43,7 +43,12 @@ pub async fn ensure_visible<P>(caller: &Caller<P>, state: &AppState, record: Rec
 
 /// Records a 422 naming the field of each link that is not a live record
 /// the caller may see.
-pub async fn check_links<P>(caller: &Caller<P>, state: &AppState, links: Links, fields: &mut Fields) -> Result<(), ApiError> {
+pub async fn check_links<P>(
+    caller: &Caller<P>,
+    state: &AppState,
+    links: Links,
+    fields: &mut Fields,
+) -> Result<(), ApiError> {
     let records = [
         links.lead_id.map(RecordRef::Lead),
         links.contact_id.map(RecordRef::Contact),

@@ -15,6 +15,7 @@ pub mod operations;
 pub mod organization;
 pub mod pipelines;
 pub mod records;
+pub mod scoring_rules;
 pub mod timeline;
 pub mod users;
 
@@ -34,5 +35,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(activities::configure)
         .configure(notes::configure)
         .configure(timeline::configure)
-        .configure(notifications::configure);
+        .configure(notifications::configure)
+        .configure(scoring_rules::configure);
 }
