@@ -21,6 +21,8 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The latest creation or completion time of a linked activity.
+    pub last_activity_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +42,8 @@ pub struct Contact {
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub erased_at: Option<DateTime<Utc>>,
+    /// The latest creation or completion time of a linked activity.
+    pub last_activity_at: Option<DateTime<Utc>>,
 }
 
 /// A contact's part in one deal.

@@ -108,6 +108,7 @@ pub(crate) struct AccountRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     deleted_at: Option<DateTime<Utc>>,
+    last_activity_at: Option<DateTime<Utc>>,
 }
 
 impl From<AccountRow> for Account {
@@ -124,6 +125,7 @@ impl From<AccountRow> for Account {
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
+            last_activity_at: row.last_activity_at,
         }
     }
 }

@@ -119,6 +119,7 @@ pub(crate) struct ContactRow {
     updated_at: DateTime<Utc>,
     deleted_at: Option<DateTime<Utc>>,
     erased_at: Option<DateTime<Utc>>,
+    last_activity_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ContactRow> for Contact {
@@ -147,6 +148,7 @@ impl TryFrom<ContactRow> for Contact {
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
             erased_at: row.erased_at,
+            last_activity_at: row.last_activity_at,
         })
     }
 }

@@ -4,12 +4,15 @@
 //! the two cannot drift apart; only connection set-up differs.
 
 pub mod accounts;
+pub mod activities;
 pub mod contacts;
 pub mod deals;
 mod error;
 pub mod forms;
 mod lead_core;
 pub mod leads;
+pub mod notes;
+pub mod notifications;
 pub mod pipelines;
 mod postgres;
 mod queries;
@@ -18,6 +21,7 @@ mod rows;
 pub mod scoring;
 mod sql;
 mod sqlite;
+pub mod timeline;
 
 use std::sync::Arc;
 
@@ -30,15 +34,19 @@ use pipewise_domain::{
 use uuid::Uuid;
 
 pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
+pub use activities::{ActivityFields, ActivityFilter, ActivityPage, ActivitySort, ActivityStore};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use forms::{Form, FormField, FormSettings, FormStore};
 pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use leads::{EmailHolder, LeadStore};
+pub use notes::{NoteFilter, NoteStore};
+pub use notifications::{NotificationPage, NotificationStore};
 pub use pipelines::PipelineStore;
 pub use rate_limits::RateLimitStore;
 pub use scoring::{Rescored, RuleFields, ScoringStore};
+pub use timeline::{TimelineItem, TimelinePage, TimelineStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -104,6 +112,10 @@ pub trait Store:
     + ScoringStore
     + FormStore
     + RateLimitStore
+    + ActivityStore
+    + NoteStore
+    + TimelineStore
+    + NotificationStore
     + Send
     + Sync
     + 'static

@@ -18,16 +18,20 @@ use uuid::Uuid;
 
 use crate::{
     accounts::impl_account_store,
+    activities::impl_activity_store,
     contacts::impl_contact_store,
     deals::impl_deal_store,
     forms::impl_form_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
+    notes::impl_note_store,
+    notifications::impl_notification_store,
     pipelines::impl_pipeline_store,
     queries::impl_store,
     rate_limits::impl_rate_limit_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     scoring::impl_scoring_store,
+    timeline::impl_timeline_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
@@ -71,6 +75,10 @@ impl_account_store!(SqliteStore);
 impl_contact_store!(SqliteStore);
 impl_lead_core!();
 impl_lead_store!(SqliteStore);
+impl_activity_store!(SqliteStore);
+impl_note_store!(SqliteStore);
+impl_timeline_store!(SqliteStore);
+impl_notification_store!(SqliteStore);
 impl_scoring_store!(SqliteStore);
 impl_form_store!(SqliteStore);
 impl_rate_limit_store!(SqliteStore);

@@ -1,6 +1,7 @@
 //! Pipewise's HTTP test suite: one binary, every test against a real server.
 
 mod accounts;
+mod activities;
 mod api_keys;
 mod auth;
 mod contacts;
@@ -9,10 +10,13 @@ mod deals;
 mod errors;
 mod forms;
 mod leads;
+mod notes;
+mod notifications;
 mod operations;
 mod organization;
 mod pipelines;
 mod scoring;
 mod tenancy;
+mod timeline;
 mod tokens;
 mod users;

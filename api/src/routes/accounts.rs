@@ -60,6 +60,9 @@ pub struct AccountView {
     pub updated_at: DateTime<Utc>,
     /// Set while the account is in the trash.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The latest creation or completion time of an activity linked to it;
+    /// it only moves forward.
+    pub last_activity_at: Option<DateTime<Utc>>,
 }
 
 impl From<Account> for AccountView {
@@ -76,6 +79,7 @@ impl From<Account> for AccountView {
             created_at: a.created_at,
             updated_at: a.updated_at,
             deleted_at: a.deleted_at,
+            last_activity_at: a.last_activity_at,
         }
     }
 }

@@ -65,6 +65,9 @@ pub struct ContactView {
     pub updated_at: DateTime<Utc>,
     /// Set while the contact is in the trash.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The latest creation or completion time of an activity linked to it;
+    /// it only moves forward.
+    pub last_activity_at: Option<DateTime<Utc>>,
 }
 
 impl From<Contact> for ContactView {
@@ -84,6 +87,7 @@ impl From<Contact> for ContactView {
             created_at: c.created_at,
             updated_at: c.updated_at,
             deleted_at: c.deleted_at,
+            last_activity_at: c.last_activity_at,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One module per resource; each registers its handlers, which documents them.
 
 pub mod accounts;
+pub mod activities;
 pub mod api_keys;
 pub mod auth;
 pub mod contacts;
@@ -8,6 +9,9 @@ pub mod deals;
 pub mod forms;
 pub mod lead_input;
 pub mod leads;
+pub mod links;
+pub mod notes;
+pub mod notifications;
 pub mod operations;
 pub mod organization;
 pub mod pipelines;
@@ -15,6 +19,7 @@ pub mod public_forms;
 pub mod records;
 pub mod scoring_rules;
 pub mod submission_body;
+pub mod timeline;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -31,5 +36,9 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(contacts::configure)
         .configure(leads::configure)
         .configure(scoring_rules::configure)
-        .configure(forms::configure);
+        .configure(forms::configure)
+        .configure(activities::configure)
+        .configure(notes::configure)
+        .configure(timeline::configure)
+        .configure(notifications::configure);
 }

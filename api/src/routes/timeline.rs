@@ -1,0 +1,231 @@
+//! Timelines: everything that happened to a lead, contact, account or deal,
+//! newest first. An item's `at` is the event's time, an activity's
+//! `done_at` (its `created_at` while not done), or a note's `created_at`.
+//! A contact's and a deal's timeline include the activities and notes of the
+//! lead converted into them. Reps see only their own activities in it.
+
+use actix_web::{get, web};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use pipewise_domain::RecordRef;
+use pipewise_storage::{TimelineItem, TimelinePage};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::{
+    error::ApiError,
+    extract::{page::parse_limit, Caller, PageQuery, Read},
+    routes::{activities::ActivityView, deals::DealEventView, links::ensure_visible, notes::NoteView},
+    state::AppState,
+};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(lead_timeline)
+        .service(contact_timeline)
+        .service(account_timeline)
+        .service(deal_timeline);
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    Event,
+    Activity,
+    Note,
+}
+
+/// One item: `kind` says which of `event`, `activity` and `note` is set.
+#[derive(Serialize, ToSchema)]
+pub struct TimelineEntry {
+    kind: TimelineKind,
+    /// When it happened: what the timeline is ordered by.
+    at: DateTime<Utc>,
+    id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<DealEventView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activity: Option<ActivityView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<NoteView>,
+}
+
+impl TimelineEntry {
+    fn new(item: TimelineItem, now: DateTime<Utc>) -> Self {
+        let (at, id) = (item.at(), item.id());
+        let mut entry = Self {
+            kind: TimelineKind::Event,
+            at,
+            id,
+            event: None,
+            activity: None,
+            note: None,
+        };
+        match item {
+            TimelineItem::Event(e) => entry.event = Some(e.into()),
+            TimelineItem::Activity(a) => {
+                entry.kind = TimelineKind::Activity;
+                entry.activity = Some(ActivityView::new(a, now));
+            }
+            TimelineItem::Note(n) => {
+                entry.kind = TimelineKind::Note;
+                entry.note = Some(n.into());
+            }
+        }
+        entry
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Timeline {
+    data: Vec<TimelineEntry>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorData {
+    a: DateTime<Utc>,
+    i: Uuid,
+}
+
+fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let bad = || ApiError::BadRequest("cursor is not one this API returned.".to_owned());
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok((data.a, data.i))
+}
+
+fn encode_cursor(last: &TimelineItem) -> String {
+    let data = CursorData {
+        a: last.at(),
+        i: last.id(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).expect("a cursor serializes"))
+}
+
+async fn timeline(
+    caller: &Caller<Read>,
+    state: &AppState,
+    record: RecordRef,
+    query: PageQuery,
+) -> Result<web::Json<Timeline>, ApiError> {
+    let limit = parse_limit(query.limit)?;
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    ensure_visible(caller, state, record).await?;
+    let page = TimelinePage {
+        after,
+        limit: limit + 1,
+    };
+    let mut items = state
+        .store
+        .timeline(caller.organization_id(), record, caller.visible_owner(), page)
+        .await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
+    let now = Utc::now();
+    Ok(web::Json(Timeline {
+        data: items.into_iter().map(|i| TimelineEntry::new(i, now)).collect(),
+        next_cursor,
+    }))
+}
+
+/// A lead's activities and notes, newest first. Reps: their own leads only.
+#[utoipa::path(
+    tag = "timeline",
+    params(("id" = Uuid, Path, description = "The lead's id"), PageQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = Timeline),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+    )
+)]
+#[get("/leads/{id}/timeline")]
+async fn lead_timeline(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Timeline>, ApiError> {
+    timeline(&caller, &state, RecordRef::Lead(*id), query.into_inner()).await
+}
+
+/// A contact's activities and notes, and those of the lead converted into
+/// it, newest first.
+#[utoipa::path(
+    tag = "timeline",
+    params(("id" = Uuid, Path, description = "The contact's id"), PageQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = Timeline),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+    )
+)]
+#[get("/contacts/{id}/timeline")]
+async fn contact_timeline(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Timeline>, ApiError> {
+    timeline(&caller, &state, RecordRef::Contact(*id), query.into_inner()).await
+}
+
+/// An account's activities and notes, newest first.
+#[utoipa::path(
+    tag = "timeline",
+    params(("id" = Uuid, Path, description = "The account's id"), PageQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = Timeline),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+    )
+)]
+#[get("/accounts/{id}/timeline")]
+async fn account_timeline(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Timeline>, ApiError> {
+    timeline(&caller, &state, RecordRef::Account(*id), query.into_inner()).await
+}
+
+/// A deal's events (created, moved, won, lost, reopened), activities and
+/// notes, and those of the lead converted into it, newest first. Reps:
+/// their own deals only.
+#[utoipa::path(
+    tag = "timeline",
+    params(("id" = Uuid, Path, description = "The deal's id"), PageQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = Timeline),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+    )
+)]
+#[get("/deals/{id}/timeline")]
+async fn deal_timeline(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Timeline>, ApiError> {
+    timeline(&caller, &state, RecordRef::Deal(*id), query.into_inner()).await
+}
