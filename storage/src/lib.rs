@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod contacts;
+pub mod conversion;
 pub mod deals;
 mod error;
 mod lead_core;
@@ -28,6 +29,9 @@ use uuid::Uuid;
 
 pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
+pub use conversion::{
+    AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,
+};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use lead_core::{LeadFields, NewLead, StoredRule};
@@ -89,7 +93,9 @@ pub enum Actor {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + ConversionStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.

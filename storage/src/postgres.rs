@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     accounts::impl_account_store,
     contacts::impl_contact_store,
+    conversion::impl_conversion_store,
     deals::impl_deal_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
@@ -61,3 +62,4 @@ impl_account_store!(PgStore);
 impl_contact_store!(PgStore);
 impl_lead_core!();
 impl_lead_store!(PgStore);
+impl_conversion_store!(PgStore);

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::{
     accounts::impl_account_store,
     contacts::impl_contact_store,
+    conversion::impl_conversion_store,
     deals::impl_deal_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
@@ -68,3 +69,4 @@ impl_account_store!(SqliteStore);
 impl_contact_store!(SqliteStore);
 impl_lead_core!();
 impl_lead_store!(SqliteStore);
+impl_conversion_store!(SqliteStore);
