@@ -5,6 +5,7 @@ mod api_keys;
 mod auth;
 mod contacts;
 mod contract;
+mod conversion;
 mod deals;
 mod errors;
 mod leads;

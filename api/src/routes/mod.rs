@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod auth;
 pub mod contacts;
+pub mod conversion;
 pub mod deals;
 pub mod lead_input;
 pub mod leads;
@@ -25,5 +26,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(deals::configure)
         .configure(accounts::configure)
         .configure(contacts::configure)
-        .configure(leads::configure);
+        .configure(leads::configure)
+        .configure(conversion::configure);
 }
