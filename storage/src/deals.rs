@@ -395,61 +395,7 @@ macro_rules! impl_deal_store {
                 now: DateTime<Utc>,
             ) -> $crate::Result<pipewise_domain::Deal> {
                 let mut tx = self.begin_write().await?;
-                let stage_id = match deal.stage_id {
-                    Some(stage) => stage,
-                    None => sqlx::query_scalar(
-                        "select id from stages where organization_id = $1 and pipeline_id = $2 order by position limit 1",
-                    )
-                    .bind(org)
-                    .bind(deal.pipeline_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or(StoreError::Invalid("pipeline_id", "must be a pipeline of the organization"))?,
-                };
-                let stage_pipeline: Option<Uuid> =
-                    sqlx::query_scalar("select pipeline_id from stages where organization_id = $1 and id = $2")
-                        .bind(org)
-                        .bind(stage_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match stage_pipeline {
-                    None if deal.stage_id.is_some() => {
-                        return Err(StoreError::Invalid("stage_id", "must be a stage of the organization"))
-                    }
-                    Some(p) if p != deal.pipeline_id => {
-                        return Err(StoreError::Invalid("stage_id", "must be a stage of the deal's pipeline"))
-                    }
-                    _ => {}
-                }
-                check_deal_refs(&mut tx, org, Some(deal.owner_id), deal.account_id, Some(&deal.contacts)).await?;
-                let id = Uuid::now_v7();
-                sqlx::query(
-                    "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
-                         status, owner_id, account_id, source, probability, expected_close_date, forecast_category,
-                         version, created_at, updated_at, stage_entered_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15)",
-                )
-                .bind(id)
-                .bind(org)
-                .bind(deal.pipeline_id)
-                .bind(stage_id)
-                .bind(&deal.title)
-                .bind(pipewise_domain::text::search_key(&[Some(&deal.title)]))
-                .bind(deal.amount.minor())
-                .bind(deal.currency.as_str())
-                .bind(deal.owner_id)
-                .bind(deal.account_id)
-                .bind(deal.source.as_deref())
-                .bind(deal.probability.map(|p| i64::from(p.value())))
-                .bind(deal.expected_close_date)
-                .bind(deal.forecast_category.as_str())
-                .bind(deal.created_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                replace_deal_contacts(&mut tx, org, id, &deal.contacts, now).await?;
-                insert_deal_event(&mut tx, org, id, "created", deal.created_at, deal.pipeline_id, stage_id, None, None, actor, now).await?;
-                let created = load_deal(&mut tx, org, id, None, false).await?;
+                let created = insert_deal(&mut tx, org, deal, actor, now).await?;
                 tx.commit().await?;
                 Ok(created)
             }
@@ -728,6 +674,72 @@ macro_rules! impl_deal_store {
                 tx.commit().await?;
                 Ok(())
             }
+        }
+
+        /// Inserts a deal with its contact links and its `created` event, inside
+        /// the caller's transaction: `POST /deals` and lead conversion share it.
+        async fn insert_deal(
+            tx: &mut Tx,
+            org: Uuid,
+            deal: &$crate::deals::NewDeal,
+            actor: Actor,
+            now: DateTime<Utc>,
+        ) -> $crate::Result<pipewise_domain::Deal> {
+            let stage_id = match deal.stage_id {
+                Some(stage) => stage,
+                None => sqlx::query_scalar(
+                    "select id from stages where organization_id = $1 and pipeline_id = $2 order by position limit 1",
+                )
+                .bind(org)
+                .bind(deal.pipeline_id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::Invalid("pipeline_id", "must be a pipeline of the organization"))?,
+            };
+            let stage_pipeline: Option<Uuid> =
+                sqlx::query_scalar("select pipeline_id from stages where organization_id = $1 and id = $2")
+                    .bind(org)
+                    .bind(stage_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            match stage_pipeline {
+                None if deal.stage_id.is_some() => {
+                    return Err(StoreError::Invalid("stage_id", "must be a stage of the organization"))
+                }
+                Some(p) if p != deal.pipeline_id => {
+                    return Err(StoreError::Invalid("stage_id", "must be a stage of the deal's pipeline"))
+                }
+                _ => {}
+            }
+            check_deal_refs(tx, org, Some(deal.owner_id), deal.account_id, Some(&deal.contacts)).await?;
+            let id = Uuid::now_v7();
+            sqlx::query(
+                "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
+                     status, owner_id, account_id, source, probability, expected_close_date, forecast_category,
+                     version, created_at, updated_at, stage_entered_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15)",
+            )
+            .bind(id)
+            .bind(org)
+            .bind(deal.pipeline_id)
+            .bind(stage_id)
+            .bind(&deal.title)
+            .bind(pipewise_domain::text::search_key(&[Some(&deal.title)]))
+            .bind(deal.amount.minor())
+            .bind(deal.currency.as_str())
+            .bind(deal.owner_id)
+            .bind(deal.account_id)
+            .bind(deal.source.as_deref())
+            .bind(deal.probability.map(|p| i64::from(p.value())))
+            .bind(deal.expected_close_date)
+            .bind(deal.forecast_category.as_str())
+            .bind(deal.created_at)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            replace_deal_contacts(tx, org, id, &deal.contacts, now).await?;
+            insert_deal_event(tx, org, id, "created", deal.created_at, deal.pipeline_id, stage_id, None, None, actor, now).await?;
+            load_deal(&mut **tx, org, id, None, false).await
         }
 
         /// A deal with its contacts; `for_update` locks the row on PostgreSQL.

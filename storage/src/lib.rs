@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod activities;
 pub mod contacts;
+pub mod conversion;
 pub mod deals;
 mod error;
 pub mod forms;
@@ -36,6 +37,9 @@ use uuid::Uuid;
 pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use activities::{ActivityFields, ActivityFilter, ActivityPage, ActivitySort, ActivityStore};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
+pub use conversion::{
+    AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,
+};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use forms::{Form, FormField, FormSettings, FormStore};
@@ -116,6 +120,7 @@ pub trait Store:
     + NoteStore
     + TimelineStore
     + NotificationStore
+    + ConversionStore
     + Send
     + Sync
     + 'static

@@ -18,6 +18,7 @@ use crate::{
     accounts::impl_account_store,
     activities::impl_activity_store,
     contacts::impl_contact_store,
+    conversion::impl_conversion_store,
     deals::impl_deal_store,
     forms::impl_form_store,
     lead_core::impl_lead_core,
@@ -75,3 +76,4 @@ impl_notification_store!(PgStore);
 impl_scoring_store!(PgStore);
 impl_form_store!(PgStore);
 impl_rate_limit_store!(PgStore);
+impl_conversion_store!(PgStore);

@@ -20,6 +20,7 @@ use crate::{
     accounts::impl_account_store,
     activities::impl_activity_store,
     contacts::impl_contact_store,
+    conversion::impl_conversion_store,
     deals::impl_deal_store,
     forms::impl_form_store,
     lead_core::impl_lead_core,
@@ -82,3 +83,4 @@ impl_notification_store!(SqliteStore);
 impl_scoring_store!(SqliteStore);
 impl_form_store!(SqliteStore);
 impl_rate_limit_store!(SqliteStore);
+impl_conversion_store!(SqliteStore);

@@ -6,6 +6,7 @@ mod api_keys;
 mod auth;
 mod contacts;
 mod contract;
+mod conversion;
 mod deals;
 mod errors;
 mod forms;

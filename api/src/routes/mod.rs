@@ -5,6 +5,7 @@ pub mod activities;
 pub mod api_keys;
 pub mod auth;
 pub mod contacts;
+pub mod conversion;
 pub mod deals;
 pub mod forms;
 pub mod lead_input;
@@ -40,5 +41,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(activities::configure)
         .configure(notes::configure)
         .configure(timeline::configure)
-        .configure(notifications::configure);
+        .configure(notifications::configure)
+        .configure(conversion::configure);
 }
