@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod deals;
 mod error;
 mod lead_core;
+pub mod lead_list;
 pub mod leads;
 pub mod pipelines;
 mod postgres;
@@ -31,7 +32,8 @@ pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use lead_core::{LeadFields, NewLead, StoredRule};
-pub use leads::{EmailHolder, LeadStore};
+pub use lead_list::{LeadFilter, LeadPage, LeadSortField, LeadSortValue};
+pub use leads::{EmailHolder, LeadChange, LeadScore, LeadStore};
 pub use pipelines::PipelineStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

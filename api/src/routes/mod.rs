@@ -6,6 +6,8 @@ pub mod auth;
 pub mod contacts;
 pub mod deals;
 pub mod lead_input;
+pub mod lead_list;
+pub mod lead_update;
 pub mod leads;
 pub mod operations;
 pub mod organization;
