@@ -125,6 +125,12 @@ pub(crate) struct LeadRow {
     deleted_at: Option<DateTime<Utc>>,
 }
 
+impl LeadRow {
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 impl TryFrom<LeadRow> for Lead {
     type Error = StoreError;
     fn try_from(row: LeadRow) -> Result<Self, StoreError> {
@@ -233,7 +239,6 @@ impl TryFrom<ScoringRuleRow> for StoredRule {
 
 /// The operand as stored: JSON `null`, a string, or a list of strings;
 /// numbers are decimal strings, so that no float ever touches them.
-#[allow(dead_code)] // used by the scoring rules store
 pub(crate) fn encode_operand(operand: &Operand) -> String {
     use serde_json::Value;
     let value = match operand {
@@ -373,11 +378,7 @@ macro_rules! impl_lead_core {
                     .execute(&mut *conn)
                     .await?;
                 if lead.mql_at.is_none() && next_mql_at.is_some() {
-                    let message = format!(
-                        "Lead {} reached the MQL threshold with a score of {}.",
-                        display_name(lead),
-                        new_score.value()
-                    );
+                    let message = $crate::lead_core::mql_message(lead, new_score);
                     notify(
                         conn,
                         lead.organization_id,
@@ -461,7 +462,7 @@ macro_rules! impl_lead_core {
                 .map_err($crate::lead_core::lead_write_error)?;
                 rescore_lead(tx, org, id, now).await?;
                 let lead = lead(tx, org, id).await?;
-                notify_assignment(tx, org, actor, RecordKind::Lead, id, &display_name(&lead), None, lead.owner_id, now)
+                notify_assignment(tx, org, actor, RecordKind::Lead, id, &$crate::lead_core::display_name(&lead), None, lead.owner_id, now)
                     .await?;
                 Ok(lead)
             }
@@ -517,30 +518,38 @@ macro_rules! impl_lead_core {
                 .await?;
                 Ok(())
             }
-
-            /// How a lead is named in a message: its name, else its company,
-            /// else its email; never empty.
-            pub(crate) fn display_name(lead: &Lead) -> String {
-                let full = [lead.first_name.as_deref(), lead.last_name.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                if !full.is_empty() {
-                    full
-                } else if let Some(company) = &lead.company_name {
-                    company.clone()
-                } else if let Some(email) = &lead.email {
-                    email.clone()
-                } else {
-                    lead.id.to_string()
-                }
-            }
         }
     };
 }
 
 pub(crate) use impl_lead_core;
+
+/// How a lead is named in a message: its name, else its company, else its
+/// email; never empty.
+pub(crate) fn display_name(lead: &Lead) -> String {
+    let full = [lead.first_name.as_deref(), lead.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !full.is_empty() {
+        full
+    } else if let Some(company) = &lead.company_name {
+        company.clone()
+    } else if let Some(email) = &lead.email {
+        email.clone()
+    } else {
+        lead.id.to_string()
+    }
+}
+
+pub(crate) fn mql_message(lead: &Lead, score: Score) -> String {
+    format!(
+        "Lead {} reached the MQL threshold with a score of {}.",
+        display_name(lead),
+        score.value()
+    )
+}
 
 /// A foreign key violation on a lead write means an owner or a linked
 /// record went away after the API checked it.

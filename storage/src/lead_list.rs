@@ -182,7 +182,11 @@ mod tests {
 
     #[test]
     fn a_plain_list_is_one_organizations_live_leads_in_created_order() {
-        let sql = list_sql(Uuid::nil(), &LeadFilter::default(), &page(LeadSortField::CreatedAt, false, None));
+        let sql = list_sql(
+            Uuid::nil(),
+            &LeadFilter::default(),
+            &page(LeadSortField::CreatedAt, false, None),
+        );
         assert_eq!(
             sql.text,
             "select * from leads where organization_id = $1 and deleted_at is null \

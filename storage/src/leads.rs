@@ -49,8 +49,7 @@ pub trait LeadStore {
     async fn email_holder(&self, org: Uuid, email: &Email) -> Result<Option<EmailHolder>>;
     /// [`LeadStore::email_holder`], not counting the lead `except` (a lead
     /// is not its own duplicate).
-    async fn email_holder_except(&self, org: Uuid, email: &Email, except: Option<Uuid>)
-        -> Result<Option<EmailHolder>>;
+    async fn email_holder_except(&self, org: Uuid, email: &Email, except: Option<Uuid>) -> Result<Option<EmailHolder>>;
     /// Stores a new lead, scored, and notifies its owner if `actor` is someone else.
     async fn create_lead(&self, org: Uuid, lead: &NewLead, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
     /// Live leads matching `filter`, a page at a time.
@@ -58,14 +57,12 @@ pub trait LeadStore {
     /// Replaces the fields and status of the live, unconverted lead `current`
     /// if it is still at `current.version`; rescores it in the same
     /// transaction and notifies a new owner (unless `actor` is that owner).
-    async fn update_lead(&self, current: &Lead, change: &LeadChange, actor: Actor, now: DateTime<Utc>)
-        -> Result<Lead>;
+    async fn update_lead(&self, current: &Lead, change: &LeadChange, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
     /// Moves the live, unconverted lead at `version` to the trash.
     async fn trash_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
     /// Takes the trashed lead at `version` out of the trash, and rescores it
     /// (the rules may have changed meanwhile).
-    async fn restore_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>)
-        -> Result<Lead>;
+    async fn restore_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
     /// Erases the personal fields of the lead (live or trashed, converted or
     /// not) at `version`, and the lead's name from its notifications; the lead
     /// is `NotFound` from then on, while the row stays for its activities.
@@ -239,7 +236,7 @@ macro_rules! impl_lead_store {
                         actor,
                         RecordKind::Lead,
                         id,
-                        &super::lead_core::display_name(&lead),
+                        &$crate::lead_core::display_name(&lead),
                         Some(current.owner_id),
                         lead.owner_id,
                         now,
@@ -345,7 +342,11 @@ macro_rules! impl_lead_store {
                         .bind(id)
                         .fetch_one(&mut *tx)
                         .await?;
-                        return Err(if exists == 0 { StoreError::NotFound } else { StoreError::VersionMismatch });
+                        return Err(if exists == 0 {
+                            StoreError::NotFound
+                        } else {
+                            StoreError::VersionMismatch
+                        });
                     }
                     // Notification messages name the lead: they lose the name too.
                     sqlx::query(
@@ -381,8 +382,16 @@ macro_rules! impl_lead_store {
                 } else {
                     "select count(*) from leads where organization_id = $1 and id = $2 and deleted_at is null"
                 };
-                let exists: i64 = sqlx::query_scalar(sql).bind(org).bind(id).fetch_one(&mut **tx).await?;
-                Ok(if exists == 0 { StoreError::NotFound } else { StoreError::VersionMismatch })
+                let exists: i64 = sqlx::query_scalar(sql)
+                    .bind(org)
+                    .bind(id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                Ok(if exists == 0 {
+                    StoreError::NotFound
+                } else {
+                    StoreError::VersionMismatch
+                })
             }
         }
     };

@@ -14,6 +14,7 @@ pub mod pipelines;
 mod postgres;
 mod queries;
 mod rows;
+pub mod scoring;
 mod sql;
 mod sqlite;
 
@@ -35,6 +36,7 @@ pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use lead_list::{LeadFilter, LeadPage, LeadSortField, LeadSortValue};
 pub use leads::{EmailHolder, LeadChange, LeadScore, LeadStore};
 pub use pipelines::PipelineStore;
+pub use scoring::{Rescored, RuleFields, ScoringStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -91,7 +93,9 @@ pub enum Actor {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + ContactStore + PipelineStore + DealStore + LeadStore + ScoringStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Succeeds when the database answers.

@@ -23,6 +23,7 @@ use crate::{
     pipelines::impl_pipeline_store,
     queries::impl_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
+    scoring::impl_scoring_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
@@ -61,3 +62,4 @@ impl_account_store!(PgStore);
 impl_contact_store!(PgStore);
 impl_lead_core!();
 impl_lead_store!(PgStore);
+impl_scoring_store!(PgStore);

@@ -25,6 +25,7 @@ use crate::{
     pipelines::impl_pipeline_store,
     queries::impl_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
+    scoring::impl_scoring_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
@@ -68,3 +69,4 @@ impl_account_store!(SqliteStore);
 impl_contact_store!(SqliteStore);
 impl_lead_core!();
 impl_lead_store!(SqliteStore);
+impl_scoring_store!(SqliteStore);

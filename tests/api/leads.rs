@@ -22,6 +22,8 @@ on_both_backends!(
     a_purged_lead_is_erased_and_gone_everywhere,
     the_score_endpoint_explains_the_score,
     another_organizations_lead_is_404,
+    a_patch_that_makes_rules_match_raises_the_score_and_makes_an_mql_once,
+    the_mql_threshold_is_the_organizations,
 );
 // `a_converted_lead_cannot_change` is enabled once conversion lands.
 
@@ -185,7 +187,11 @@ fn id(lead: &Value) -> String {
 
 /// One list page as `session` sees it.
 async fn list(app: &TestApp, session: &Session, query: &str) -> Value {
-    call(app.get(&format!("/api/v1/leads?{query}"), &session.access_token), StatusCode::OK).await
+    call(
+        app.get(&format!("/api/v1/leads?{query}"), &session.access_token),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Runs an UPDATE on the test database (both dialects); it must touch a row.
@@ -245,7 +251,10 @@ async fn leads_are_listed_with_each_filter(app: TestApp) {
         ("created_from=2026-02-01T00:00:00Z", &[&all[1], &all[2]]),
         ("created_to=2026-02-01T00:00:00Z", &[&all[0]]),
         // 09:00+01:00 is 08:00Z: from is inclusive, to exclusive.
-        ("created_from=2026-01-10T08:00:00Z&created_to=2026-01-10T08:00:01Z", &[&all[0]]),
+        (
+            "created_from=2026-01-10T08:00:00Z&created_to=2026-01-10T08:00:01Z",
+            &[&all[0]],
+        ),
         ("created_to=2026-01-10T08:00:00Z", &[]),
         ("q=ada", &[&all[0]]),
         ("q=LOVE", &[&all[0]]),
@@ -280,9 +289,17 @@ async fn leads_are_sorted_by_each_field_with_leads_without_activity_last(app: Te
     ] {
         let email = format!("sort{n}@example.com");
         leads.push(id(&create_lead(&app, &admin, json!({"email": email})).await));
-        update(&app, &format!("update leads set score = {score} where email = '{email}'")).await;
+        update(
+            &app,
+            &format!("update leads set score = {score} where email = '{email}'"),
+        )
+        .await;
         if let Some(at) = activity {
-            update(&app, &format!("update leads set last_activity_at = '{at}' where email = '{email}'")).await;
+            update(
+                &app,
+                &format!("update leads set last_activity_at = '{at}' where email = '{email}'"),
+            )
+            .await;
         }
     }
     let order = |idx: &[usize]| idx.iter().map(|i| leads[*i].clone()).collect::<Vec<_>>();
@@ -295,7 +312,11 @@ async fn leads_are_sorted_by_each_field_with_leads_without_activity_last(app: Te
         ("-last_activity_at", order(&[0, 4, 2, 3, 1])),
     ];
     for (sort, expected) in cases {
-        assert_eq!(ids(&list(&app, &admin, &format!("sort={sort}")).await), expected, "{sort}");
+        assert_eq!(
+            ids(&list(&app, &admin, &format!("sort={sort}")).await),
+            expected,
+            "{sort}"
+        );
         // The same order a page of two at a time: the cursor carries ties and nulls.
         let mut walked = Vec::new();
         let mut cursor: Option<String> = None;
@@ -319,9 +340,21 @@ async fn a_page_walk_sees_every_lead_once_while_leads_are_inserted(app: TestApp)
     let admin = app.signup("lead-walk").await;
     let mut before = Vec::new();
     for n in 0..7 {
-        before.push(id(&create_lead(&app, &admin, json!({"first_name": format!("Lead {n}")})).await));
+        before.push(id(&create_lead(
+            &app,
+            &admin,
+            json!({"first_name": format!("Lead {n}")}),
+        )
+        .await));
     }
-    for sort in ["created_at", "-created_at", "score", "-score", "last_activity_at", "-last_activity_at"] {
+    for sort in [
+        "created_at",
+        "-created_at",
+        "score",
+        "-score",
+        "last_activity_at",
+        "-last_activity_at",
+    ] {
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -380,7 +413,10 @@ async fn unknown_list_parameters_sorts_and_cursors_are_400(app: TestApp) {
             .unwrap();
         expect_problem(response, StatusCode::BAD_REQUEST).await;
     }
-    assert_eq!(ids(&list(&app, &admin, &format!("sort=score&limit=1&cursor={score_cursor}")).await).len(), 1);
+    assert_eq!(
+        ids(&list(&app, &admin, &format!("sort=score&limit=1&cursor={score_cursor}")).await).len(),
+        1
+    );
 }
 
 async fn a_rep_lists_and_reaches_only_their_own_leads(app: TestApp) {
@@ -393,13 +429,23 @@ async fn a_rep_lists_and_reaches_only_their_own_leads(app: TestApp) {
     let admins = create_lead(&app, &admin, json!({"first_name": "Admin's"})).await;
 
     assert_eq!(ids(&list(&app, &rep, "").await), [id(&mine)]);
-    assert_eq!(ids(&list(&app, &rep, &format!("owner_id={}", other_rep.user_id)).await), Vec::<String>::new());
+    assert_eq!(
+        ids(&list(&app, &rep, &format!("owner_id={}", other_rep.user_id)).await),
+        Vec::<String>::new()
+    );
     assert_eq!(ids(&list(&app, &manager, "").await).len(), 3);
     for lead in [&theirs, &admins] {
         let path = lead_path(lead);
-        expect_problem(app.get(&path, &rep.access_token).send().await.unwrap(), StatusCode::NOT_FOUND).await;
         expect_problem(
-            app.get(&format!("{path}/score"), &rep.access_token).send().await.unwrap(),
+            app.get(&path, &rep.access_token).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        expect_problem(
+            app.get(&format!("{path}/score"), &rep.access_token)
+                .send()
+                .await
+                .unwrap(),
             StatusCode::NOT_FOUND,
         )
         .await;
@@ -411,7 +457,11 @@ async fn a_rep_lists_and_reaches_only_their_own_leads(app: TestApp) {
             StatusCode::NOT_FOUND,
         )
         .await;
-        expect_problem(app.delete(&path, &rep.access_token).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        expect_problem(
+            app.delete(&path, &rep.access_token).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
     }
     // A manager changes anyone's lead.
     let changed = patch_lead(&app, &manager, &theirs, json!({"title": "CTO"}), StatusCode::OK).await;
@@ -426,17 +476,29 @@ async fn a_rep_lists_and_reaches_only_their_own_leads(app: TestApp) {
     )
     .await;
     // A rep's trashed lead is theirs to restore; another rep's is 404.
-    call(app.delete(&lead_path(&theirs), &other_rep.access_token), StatusCode::NO_CONTENT).await;
+    call(
+        app.delete(&lead_path(&theirs), &other_rep.access_token),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     expect_problem(
-        app.post(&format!("{}/restore", lead_path(&theirs)), &rep.access_token, &json!({}))
-            .send()
-            .await
-            .unwrap(),
+        app.post(
+            &format!("{}/restore", lead_path(&theirs)),
+            &rep.access_token,
+            &json!({}),
+        )
+        .send()
+        .await
+        .unwrap(),
         StatusCode::NOT_FOUND,
     )
     .await;
     call(
-        app.post(&format!("{}/restore", lead_path(&theirs)), &other_rep.access_token, &json!({})),
+        app.post(
+            &format!("{}/restore", lead_path(&theirs)),
+            &other_rep.access_token,
+            &json!({}),
+        ),
         StatusCode::OK,
     )
     .await;
@@ -476,7 +538,10 @@ async fn a_lead_is_patched_and_its_version_bumps(app: TestApp) {
     assert_eq!(changed["status"], "contacted");
     assert_eq!(changed["version"], 2);
     assert_eq!(changed["created_at"], lead["created_at"]);
-    assert_eq!(call(app.get(&lead_path(&lead), &admin.access_token), StatusCode::OK).await, changed);
+    assert_eq!(
+        call(app.get(&lead_path(&lead), &admin.access_token), StatusCode::OK).await,
+        changed
+    );
     // The search keys follow the names.
     assert_eq!(ids(&list(&app, &admin, "q=lovelace").await), Vec::<String>::new());
     assert_eq!(ids(&list(&app, &admin, "q=engines").await), [id(&lead)]);
@@ -505,7 +570,12 @@ async fn a_stale_if_match_is_412(app: TestApp) {
         .await
         .unwrap();
     expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
-    let stale = app.delete(&path, &admin.access_token).header("if-match", "\"1\"").send().await.unwrap();
+    let stale = app
+        .delete(&path, &admin.access_token)
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
     expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
     let stale = app
         .delete(&format!("{path}?purge=true"), &admin.access_token)
@@ -514,16 +584,33 @@ async fn a_stale_if_match_is_412(app: TestApp) {
         .await
         .unwrap();
     expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
-    let bad = app.patch(&path, &admin.access_token, &json!({})).header("if-match", "soon").send().await.unwrap();
+    let bad = app
+        .patch(&path, &admin.access_token, &json!({}))
+        .header("if-match", "soon")
+        .send()
+        .await
+        .unwrap();
     expect_problem(bad, StatusCode::BAD_REQUEST).await;
-    assert_eq!(app.scalar("select count(*) from leads where title = 'CTO' and deleted_at is null").await, 1);
-    call(app.delete(&path, &admin.access_token).header("if-match", "\"2\""), StatusCode::NO_CONTENT).await;
+    assert_eq!(
+        app.scalar("select count(*) from leads where title = 'CTO' and deleted_at is null")
+            .await,
+        1
+    );
+    call(
+        app.delete(&path, &admin.access_token).header("if-match", "\"2\""),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
 }
 
 async fn each_invalid_patch_field_is_named(app: TestApp) {
     let admin = app.signup("lead-422").await;
     let gone = app.add_user(&admin, "rep").await;
-    call(app.delete(&format!("/api/v1/users/{}", gone.user_id), &admin.access_token), StatusCode::NO_CONTENT).await;
+    call(
+        app.delete(&format!("/api/v1/users/{}", gone.user_id), &admin.access_token),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     let other = app.signup("lead-422-other").await;
     let lead = create_lead(&app, &admin, json!({"first_name": "Ada", "email": "ada@example.com"})).await;
     let long = "x".repeat(101);
@@ -545,19 +632,38 @@ async fn each_invalid_patch_field_is_named(app: TestApp) {
         (json!({"status": "converted"}), vec!["status"]),
         (json!({"status": "archived"}), vec!["status"]),
         (json!({"status": "unqualified"}), vec!["unqualified_reason"]),
-        (json!({"status": "unqualified", "unqualified_reason": " "}), vec!["unqualified_reason"]),
-        (json!({"status": "unqualified", "unqualified_reason": "r".repeat(501)}), vec!["unqualified_reason"]),
+        (
+            json!({"status": "unqualified", "unqualified_reason": " "}),
+            vec!["unqualified_reason"],
+        ),
+        (
+            json!({"status": "unqualified", "unqualified_reason": "r".repeat(501)}),
+            vec!["unqualified_reason"],
+        ),
         (json!({"owner_id": gone.user_id}), vec!["owner_id"]),
         (json!({"owner_id": other.user_id}), vec!["owner_id"]),
         (json!({"owner_id": "not-a-uuid"}), vec!["owner_id"]),
-        (json!({"first_name": null, "email": null}), vec!["company_name", "email", "first_name", "last_name"]),
-        (json!({"first_name": "", "email": "  "}), vec!["company_name", "email", "first_name", "last_name"]),
+        (
+            json!({"first_name": null, "email": null}),
+            vec!["company_name", "email", "first_name", "last_name"],
+        ),
+        (
+            json!({"first_name": "", "email": "  "}),
+            vec!["company_name", "email", "first_name", "last_name"],
+        ),
         (json!({"created_at": "2026-01-01T00:00:00Z"}), vec!["created_at"]),
         (json!({"colour": "red"}), vec!["colour"]),
-        (json!({"email": "bad", "country": "XX", "status": "converted"}), vec!["country", "email", "status"]),
+        (
+            json!({"email": "bad", "country": "XX", "status": "converted"}),
+            vec!["country", "email", "status"],
+        ),
     ];
     for (body, expected) in cases {
-        let response = app.patch(&lead_path(&lead), &admin.access_token, &body).send().await.unwrap();
+        let response = app
+            .patch(&lead_path(&lead), &admin.access_token, &body)
+            .send()
+            .await
+            .unwrap();
         let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         let mut fields = invalid_fields(&problem);
         fields.sort();
@@ -614,10 +720,14 @@ async fn unqualifying_needs_a_reason(app: TestApp) {
     let admin = app.signup("lead-unqualified").await;
     let lead = create_lead(&app, &admin, json!({"first_name": "Ada"})).await;
     let problem = expect_problem(
-        app.patch(&lead_path(&lead), &admin.access_token, &json!({"status": "unqualified"}))
-            .send()
-            .await
-            .unwrap(),
+        app.patch(
+            &lead_path(&lead),
+            &admin.access_token,
+            &json!({"status": "unqualified"}),
+        )
+        .send()
+        .await
+        .unwrap(),
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -632,16 +742,34 @@ async fn unqualifying_needs_a_reason(app: TestApp) {
     .await;
     assert_eq!(unq["unqualified_reason"], "No budget");
     // It keeps its reason through other changes, and a new reason replaces it.
-    let kept = patch_lead(&app, &admin, &lead, json!({"status": "unqualified", "title": "CFO"}), StatusCode::OK).await;
+    let kept = patch_lead(
+        &app,
+        &admin,
+        &lead,
+        json!({"status": "unqualified", "title": "CFO"}),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(kept["unqualified_reason"], "No budget");
-    let replaced = patch_lead(&app, &admin, &lead, json!({"unqualified_reason": "Too small"}), StatusCode::OK).await;
+    let replaced = patch_lead(
+        &app,
+        &admin,
+        &lead,
+        json!({"unqualified_reason": "Too small"}),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(replaced["unqualified_reason"], "Too small");
     // Clearing the reason of an unqualified lead is refused.
     let problem = expect_problem(
-        app.patch(&lead_path(&lead), &admin.access_token, &json!({"unqualified_reason": null}))
-            .send()
-            .await
-            .unwrap(),
+        app.patch(
+            &lead_path(&lead),
+            &admin.access_token,
+            &json!({"unqualified_reason": null}),
+        )
+        .send()
+        .await
+        .unwrap(),
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -649,7 +777,11 @@ async fn unqualifying_needs_a_reason(app: TestApp) {
     // Leaving unqualified drops the reason.
     let back = patch_lead(&app, &admin, &lead, json!({"status": "new"}), StatusCode::OK).await;
     assert!(back["unqualified_reason"].is_null());
-    assert_eq!(app.scalar("select count(*) from leads where unqualified_reason is null").await, 1);
+    assert_eq!(
+        app.scalar("select count(*) from leads where unqualified_reason is null")
+            .await,
+        1
+    );
 }
 
 async fn a_new_owner_is_notified_and_reps_cannot_give_leads_away(app: TestApp) {
@@ -668,12 +800,23 @@ async fn a_new_owner_is_notified_and_reps_cannot_give_leads_away(app: TestApp) {
     assert_eq!(app.scalar(assigned).await, 1);
 
     // The rep sees it now, changes it, but cannot give it away.
-    patch_lead(&app, &rep, &lead, json!({"title": "CTO", "owner_id": rep.user_id}), StatusCode::OK).await;
+    patch_lead(
+        &app,
+        &rep,
+        &lead,
+        json!({"title": "CTO", "owner_id": rep.user_id}),
+        StatusCode::OK,
+    )
+    .await;
     let problem = expect_problem(
-        app.patch(&lead_path(&lead), &rep.access_token, &json!({"owner_id": other_rep.user_id}))
-            .send()
-            .await
-            .unwrap(),
+        app.patch(
+            &lead_path(&lead),
+            &rep.access_token,
+            &json!({"owner_id": other_rep.user_id}),
+        )
+        .send()
+        .await
+        .unwrap(),
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -685,7 +828,11 @@ async fn a_new_owner_is_notified_and_reps_cannot_give_leads_away(app: TestApp) {
     // An admin taking a lead for themselves notifies nobody.
     patch_lead(&app, &admin, &lead, json!({"owner_id": admin.user_id}), StatusCode::OK).await;
     assert_eq!(app.scalar(assigned).await, 1);
-    expect_problem(app.get(&lead_path(&lead), &rep.access_token).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    expect_problem(
+        app.get(&lead_path(&lead), &rep.access_token).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 async fn a_patched_email_keeps_the_duplicate_guard(app: TestApp) {
@@ -693,33 +840,56 @@ async fn a_patched_email_keeps_the_duplicate_guard(app: TestApp) {
     let ada = create_lead(&app, &admin, json!({"email": "ada@example.com"})).await;
     let grace = create_lead(&app, &admin, json!({"email": "grace@example.com"})).await;
     let contact = call(
-        app.post("/api/v1/contacts", &admin.access_token, &json!({"email": "alan@example.com"})),
+        app.post(
+            "/api/v1/contacts",
+            &admin.access_token,
+            &json!({"email": "alan@example.com"}),
+        ),
         StatusCode::CREATED,
     )
     .await;
 
     let problem = expect_problem(
-        app.patch(&lead_path(&grace), &admin.access_token, &json!({"email": "ADA@example.com"}))
-            .send()
-            .await
-            .unwrap(),
+        app.patch(
+            &lead_path(&grace),
+            &admin.access_token,
+            &json!({"email": "ADA@example.com"}),
+        )
+        .send()
+        .await
+        .unwrap(),
         StatusCode::CONFLICT,
     )
     .await;
     assert_eq!(problem["existing_id"], ada["id"]);
     let problem = expect_problem(
-        app.patch(&lead_path(&grace), &admin.access_token, &json!({"email": "alan@example.com"}))
-            .send()
-            .await
-            .unwrap(),
+        app.patch(
+            &lead_path(&grace),
+            &admin.access_token,
+            &json!({"email": "alan@example.com"}),
+        )
+        .send()
+        .await
+        .unwrap(),
         StatusCode::CONFLICT,
     )
     .await;
     assert_eq!(problem["existing_id"], contact["id"]);
-    assert_eq!(app.scalar("select count(*) from leads where email = 'grace@example.com'").await, 1);
+    assert_eq!(
+        app.scalar("select count(*) from leads where email = 'grace@example.com'")
+            .await,
+        1
+    );
 
     // A lead is not its own duplicate.
-    patch_lead(&app, &admin, &ada, json!({"email": "Ada@Example.com", "title": "CEO"}), StatusCode::OK).await;
+    patch_lead(
+        &app,
+        &admin,
+        &ada,
+        json!({"email": "Ada@Example.com", "title": "CEO"}),
+        StatusCode::OK,
+    )
+    .await;
     let changed = call(
         app.patch(
             &format!("{}?allow_duplicate=true", lead_path(&grace)),
@@ -732,9 +902,20 @@ async fn a_patched_email_keeps_the_duplicate_guard(app: TestApp) {
     assert_eq!(changed["email"], "ada@example.com");
     // Both now share it: other changes to either are not refused.
     patch_lead(&app, &admin, &grace, json!({"title": "CTO"}), StatusCode::OK).await;
-    patch_lead(&app, &admin, &grace, json!({"email": "new@example.com"}), StatusCode::OK).await;
+    patch_lead(
+        &app,
+        &admin,
+        &grace,
+        json!({"email": "new@example.com"}),
+        StatusCode::OK,
+    )
+    .await;
     let bad = app
-        .patch(&format!("{}?allow=1", lead_path(&grace)), &admin.access_token, &json!({}))
+        .patch(
+            &format!("{}?allow=1", lead_path(&grace)),
+            &admin.access_token,
+            &json!({}),
+        )
         .send()
         .await
         .unwrap();
@@ -746,36 +927,80 @@ async fn leads_are_trashed_and_restored(app: TestApp) {
     let lead = create_lead(&app, &admin, json!({"first_name": "Ada", "email": "ada@example.com"})).await;
     let path = lead_path(&lead);
     call(app.delete(&path, &admin.access_token), StatusCode::NO_CONTENT).await;
-    expect_problem(app.get(&path, &admin.access_token).send().await.unwrap(), StatusCode::NOT_FOUND).await;
     expect_problem(
-        app.get(&format!("{path}/score"), &admin.access_token).send().await.unwrap(),
+        app.get(&path, &admin.access_token).send().await.unwrap(),
         StatusCode::NOT_FOUND,
     )
     .await;
     expect_problem(
-        app.patch(&path, &admin.access_token, &json!({"title": "x"})).send().await.unwrap(),
+        app.get(&format!("{path}/score"), &admin.access_token)
+            .send()
+            .await
+            .unwrap(),
         StatusCode::NOT_FOUND,
     )
     .await;
-    expect_problem(app.delete(&path, &admin.access_token).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    expect_problem(
+        app.patch(&path, &admin.access_token, &json!({"title": "x"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect_problem(
+        app.delete(&path, &admin.access_token).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert_eq!(ids(&list(&app, &admin, "").await), Vec::<String>::new());
     // A trashed lead still holds its email for the duplicate guard.
-    let dup = app.post("/api/v1/leads", &admin.access_token, &json!({"email": "ada@example.com"})).send().await.unwrap();
-    assert_eq!(expect_problem(dup, StatusCode::CONFLICT).await["existing_id"], lead["id"]);
-    assert_eq!(app.scalar("select count(*) from audit_log where action = 'lead.trashed'").await, 1);
+    let dup = app
+        .post(
+            "/api/v1/leads",
+            &admin.access_token,
+            &json!({"email": "ada@example.com"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_problem(dup, StatusCode::CONFLICT).await["existing_id"],
+        lead["id"]
+    );
+    assert_eq!(
+        app.scalar("select count(*) from audit_log where action = 'lead.trashed'")
+            .await,
+        1
+    );
 
-    let restored = call(app.post(&format!("{path}/restore"), &admin.access_token, &json!({})), StatusCode::OK).await;
+    let restored = call(
+        app.post(&format!("{path}/restore"), &admin.access_token, &json!({})),
+        StatusCode::OK,
+    )
+    .await;
     assert!(restored["deleted_at"].is_null());
     assert_eq!(restored["version"], 3);
     assert_eq!(restored["first_name"], "Ada");
     assert_eq!(ids(&list(&app, &admin, "").await), [id(&lead)]);
-    assert_eq!(app.scalar("select count(*) from audit_log where action = 'lead.restored'").await, 1);
+    assert_eq!(
+        app.scalar("select count(*) from audit_log where action = 'lead.restored'")
+            .await,
+        1
+    );
     // Restoring a live lead changes nothing.
-    let again = call(app.post(&format!("{path}/restore"), &admin.access_token, &json!({})), StatusCode::OK).await;
+    let again = call(
+        app.post(&format!("{path}/restore"), &admin.access_token, &json!({})),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(again["version"], 3);
     let missing = format!("/api/v1/leads/{}/restore", uuid::Uuid::now_v7());
     expect_problem(
-        app.post(&missing, &admin.access_token, &json!({})).send().await.unwrap(),
+        app.post(&missing, &admin.access_token, &json!({}))
+            .send()
+            .await
+            .unwrap(),
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -802,21 +1027,44 @@ async fn a_purged_lead_is_erased_and_gone_everywhere(app: TestApp) {
     )
     .await;
     let trashed = create_lead(&app, &admin, json!({"first_name": "Grace"})).await;
-    call(app.delete(&lead_path(&trashed), &admin.access_token), StatusCode::NO_CONTENT).await;
+    call(
+        app.delete(&lead_path(&trashed), &admin.access_token),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     let path = lead_path(&lead);
     for session in [&manager, &rep] {
         expect_problem(
-            app.delete(&format!("{path}?purge=true"), &session.access_token).send().await.unwrap(),
+            app.delete(&format!("{path}?purge=true"), &session.access_token)
+                .send()
+                .await
+                .unwrap(),
             StatusCode::FORBIDDEN,
         )
         .await;
     }
-    assert_eq!(app.scalar("select count(*) from notifications where message like '%Ada%'").await, 1);
-    call(app.delete(&format!("{path}?purge=true"), &admin.access_token), StatusCode::NO_CONTENT).await;
-    call(app.delete(&format!("{}?purge=true", lead_path(&trashed)), &admin.access_token), StatusCode::NO_CONTENT).await;
+    assert_eq!(
+        app.scalar("select count(*) from notifications where message like '%Ada%'")
+            .await,
+        1
+    );
+    call(
+        app.delete(&format!("{path}?purge=true"), &admin.access_token),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    call(
+        app.delete(&format!("{}?purge=true", lead_path(&trashed)), &admin.access_token),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
 
     for session in [&admin, &rep] {
-        expect_problem(app.get(&path, &session.access_token).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        expect_problem(
+            app.get(&path, &session.access_token).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
         assert_eq!(ids(&list(&app, session, "").await), Vec::<String>::new());
     }
     for lead in [&lead, &trashed] {
@@ -847,9 +1095,21 @@ async fn a_purged_lead_is_erased_and_gone_everywhere(app: TestApp) {
         2
     );
     // What reports count stays.
-    assert_eq!(app.scalar("select count(*) from leads where source = 'referral' and industry = 'Software'").await, 1);
-    assert_eq!(app.scalar("select count(*) from notifications where message like '%Ada%'").await, 0);
-    assert_eq!(app.scalar("select count(*) from audit_log where action = 'lead.purged'").await, 2);
+    assert_eq!(
+        app.scalar("select count(*) from leads where source = 'referral' and industry = 'Software'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.scalar("select count(*) from notifications where message like '%Ada%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar("select count(*) from audit_log where action = 'lead.purged'")
+            .await,
+        2
+    );
     // The email is free again.
     create_lead(&app, &admin, json!({"email": "ada@example.com"})).await;
 }
@@ -858,17 +1118,34 @@ async fn the_score_endpoint_explains_the_score(app: TestApp) {
     let admin = app.signup("lead-score").await;
     let rep = app.add_user(&admin, "rep").await;
     let lead = create_lead(&app, &admin, json!({"first_name": "Ada"})).await;
-    let score = call(app.get(&format!("{}/score", lead_path(&lead)), &admin.access_token), StatusCode::OK).await;
-    assert_eq!(score, json!({"score": 0, "total": 0, "threshold": 50, "mql_at": null, "matched": []}));
+    let score = call(
+        app.get(&format!("{}/score", lead_path(&lead)), &admin.access_token),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        score,
+        json!({"score": 0, "total": 0, "threshold": 50, "mql_at": null, "matched": []})
+    );
     expect_problem(
-        app.get(&format!("{}/score", lead_path(&lead)), &rep.access_token).send().await.unwrap(),
+        app.get(&format!("{}/score", lead_path(&lead)), &rep.access_token)
+            .send()
+            .await
+            .unwrap(),
         StatusCode::NOT_FOUND,
     )
     .await;
     let own = create_lead(&app, &rep, json!({"first_name": "Rep's"})).await;
-    call(app.get(&format!("{}/score", lead_path(&own)), &rep.access_token), StatusCode::OK).await;
+    call(
+        app.get(&format!("{}/score", lead_path(&own)), &rep.access_token),
+        StatusCode::OK,
+    )
+    .await;
     expect_problem(
-        app.request(reqwest::Method::GET, &format!("{}/score", lead_path(&lead))).send().await.unwrap(),
+        app.request(reqwest::Method::GET, &format!("{}/score", lead_path(&lead)))
+            .send()
+            .await
+            .unwrap(),
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -894,23 +1171,172 @@ async fn another_organizations_lead_is_404(app: TestApp) {
     assert_eq!(app.scalar("select version from leads").await, 1);
 }
 
+async fn create_rule(app: &TestApp, admin: &Session, body: Value) -> Value {
+    call(
+        app.post("/api/v1/scoring-rules", &admin.access_token, &body),
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+async fn score_of(app: &TestApp, session: &Session, lead: &Value) -> Value {
+    call(
+        app.get(&format!("{}/score", lead_path(lead)), &session.access_token),
+        StatusCode::OK,
+    )
+    .await
+}
+
+const MQL_NOTES: &str = "select count(*) from notifications where kind = 'lead_mql'";
+
+async fn a_patch_that_makes_rules_match_raises_the_score_and_makes_an_mql_once(app: TestApp) {
+    let admin = app.signup("lead-mql").await;
+    let rep = app.add_user(&admin, "rep").await;
+    let software = create_rule(
+        &app,
+        &admin,
+        json!({"name": "Software", "field": "industry", "operator": "equals", "value": "Software", "points": 40}),
+    )
+    .await;
+    let big = create_rule(
+        &app,
+        &admin,
+        json!({"name": "Big", "field": "employee_count", "operator": "gte", "value": 100, "points": 30}),
+    )
+    .await;
+    create_rule(
+        &app,
+        &admin,
+        json!({"name": "Inactive", "field": "industry", "operator": "exists", "points": 50, "active": false}),
+    )
+    .await;
+    let lead = create_lead(&app, &rep, json!({"first_name": "Ada"})).await;
+    assert_eq!(lead["score"], 0);
+
+    let lead = patch_lead(&app, &rep, &lead, json!({"industry": "Software"}), StatusCode::OK).await;
+    assert_eq!(lead["score"], 40);
+    assert!(lead["mql_at"].is_null());
+    assert_eq!(app.scalar(MQL_NOTES).await, 0);
+
+    let lead = patch_lead(&app, &rep, &lead, json!({"employee_count": 500}), StatusCode::OK).await;
+    assert_eq!(lead["score"], 70);
+    let mql_at = lead["mql_at"].as_str().expect("an MQL now").to_owned();
+    assert_eq!(lead["mql_at"], lead["updated_at"]);
+    assert_eq!(app.scalar(MQL_NOTES).await, 1);
+    assert_eq!(app.scalar("select score from leads").await, 70);
+
+    let explained = score_of(&app, &rep, &lead).await;
+    assert_eq!(
+        explained,
+        json!({"score": 70, "total": 70, "threshold": 50, "mql_at": mql_at,
+               "matched": [{"rule_id": software["id"], "name": "Software", "points": 40},
+                           {"rule_id": big["id"], "name": "Big", "points": 30}]})
+    );
+
+    // Dropping below and rising again moves nothing and notifies nobody.
+    let lead = patch_lead(&app, &rep, &lead, json!({"employee_count": null}), StatusCode::OK).await;
+    assert_eq!(lead["score"], 40);
+    assert_eq!(lead["mql_at"], mql_at.as_str());
+    let explained = score_of(&app, &rep, &lead).await;
+    assert_eq!(
+        (
+            explained["score"].clone(),
+            explained["matched"].as_array().unwrap().len()
+        ),
+        (json!(40), 1)
+    );
+    let lead = patch_lead(&app, &rep, &lead, json!({"employee_count": 250}), StatusCode::OK).await;
+    assert_eq!(lead["score"], 70);
+    assert_eq!(lead["mql_at"], mql_at.as_str());
+    assert_eq!(app.scalar(MQL_NOTES).await, 1);
+    assert_eq!(score_of(&app, &rep, &lead).await["score"], lead["score"]);
+}
+
+async fn the_mql_threshold_is_the_organizations(app: TestApp) {
+    let admin = app.signup("lead-threshold").await;
+    call(
+        app.patch(
+            "/api/v1/organization",
+            &admin.access_token,
+            &json!({"mql_threshold": 80}),
+        )
+        .header("if-match", "\"1\""),
+        StatusCode::OK,
+    )
+    .await;
+    create_rule(
+        &app,
+        &admin,
+        json!({"name": "Referral", "field": "source", "operator": "equals", "value": "referral", "points": 70}),
+    )
+    .await;
+    create_rule(
+        &app,
+        &admin,
+        json!({"name": "Business mail", "field": "email_domain_kind", "operator": "equals", "value": "business",
+               "points": 20}),
+    )
+    .await;
+    let lead = create_lead(&app, &admin, json!({"first_name": "Ada", "source": "referral"})).await;
+    assert_eq!(lead["score"], 70);
+    assert!(lead["mql_at"].is_null());
+    assert_eq!(score_of(&app, &admin, &lead).await["threshold"], 80);
+    let lead = patch_lead(
+        &app,
+        &admin,
+        &lead,
+        json!({"email": "ada@engines.example"}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(lead["score"], 90);
+    assert!(lead["mql_at"].is_string());
+    assert_eq!(app.scalar(MQL_NOTES).await, 1);
+    // Filters and sorts see the stored score.
+    assert_eq!(ids(&list(&app, &admin, "score_min=90").await), [id(&lead)]);
+}
+
 /// Enabled once conversion (`POST /leads/{id}/convert`) lands.
 #[allow(dead_code)]
 async fn a_converted_lead_cannot_change(app: TestApp) {
     let admin = app.signup("lead-converted").await;
     let lead = create_lead(&app, &admin, json!({"first_name": "Ada", "company_name": "Engines"})).await;
     let converted = call(
-        app.post(&format!("{}/convert", lead_path(&lead)), &admin.access_token, &json!({})),
+        app.post(
+            &format!("{}/convert", lead_path(&lead)),
+            &admin.access_token,
+            &json!({}),
+        ),
         StatusCode::OK,
     )
     .await;
-    let converted = if converted["lead"].is_object() { converted["lead"].clone() } else { converted };
+    let converted = if converted["lead"].is_object() {
+        converted["lead"].clone()
+    } else {
+        converted
+    };
     let _ = converted;
-    for body in [json!({"title": "CTO"}), json!({"status": "qualified"}), json!({}), json!({"status": "converted"})] {
-        let response = app.patch(&lead_path(&lead), &admin.access_token, &body).send().await.unwrap();
+    for body in [
+        json!({"title": "CTO"}),
+        json!({"status": "qualified"}),
+        json!({}),
+        json!({"status": "converted"}),
+    ] {
+        let response = app
+            .patch(&lead_path(&lead), &admin.access_token, &body)
+            .send()
+            .await
+            .unwrap();
         expect_problem(response, StatusCode::CONFLICT).await;
     }
-    expect_problem(app.delete(&lead_path(&lead), &admin.access_token).send().await.unwrap(), StatusCode::CONFLICT)
-        .await;
-    assert_eq!(app.scalar("select count(*) from leads where status = 'converted' and deleted_at is null").await, 1);
+    expect_problem(
+        app.delete(&lead_path(&lead), &admin.access_token).send().await.unwrap(),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(
+        app.scalar("select count(*) from leads where status = 'converted' and deleted_at is null")
+            .await,
+        1
+    );
 }

@@ -11,6 +11,7 @@ mod leads;
 mod operations;
 mod organization;
 mod pipelines;
+mod scoring;
 mod tenancy;
 mod tokens;
 mod users;

@@ -93,7 +93,11 @@ pub async fn duplicate_guard_except(
     except: Option<Uuid>,
 ) -> Result<(), ApiError> {
     let Some(email) = email else { return Ok(()) };
-    let what = if except.is_some() { "use it anyway" } else { "create another" };
+    let what = if except.is_some() {
+        "use it anyway"
+    } else {
+        "create another"
+    };
     match state.store.email_holder_except(org, email, except).await? {
         None => Ok(()),
         Some(EmailHolder::Lead(existing_id)) => Err(ApiError::Duplicate {
@@ -103,7 +107,11 @@ pub async fn duplicate_guard_except(
         Some(EmailHolder::Contact(existing_id)) => Err(ApiError::Duplicate {
             detail: format!(
                 "A contact with this email already exists; pass allow_duplicate=true to {}.",
-                if except.is_some() { "use it anyway" } else { "create a lead anyway" }
+                if except.is_some() {
+                    "use it anyway"
+                } else {
+                    "create a lead anyway"
+                }
             ),
             existing_id,
         }),

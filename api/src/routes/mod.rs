@@ -13,6 +13,7 @@ pub mod operations;
 pub mod organization;
 pub mod pipelines;
 pub mod records;
+pub mod scoring_rules;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -27,5 +28,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(deals::configure)
         .configure(accounts::configure)
         .configure(contacts::configure)
-        .configure(leads::configure);
+        .configure(leads::configure)
+        .configure(scoring_rules::configure);
 }

@@ -1,0 +1,519 @@
+//! Scoring rules: each adds (or takes away) points when a lead matches its
+//! condition; a lead's score is the sum over its matching active rules,
+//! clamped to 0–100. Everyone may read the rules, so that every score can be
+//! explained; only admins change them. A rule change takes effect on each
+//! lead's next write, or for all leads at once with `POST /scoring-rules/rescore`.
+
+use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use pipewise_domain::{
+    scoring::{Condition, FieldKind, Operand, Operator, ScoringField},
+    text::optional_text,
+    Points,
+};
+use pipewise_storage::{Rescored, RuleFields, StoredRule};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::{
+    error::ApiError,
+    extract::{if_match::etag, Admin, Caller, IfMatch, Json, ListOf, Read},
+    fields::Fields,
+    routes::records::{self, check_version, retrying},
+    state::AppState,
+};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_rules)
+        .service(create_rule)
+        .service(rescore)
+        .service(get_rule)
+        .service(update_rule)
+        .service(delete_rule);
+}
+
+pub const NAME_MAX: usize = 200;
+
+/// The lead fields a rule can test. `email_domain_kind` is `business` or
+/// `free` (from a list of free mail providers); `activities_done` counts
+/// the lead's done activities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldName {
+    FirstName,
+    LastName,
+    Email,
+    Phone,
+    CompanyName,
+    Title,
+    Industry,
+    EmployeeCount,
+    Country,
+    Source,
+    EstimatedValue,
+    ValuePeriod,
+    Status,
+    UnqualifiedReason,
+    OwnerId,
+    EmailDomainKind,
+    ActivitiesDone,
+}
+
+crate::routes::deals::same_names!(FieldName <=> ScoringField {
+    FirstName, LastName, Email, Phone, CompanyName, Title, Industry, EmployeeCount, Country, Source,
+    EstimatedValue, ValuePeriod, Status, UnqualifiedReason, OwnerId, EmailDomainKind, ActivitiesDone
+});
+
+/// `contains` applies to text fields; `gt`, `gte`, `lt`, `lte` to the number
+/// fields (`employee_count`, `estimated_value`, `activities_done`); the rest to both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorName {
+    Equals,
+    NotEquals,
+    Contains,
+    In,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Exists,
+}
+
+crate::routes::deals::same_names!(OperatorName <=> Operator { Equals, NotEquals, Contains, In, Gt, Gte, Lt, Lte, Exists });
+
+/// A scoring rule.
+#[derive(Serialize, ToSchema)]
+pub struct RuleView {
+    pub id: Uuid,
+    #[schema(example = "Large company")]
+    pub name: String,
+    pub field: FieldName,
+    pub operator: OperatorName,
+    /// The operand: `null` for `exists`, a list for `in`, otherwise one value.
+    /// Numbers are decimal strings.
+    #[schema(value_type = Object, example = json!("200"))]
+    pub value: Value,
+    /// Added to the score when the rule matches: −100…100.
+    #[schema(example = 20)]
+    pub points: i64,
+    /// Inactive rules are kept but not counted.
+    pub active: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<StoredRule> for RuleView {
+    fn from(stored: StoredRule) -> Self {
+        let condition = &stored.rule.condition;
+        Self {
+            id: stored.rule.id,
+            name: stored.rule.name,
+            field: condition.field().into(),
+            operator: condition.operator().into(),
+            value: operand_json(condition.operand()),
+            points: stored.rule.points.value(),
+            active: stored.rule.active,
+            version: stored.version,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        }
+    }
+}
+
+fn operand_json(operand: &Operand) -> Value {
+    match operand {
+        Operand::None => Value::Null,
+        Operand::Text(text) => Value::String(text.clone()),
+        Operand::Number(number) => Value::String(number.to_string()),
+        Operand::TextList(items) => items.iter().cloned().map(Value::String).collect(),
+        Operand::NumberList(items) => items.iter().map(|n| Value::String(n.to_string())).collect(),
+    }
+}
+
+fn rule_response(status: StatusCode, rule: StoredRule) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(etag(rule.version))
+        .json(RuleView::from(rule))
+}
+
+/// A new rule: when a lead's `field` satisfies `operator` `value`, it gains `points`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRule {
+    #[schema(example = "Large company", max_length = 200)]
+    name: String,
+    field: FieldName,
+    operator: OperatorName,
+    /// Absent or `null` for `exists`; a list of values for `in`; otherwise
+    /// one value: text for text fields, a number (or decimal string) for
+    /// number fields.
+    #[schema(value_type = Object, example = json!(200))]
+    #[serde(default)]
+    value: Value,
+    /// −100…100.
+    #[schema(example = 20, minimum = -100, maximum = 100)]
+    points: i64,
+    /// `true` if omitted.
+    active: Option<bool>,
+}
+
+/// The fields to change; a changed `field` or `operator` is checked against
+/// the (possibly changed) `value`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRule {
+    #[schema(example = "Very large company", max_length = 200)]
+    name: Option<String>,
+    field: Option<FieldName>,
+    operator: Option<OperatorName>,
+    /// As for creation; `null` only for `exists`.
+    #[schema(value_type = Object, example = json!(1000))]
+    #[serde(default, deserialize_with = "crate::nullable::double_option")]
+    value: Option<Option<Value>>,
+    #[schema(example = 30, minimum = -100, maximum = 100)]
+    points: Option<i64>,
+    active: Option<bool>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RuleListQuery {
+    /// Page size, 1–200.
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(max_length = 64)]
+    cursor: Option<String>,
+}
+
+/// What a rescore did.
+#[derive(Serialize, ToSchema)]
+pub struct RescoreView {
+    /// Leads scored.
+    #[schema(example = 100000)]
+    pub leads: u64,
+    /// Leads whose score changed.
+    #[schema(example = 4200)]
+    pub changed: u64,
+    /// Leads that reached the MQL threshold for the first time (their owners were notified).
+    #[schema(example = 310)]
+    pub new_mqls: u64,
+}
+
+impl From<Rescored> for RescoreView {
+    fn from(r: Rescored) -> Self {
+        Self {
+            leads: r.leads,
+            changed: r.changed,
+            new_mqls: r.new_mqls,
+        }
+    }
+}
+
+fn parse_name(raw: &str) -> Result<String, String> {
+    match optional_text(raw, NAME_MAX) {
+        Ok(Some(name)) => Ok(name),
+        Ok(None) => Err("must not be blank".to_owned()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+fn parse_points(points: i64) -> Result<Points, String> {
+    Points::new(points).map_err(|_| "must be between -100 and 100".to_owned())
+}
+
+/// The operand `value` means for a field of `kind` under `operator`, or why
+/// it means nothing.
+fn operand(kind: FieldKind, operator: Operator, value: &Value) -> Result<Operand, String> {
+    let number = |v: &Value| -> Result<Decimal, String> {
+        match v {
+            Value::Number(n) => n
+                .to_string()
+                .parse::<Decimal>()
+                .map_err(|_| "must be a decimal number".to_owned()),
+            Value::String(s) => s
+                .trim()
+                .parse::<Decimal>()
+                .map_err(|_| "must be a decimal number".to_owned()),
+            _ => Err("must be a number for this field".to_owned()),
+        }
+    };
+    let text = |v: &Value| -> Result<String, String> {
+        match v {
+            Value::String(s) => Ok(s.trim().to_owned()),
+            _ => Err("must be text for this field".to_owned()),
+        }
+    };
+    Ok(match (value, operator, kind) {
+        (Value::Null, _, _) => Operand::None,
+        (Value::Array(items), Operator::In, FieldKind::Text) => {
+            Operand::TextList(items.iter().map(text).collect::<Result<_, _>>()?)
+        }
+        (Value::Array(items), Operator::In, FieldKind::Number) => {
+            Operand::NumberList(items.iter().map(number).collect::<Result<_, _>>()?)
+        }
+        (Value::Array(_), _, _) => return Err("must be a single value: only `in` takes a list".to_owned()),
+        (_, Operator::In, _) => return Err("must be a list of values for `in`".to_owned()),
+        (value, _, FieldKind::Text) => Operand::Text(text(value)?),
+        (value, _, FieldKind::Number) => Operand::Number(number(value)?),
+    })
+}
+
+/// Records a 422 on `operator` or `value` unless they make a condition on `field`.
+fn condition(fields: &mut Fields, field: FieldName, operator: OperatorName, value: &Value) -> Option<Condition> {
+    let field: ScoringField = field.into();
+    let operator: Operator = operator.into();
+    if !operator.applies_to(field.kind()) {
+        let err = pipewise_domain::ConditionError::OperatorNotForField { operator, field };
+        fields.reject("operator", "invalid", &err.to_string());
+        return None;
+    }
+    let operand = match operand(field.kind(), operator, value) {
+        Ok(operand) => operand,
+        Err(message) => {
+            fields.reject("value", "invalid", &message);
+            return None;
+        }
+    };
+    match Condition::new(field, operator, operand) {
+        Ok(condition) => Some(condition),
+        Err(err @ pipewise_domain::ConditionError::OperatorNotForField { .. }) => {
+            fields.reject("operator", "invalid", &err.to_string());
+            None
+        }
+        Err(err) => {
+            fields.reject("value", "invalid", &err.to_string());
+            None
+        }
+    }
+}
+
+/// List the scoring rules, oldest first.
+#[utoipa::path(
+    tag = "scoring",
+    params(RuleListQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ListOf<RuleView>),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+    )
+)]
+#[get("/scoring-rules")]
+async fn list_rules(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    query: web::Query<RuleListQuery>,
+) -> Result<web::Json<ListOf<RuleView>>, ApiError> {
+    let query = query.into_inner();
+    let page = records::page(query.limit, query.cursor)?;
+    let rules = state.store.scoring_rules(caller.organization_id(), page).await?;
+    Ok(web::Json(ListOf::from_rows(rules, page, |r| r.rule.id, RuleView::from)))
+}
+
+/// Create a scoring rule (admins only). Existing leads keep their scores
+/// until they next change or `POST /scoring-rules/rescore` runs.
+#[utoipa::path(
+    tag = "scoring",
+    request_body = CreateRule,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = RuleView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 413, response = crate::problem::PayloadTooLarge),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ValidationFailed),
+    )
+)]
+#[post("/scoring-rules")]
+async fn create_rule(
+    caller: Caller<Admin>,
+    state: web::Data<AppState>,
+    Json(body): Json<CreateRule>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::default();
+    let name = fields.check("name", parse_name(&body.name));
+    let points = fields.check("points", parse_points(body.points));
+    let condition = condition(&mut fields, body.field, body.operator, &body.value);
+    let rule = fields.finish(|| RuleFields {
+        name: name.expect("checked"),
+        condition: condition.expect("checked"),
+        points: points.expect("checked"),
+        active: body.active.unwrap_or(true),
+    })?;
+    let rule = state
+        .store
+        .create_scoring_rule(caller.organization_id(), &rule, Utc::now())
+        .await?;
+    let location = format!("/api/v1/scoring-rules/{}", rule.rule.id);
+    let mut response = rule_response(StatusCode::CREATED, rule);
+    response
+        .headers_mut()
+        .insert(header::LOCATION, location.parse().expect("a path is a header value"));
+    Ok(response)
+}
+
+/// Get one scoring rule.
+#[utoipa::path(
+    tag = "scoring",
+    params(("id" = Uuid, Path, description = "The rule's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = RuleView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+    )
+)]
+#[get("/scoring-rules/{id}")]
+async fn get_rule(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = state.store.scoring_rule(caller.organization_id(), *id).await?;
+    Ok(rule_response(StatusCode::OK, rule))
+}
+
+/// Change a scoring rule (admins only).
+#[utoipa::path(
+    tag = "scoring",
+    params(
+        ("id" = Uuid, Path, description = "The rule's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; 412 if stale"),
+    ),
+    request_body = UpdateRule,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = RuleView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 412, response = crate::problem::PreconditionFailed),
+        (status = 413, response = crate::problem::PayloadTooLarge),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ValidationFailed),
+    )
+)]
+#[patch("/scoring-rules/{id}")]
+async fn update_rule(
+    caller: Caller<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    Json(body): Json<UpdateRule>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (state, body, if_match) = (&state, &body, &if_match);
+    let rule = retrying(if_match, move || async move {
+        let current = state.store.scoring_rule(org, id).await?;
+        check_version(if_match, current.version)?;
+        let next = changed(&current, body)?;
+        Ok(state
+            .store
+            .update_scoring_rule(org, id, current.version, &next, Utc::now())
+            .await?)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::OK, rule))
+}
+
+/// `current` with the changes of `body` applied, if they are valid.
+fn changed(current: &StoredRule, body: &UpdateRule) -> Result<RuleFields, ApiError> {
+    let mut fields = Fields::default();
+    let old = &current.rule;
+    let name = match &body.name {
+        Some(raw) => fields.check("name", parse_name(raw)),
+        None => Some(old.name.clone()),
+    };
+    let points = match body.points {
+        Some(raw) => fields.check("points", parse_points(raw)),
+        None => Some(old.points),
+    };
+    let condition = if body.field.is_some() || body.operator.is_some() || body.value.is_some() {
+        let field = body.field.unwrap_or_else(|| old.condition.field().into());
+        let operator = body.operator.unwrap_or_else(|| old.condition.operator().into());
+        let value = match &body.value {
+            Some(value) => value.clone().unwrap_or(Value::Null),
+            None => operand_json(old.condition.operand()),
+        };
+        condition(&mut fields, field, operator, &value)
+    } else {
+        Some(old.condition.clone())
+    };
+    fields.finish(|| RuleFields {
+        name: name.expect("checked"),
+        condition: condition.expect("checked"),
+        points: points.expect("checked"),
+        active: body.active.unwrap_or(old.active),
+    })
+}
+
+/// Delete a scoring rule (admins only). Scores change on the leads' next
+/// write or the next rescore.
+#[utoipa::path(
+    tag = "scoring",
+    params(
+        ("id" = Uuid, Path, description = "The rule's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; 412 if stale"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 412, response = crate::problem::PreconditionFailed),
+    )
+)]
+#[delete("/scoring-rules/{id}")]
+async fn delete_rule(
+    caller: Caller<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (state, if_match) = (&state, &if_match);
+    retrying(if_match, move || async move {
+        let current = state.store.scoring_rule(org, id).await?;
+        check_version(if_match, current.version)?;
+        Ok(state.store.delete_scoring_rule(org, id, current.version).await?)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Recompute every lead's score under the current rules (admins only),
+/// in batches. Leads that reach the MQL threshold for the first time get
+/// `mql_at` and their owners a notification; `mql_at` never moves once set.
+#[utoipa::path(
+    tag = "scoring",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = RescoreView),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+    )
+)]
+#[post("/scoring-rules/rescore")]
+async fn rescore(caller: Caller<Admin>, state: web::Data<AppState>) -> Result<web::Json<RescoreView>, ApiError> {
+    let done = state.store.rescore_leads(caller.organization_id(), Utc::now()).await?;
+    Ok(web::Json(done.into()))
+}
