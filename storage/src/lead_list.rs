@@ -4,8 +4,8 @@
 //! leads are inserted.
 //!
 //! `last_activity_at` is nullable: leads without any activity come last in
-//! both directions, as deals without a close date do. A cursor that stopped
-//! among them carries `None` and continues by id alone.
+//! both directions, as deals without a close date do, in id order. A cursor
+//! that stopped among them carries `None` and continues by id alone.
 
 use chrono::{DateTime, Utc};
 use pipewise_domain::{lead::LeadStatus, Lead};
@@ -83,8 +83,56 @@ pub struct LeadPage {
     pub limit: u32,
 }
 
-/// The list query: filters, visibility, keyset position, order and limit.
-pub(crate) fn list_sql(org: Uuid, filter: &LeadFilter, page: &LeadPage) -> Sql {
+/// The queries of one page, to run in order until the page is full: one
+/// for most sorts; for `last_activity_at`, first the leads with activity,
+/// then those without. Splitting the nullable sort keeps every keyset
+/// condition a row-value range the index answers directly, instead of an
+/// `or … is null` that would make the database scan every row before the cursor.
+pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage) -> Vec<Sql> {
+    let column = page.sort.column();
+    let cmp = if page.descending { "<" } else { ">" };
+    let after = |sql: &mut Sql, value: Arg, id: Uuid| {
+        sql.push_args(
+            &format!(" and ({column}, id) {cmp} ({{}}, {{}})"),
+            [value, Arg::Uuid(id)],
+        );
+    };
+    let finish = |mut sql: Sql| {
+        let dir = if page.descending { "desc" } else { "asc" };
+        sql.push(&format!(" order by {column} {dir}, id {dir} limit "));
+        let limit = sql.arg(Arg::Int(i64::from(page.limit)));
+        sql.push(&limit);
+        sql
+    };
+    let mut sql = filtered(org, filter);
+    match &page.after {
+        Some((LeadSortValue::Time(t), id)) => after(&mut sql, Arg::Time(*t), *id),
+        Some((LeadSortValue::Int(i), id)) => after(&mut sql, Arg::Int(*i), *id),
+        // The cursor stopped among the leads without activity: the rest of them, by id.
+        Some((LeadSortValue::OptionalTime(None), id)) => {
+            sql.push_args(&format!(" and {column} is null and id {cmp} {{}}"), [Arg::Uuid(*id)]);
+        }
+        Some((LeadSortValue::OptionalTime(Some(t)), id)) => {
+            sql.push(&format!(" and {column} is not null"));
+            after(&mut sql, Arg::Time(*t), *id);
+        }
+        None if page.sort.nullable() => {
+            sql.push(&format!(" and {column} is not null"));
+        }
+        None => {}
+    }
+    let in_null_tail = matches!(page.after, Some((LeadSortValue::OptionalTime(None), _)));
+    if page.sort.nullable() && !in_null_tail {
+        let mut tail = filtered(org, filter);
+        tail.push(&format!(" and {column} is null"));
+        vec![finish(sql), finish(tail)]
+    } else {
+        vec![finish(sql)]
+    }
+}
+
+/// The live leads of the organization that `filter` admits, unordered.
+fn filtered(org: Uuid, filter: &LeadFilter) -> Sql {
     let mut sql = Sql::new("select * from leads where ");
     sql.push_args("organization_id = {} and deleted_at is null", [Arg::Uuid(org)]);
     let mut cond = |text: &str, arg: Option<Arg>| {
@@ -106,7 +154,6 @@ pub(crate) fn list_sql(org: Uuid, filter: &LeadFilter, page: &LeadPage) -> Sql {
     if let Some(prefix) = &filter.prefix {
         push_prefix(&mut sql, prefix);
     }
-    push_keyset(&mut sql, page);
     sql
 }
 
@@ -132,41 +179,6 @@ fn push_prefix(sql: &mut Sql, prefix: &str) {
     );
 }
 
-fn push_keyset(sql: &mut Sql, page: &LeadPage) {
-    let column = page.sort.column();
-    let (cmp, dir) = if page.descending { ("<", "desc") } else { (">", "asc") };
-    if let Some((value, id)) = &page.after {
-        let arg = match value {
-            LeadSortValue::OptionalTime(None) => {
-                // Among the leads without activity: by id alone.
-                sql.push_args(&format!(" and {column} is null and id {cmp} {{}}"), [Arg::Uuid(*id)]);
-                None
-            }
-            LeadSortValue::OptionalTime(Some(t)) | LeadSortValue::Time(t) => Some(Arg::Time(*t)),
-            LeadSortValue::Int(i) => Some(Arg::Int(*i)),
-        };
-        if let Some(arg) = arg {
-            let nulls = if page.sort.nullable() {
-                format!(" or {column} is null")
-            } else {
-                String::new()
-            };
-            let a = sql.arg(arg.clone());
-            let b = sql.arg(arg);
-            let c = sql.arg(Arg::Uuid(*id));
-            sql.push(&format!(
-                " and ({column} {cmp} {a} or ({column} = {b} and id {cmp} {c}){nulls})"
-            ));
-        }
-    }
-    // Only the nullable sort names its null order: on a column that cannot
-    // be null it would stop PostgreSQL from reading an index backwards.
-    let nulls = if page.sort.nullable() { " nulls last" } else { "" };
-    sql.push(&format!(" order by {column} {dir}{nulls}, id {dir} limit "));
-    let limit = sql.arg(Arg::Int(i64::from(page.limit)));
-    sql.push(&limit);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,40 +194,70 @@ mod tests {
 
     #[test]
     fn a_plain_list_is_one_organizations_live_leads_in_created_order() {
-        let sql = list_sql(
+        let sql = list_queries(
             Uuid::nil(),
             &LeadFilter::default(),
             &page(LeadSortField::CreatedAt, false, None),
         );
+        assert_eq!(sql.len(), 1);
         assert_eq!(
-            sql.text,
+            sql[0].text,
             "select * from leads where organization_id = $1 and deleted_at is null \
              order by created_at asc, id asc limit $2"
         );
     }
 
     #[test]
-    fn the_activity_sort_puts_leads_without_activity_last_and_pages_through_them() {
+    fn a_cursor_is_a_row_value_range() {
+        let after = Some((LeadSortValue::Int(70), Uuid::nil()));
+        let sql = list_queries(
+            Uuid::nil(),
+            &LeadFilter::default(),
+            &page(LeadSortField::Score, true, after),
+        );
+        assert_eq!(sql.len(), 1);
+        assert!(sql[0]
+            .text
+            .ends_with("and (score, id) < ($2, $3) order by score desc, id desc limit $4"));
+    }
+
+    #[test]
+    fn the_activity_sort_lists_leads_with_activity_then_those_without() {
         let id = Uuid::nil();
-        let at = LeadSortValue::OptionalTime(Some(DateTime::UNIX_EPOCH));
-        let sql = list_sql(
+        let first = list_queries(
             id,
             &LeadFilter::default(),
-            &page(LeadSortField::LastActivityAt, true, Some((at, id))),
+            &page(LeadSortField::LastActivityAt, true, None),
         );
-        assert!(sql.text.ends_with(
-            "and (last_activity_at < $2 or (last_activity_at = $3 and id < $4) or last_activity_at is null) \
-             order by last_activity_at desc nulls last, id desc limit $5"
-        ));
+        assert_eq!(first.len(), 2);
+        assert!(first[0]
+            .text
+            .ends_with("and last_activity_at is not null order by last_activity_at desc, id desc limit $2"));
+        assert!(first[1]
+            .text
+            .ends_with("and last_activity_at is null order by last_activity_at desc, id desc limit $2"));
+
+        let at = LeadSortValue::OptionalTime(Some(DateTime::UNIX_EPOCH));
+        let later = list_queries(
+            id,
+            &LeadFilter::default(),
+            &page(LeadSortField::LastActivityAt, false, Some((at, id))),
+        );
+        assert_eq!(later.len(), 2);
+        assert!(later[0]
+            .text
+            .contains("and last_activity_at is not null and (last_activity_at, id) > ($2, $3)"));
+
         let tail = LeadSortValue::OptionalTime(None);
-        let sql = list_sql(
+        let tail = list_queries(
             id,
             &LeadFilter::default(),
             &page(LeadSortField::LastActivityAt, false, Some((tail, id))),
         );
-        assert!(sql
+        assert_eq!(tail.len(), 1);
+        assert!(tail[0]
             .text
-            .contains("and last_activity_at is null and id > $2 order by last_activity_at asc nulls last"));
+            .ends_with("and last_activity_at is null and id > $2 order by last_activity_at asc, id asc limit $3"));
     }
 
     #[test]
@@ -231,7 +273,7 @@ mod tests {
             created_to: Some(DateTime::UNIX_EPOCH),
             prefix: Some("ad_".into()),
         };
-        let sql = list_sql(Uuid::nil(), &filter, &page(LeadSortField::Score, false, None));
+        let sql = &list_queries(Uuid::nil(), &filter, &page(LeadSortField::Score, false, None))[0];
         let placeholders = sql.text.matches('$').count();
         assert_eq!(placeholders, sql.args.len());
         assert!(sql.text.contains("name_key like $"));

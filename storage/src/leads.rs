@@ -168,13 +168,21 @@ macro_rules! impl_lead_store {
 
                 #[tracing::instrument(skip_all)]
                 async fn leads(&self, org: Uuid, filter: &LeadFilter, page: &LeadPage) -> $crate::Result<Vec<Lead>> {
-                    let sql = $crate::lead_list::list_sql(org, filter, page);
-                    $crate::sql::bind_args!(sqlx::query_as::<_, LeadRow>(&sql.text), &sql.args)
-                        .fetch_all(&self.pool)
-                        .await?
-                        .into_iter()
-                        .map(TryInto::try_into)
-                        .collect()
+                    let limit = page.limit as usize;
+                    let mut leads: Vec<Lead> = Vec::with_capacity(limit);
+                    for sql in $crate::lead_list::list_queries(org, filter, page) {
+                        if leads.len() >= limit {
+                            break;
+                        }
+                        let rows = $crate::sql::bind_args!(sqlx::query_as::<_, LeadRow>(&sql.text), &sql.args)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        for row in rows {
+                            leads.push(row.try_into()?);
+                        }
+                    }
+                    leads.truncate(limit);
+                    Ok(leads)
                 }
 
                 #[tracing::instrument(skip_all)]
