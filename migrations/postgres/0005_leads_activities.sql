@@ -42,6 +42,8 @@ create table leads (
     deleted_at timestamptz
 );
 -- One index per filter and per sort, each ending in id for the keyset cursor.
+-- Id order: the rescore walk.
+create index leads_list_idx on leads (organization_id, id) where deleted_at is null;
 create index leads_created_idx on leads (organization_id, created_at, id) where deleted_at is null;
 create index leads_score_idx on leads (organization_id, score, id) where deleted_at is null;
 create index leads_activity_idx on leads (organization_id, last_activity_at, id) where deleted_at is null;

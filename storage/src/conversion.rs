@@ -287,7 +287,7 @@ macro_rules! impl_conversion_store {
             /// The live lead, locked until the transaction ends, if the caller may convert it.
             async fn locked_lead(tx: &mut Tx, org: Uuid, conversion: &Conversion) -> $crate::Result<Lead> {
                 let sql = format!(
-                    "select * from leads where organization_id = $1 and id = $2 and deleted_at is null {}",
+                    "select * from leads where organization_id = $1 and id = $2 and deleted_at is null and erased_at is null {}",
                     <$store>::FOR_UPDATE
                 );
                 let lead: Lead = sqlx::query_as::<_, LeadRow>(&sql)

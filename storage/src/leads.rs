@@ -1,12 +1,20 @@
 //! Leads: prospects from first touch until conversion. Every write scores
 //! the lead in its own transaction (see `lead_core`).
+//!
+//! Writes name the `version` they were computed from, as for contacts: the
+//! API reads the lead, checks it, and writes only if nobody changed it
+//! meanwhile. A converted lead is final: no write here touches one, except
+//! the purge that erases its personal fields.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pipewise_domain::{Email, Lead};
+use pipewise_domain::{lead::LeadProgress, scoring::ScoreBreakdown, Email, Lead, MqlThreshold};
 use uuid::Uuid;
 
-use crate::{Actor, NewLead, Result};
+use crate::{
+    lead_list::{LeadFilter, LeadPage},
+    Actor, LeadFields, NewLead, Result,
+};
 
 /// Who already has an email address: the duplicate guard's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,30 +23,68 @@ pub enum EmailHolder {
     Contact(Uuid),
 }
 
+/// A lead's new state after a PATCH, already validated against the lead it
+/// was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadChange {
+    pub fields: LeadFields,
+    pub progress: LeadProgress,
+}
+
+/// A lead's score explained: computed live from the active rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadScore {
+    pub breakdown: ScoreBreakdown,
+    pub threshold: MqlThreshold,
+}
+
 #[async_trait]
 pub trait LeadStore {
-    /// A live lead: absent, foreign and trashed ones are `NotFound`.
+    /// A live lead: absent, foreign, trashed and purged ones are `NotFound`.
     async fn lead(&self, org: Uuid, id: Uuid) -> Result<Lead>;
-    /// A live or trashed lead.
+    /// A live or trashed lead; purged ones are `NotFound`.
     async fn lead_incl_trashed(&self, org: Uuid, id: Uuid) -> Result<Lead>;
     /// A lead (live or trashed, not converted) or else a contact of the
     /// organization with this email address, if any.
     async fn email_holder(&self, org: Uuid, email: &Email) -> Result<Option<EmailHolder>>;
+    /// [`LeadStore::email_holder`], not counting the lead `except` (a lead
+    /// is not its own duplicate).
+    async fn email_holder_except(&self, org: Uuid, email: &Email, except: Option<Uuid>) -> Result<Option<EmailHolder>>;
     /// Stores a new lead, scored, and notifies its owner if `actor` is someone else.
     async fn create_lead(&self, org: Uuid, lead: &NewLead, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
+    /// Live leads matching `filter`, a page at a time.
+    async fn leads(&self, org: Uuid, filter: &LeadFilter, page: &LeadPage) -> Result<Vec<Lead>>;
+    /// Replaces the fields and status of the live, unconverted lead `current`
+    /// if it is still at `current.version`; rescores it in the same
+    /// transaction and notifies a new owner (unless `actor` is that owner).
+    async fn update_lead(&self, current: &Lead, change: &LeadChange, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
+    /// Moves the live, unconverted lead at `version` to the trash.
+    async fn trash_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    /// Takes the trashed lead at `version` out of the trash, and rescores it
+    /// (the rules may have changed meanwhile).
+    async fn restore_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
+    /// Erases the personal fields of the lead (live or trashed, converted or
+    /// not) at `version`, and the lead's name from its notifications; the lead
+    /// is `NotFound` from then on, while the row stays for its activities.
+    async fn purge_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    /// The score of `lead` under the organization's active rules, and which
+    /// rules make it up. It equals the stored score, which every write that
+    /// changes its inputs recomputes in its own transaction.
+    async fn lead_score(&self, lead: &Lead) -> Result<LeadScore>;
 }
 
 /// Implements [`LeadStore`] for a store type with `pool` and `begin_write`,
-/// in the module of `impl_lead_core!`.
+/// in the module of `impl_lead_core!` and `impl_store!` (whose `audit` it uses).
 macro_rules! impl_lead_store {
     ($store:ty) => {
         mod lead_store {
             use super::*;
             use ::chrono::{DateTime, Utc};
-            use ::pipewise_domain::{Email, Lead};
+            use ::pipewise_domain::{Email, Lead, RecordKind};
             use ::uuid::Uuid;
             use $crate::lead_core::LeadRow;
-            use $crate::leads::EmailHolder;
+            use $crate::lead_list::{LeadFilter, LeadPage};
+            use $crate::leads::{EmailHolder, LeadChange, LeadScore};
             use $crate::{Actor, NewLead, StoreError};
 
             #[async_trait::async_trait]
@@ -58,20 +104,40 @@ macro_rules! impl_lead_store {
 
                 #[tracing::instrument(skip_all)]
                 async fn lead_incl_trashed(&self, org: Uuid, id: Uuid) -> $crate::Result<Lead> {
-                    let mut conn = self.pool.acquire().await?;
-                    super::lead_core::lead(&mut conn, org, id).await
+                    sqlx::query_as::<_, LeadRow>(
+                        "select * from leads where organization_id = $1 and id = $2 and erased_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
                 }
 
                 #[tracing::instrument(skip_all)]
                 async fn email_holder(&self, org: Uuid, email: &Email) -> $crate::Result<Option<EmailHolder>> {
+                    self.email_holder_except(org, email, None).await
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn email_holder_except(
+                    &self,
+                    org: Uuid,
+                    email: &Email,
+                    except: Option<Uuid>,
+                ) -> $crate::Result<Option<EmailHolder>> {
                     // A converted lead lives on as its contact: the contact is the duplicate.
+                    // A purged lead has no email left to match.
                     let lead: Option<Uuid> = sqlx::query_scalar(
                         "select id from leads
                          where organization_id = $1 and email = $2 and converted_at is null
+                           and ($3 is null or id <> $3)
                          order by id limit 1",
                     )
                     .bind(org)
                     .bind(email.as_str())
+                    .bind(except)
                     .fetch_optional(&self.pool)
                     .await?;
                     if let Some(id) = lead {
@@ -99,6 +165,241 @@ macro_rules! impl_lead_store {
                     tx.commit().await?;
                     Ok(lead)
                 }
+
+                #[tracing::instrument(skip_all)]
+                async fn leads(&self, org: Uuid, filter: &LeadFilter, page: &LeadPage) -> $crate::Result<Vec<Lead>> {
+                    let limit = page.limit as usize;
+                    let mut leads: Vec<Lead> = Vec::with_capacity(limit);
+                    for sql in $crate::lead_list::list_queries(org, filter, page) {
+                        if leads.len() >= limit {
+                            break;
+                        }
+                        let rows = $crate::sql::bind_args!(sqlx::query_as::<_, LeadRow>(&sql.text), &sql.args)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        for row in rows {
+                            leads.push(row.try_into()?);
+                        }
+                    }
+                    leads.truncate(limit);
+                    Ok(leads)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn update_lead(
+                    &self,
+                    current: &Lead,
+                    change: &LeadChange,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Lead> {
+                    let (org, id) = (current.organization_id, current.id);
+                    let (f, p) = (&change.fields, &change.progress);
+                    let mut tx = self.begin_write().await?;
+                    let updated = sqlx::query(
+                        "update leads
+                         set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8,
+                             company_name = $9, company_key = $10, title = $11, industry = $12,
+                             employee_count = $13, country = $14, source = $15, estimated_value_minor = $16,
+                             currency = $17, value_period = $18, status = $19, unqualified_reason = $20,
+                             owner_id = $21, qualified_at = $22, version = version + 1, updated_at = $23
+                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                           and status <> 'converted'",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(current.version)
+                    .bind(f.first_name.as_deref())
+                    .bind(f.last_name.as_deref())
+                    .bind(f.name_key())
+                    .bind(f.email.as_ref().map(Email::as_str))
+                    .bind(f.phone.as_deref())
+                    .bind(f.company_name.as_deref())
+                    .bind(f.company_key())
+                    .bind(f.title.as_deref())
+                    .bind(f.industry.as_deref())
+                    .bind(f.employee_count)
+                    .bind(f.country.as_ref().map(|c| c.as_str()))
+                    .bind(f.source.as_deref())
+                    .bind(f.estimated_value.map(|v| v.minor()))
+                    .bind(f.currency.as_str())
+                    .bind(f.value_period.map(|v| v.as_str()))
+                    .bind(p.status.as_str())
+                    .bind(p.unqualified_reason.as_deref())
+                    .bind(f.owner_id)
+                    .bind(p.qualified_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::lead_core::lead_write_error)?
+                    .rows_affected();
+                    if updated == 0 {
+                        return Err(lead_write_missed(&mut tx, org, id, false).await?);
+                    }
+                    super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
+                    let lead = super::lead_core::lead(&mut tx, org, id).await?;
+                    super::lead_core::notify_assignment(
+                        &mut tx,
+                        org,
+                        actor,
+                        RecordKind::Lead,
+                        id,
+                        &$crate::lead_core::display_name(&lead),
+                        Some(current.owner_id),
+                        lead.owner_id,
+                        now,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    Ok(lead)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn trash_lead(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let trashed = sqlx::query(
+                        "update leads set deleted_at = $4, version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                           and status <> 'converted'",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if trashed == 0 {
+                        return Err(lead_write_missed(&mut tx, org, id, false).await?);
+                    }
+                    audit(&mut tx, org, actor, "lead.trashed", Some(id), now).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn restore_lead(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Lead> {
+                    let mut tx = self.begin_write().await?;
+                    let restored = sqlx::query(
+                        "update leads set deleted_at = null, version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2 and version = $3
+                           and deleted_at is not null and erased_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if restored == 0 {
+                        return Err(lead_write_missed(&mut tx, org, id, true).await?);
+                    }
+                    super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
+                    audit(&mut tx, org, actor, "lead.restored", Some(id), now).await?;
+                    let lead = super::lead_core::lead(&mut tx, org, id).await?;
+                    tx.commit().await?;
+                    Ok(lead)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn purge_lead(
+                    &self,
+                    org: Uuid,
+                    id: Uuid,
+                    version: i64,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    // Every personal field goes; what reports count (status,
+                    // times, owner, source, score) stays.
+                    let erased = sqlx::query(
+                        "update leads
+                         set first_name = null, last_name = null, name_key = '', email = null, phone = null,
+                             title = null, company_name = null, company_key = '', erased_at = $4,
+                             deleted_at = coalesce(deleted_at, $4), version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2 and version = $3 and erased_at is null",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if erased == 0 {
+                        let exists: i64 = sqlx::query_scalar(
+                            "select count(*) from leads where organization_id = $1 and id = $2 and erased_at is null",
+                        )
+                        .bind(org)
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        return Err(if exists == 0 {
+                            StoreError::NotFound
+                        } else {
+                            StoreError::VersionMismatch
+                        });
+                    }
+                    // Notification messages name the lead: they lose the name too.
+                    sqlx::query(
+                        "update notifications set message = 'A lead whose personal data was erased.'
+                         where organization_id = $1 and record_kind = 'lead' and record_id = $2",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    audit(&mut tx, org, actor, "lead.purged", Some(id), now).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn lead_score(&self, lead: &Lead) -> $crate::Result<LeadScore> {
+                    let mut conn = self.pool.acquire().await?;
+                    let org = lead.organization_id;
+                    let rules = super::lead_core::active_rules(&mut conn, org).await?;
+                    let threshold = super::lead_core::mql_threshold(&mut conn, org).await?;
+                    let breakdown = super::lead_core::breakdown(&mut conn, lead, &rules).await?;
+                    Ok(LeadScore { breakdown, threshold })
+                }
+            }
+
+            /// Why a versioned write touched no row: the lead (live, or
+            /// trashed when `trashed`) is gone, or it changed meanwhile.
+            async fn lead_write_missed(tx: &mut Tx, org: Uuid, id: Uuid, trashed: bool) -> $crate::Result<StoreError> {
+                let sql = if trashed {
+                    "select count(*) from leads
+                     where organization_id = $1 and id = $2 and deleted_at is not null and erased_at is null"
+                } else {
+                    "select count(*) from leads where organization_id = $1 and id = $2 and deleted_at is null"
+                };
+                let exists: i64 = sqlx::query_scalar(sql)
+                    .bind(org)
+                    .bind(id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                Ok(if exists == 0 {
+                    StoreError::NotFound
+                } else {
+                    StoreError::VersionMismatch
+                })
             }
         }
     };

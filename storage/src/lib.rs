@@ -11,6 +11,7 @@ pub mod deals;
 mod error;
 pub mod forms;
 mod lead_core;
+pub mod lead_list;
 pub mod leads;
 pub mod notes;
 pub mod notifications;
@@ -44,7 +45,8 @@ pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, New
 pub use error::StoreError;
 pub use forms::{Form, FormField, FormSettings, FormStore};
 pub use lead_core::{LeadFields, NewLead, StoredRule};
-pub use leads::{EmailHolder, LeadStore};
+pub use lead_list::{LeadFilter, LeadPage, LeadSortField, LeadSortValue};
+pub use leads::{EmailHolder, LeadChange, LeadScore, LeadStore};
 pub use notes::{NoteFilter, NoteStore};
 pub use notifications::{NotificationPage, NotificationStore};
 pub use pipelines::PipelineStore;

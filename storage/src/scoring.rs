@@ -5,7 +5,8 @@
 //! each batch is read (locked on PostgreSQL), scored in memory and written
 //! back with one statement, so 100,000 leads take a hundred round trips, not
 //! a hundred thousand, and no lead changed meanwhile is overwritten with a
-//! score of its old fields.
+//! score of its old fields. Trashed leads are left alone: restoring one
+//! rescores it.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -214,7 +215,7 @@ macro_rules! impl_scoring_store {
                                      where a.lead_id = l.id and a.done_at is not null and a.deleted_at is null)
                                     as activities_done
                              from leads l
-                             where l.organization_id = $1 {}
+                             where l.organization_id = $1 and l.deleted_at is null {}
                              order by l.id limit $2 {}",
                             if after.is_some() { "and l.id > $3" } else { "" },
                             Self::FOR_UPDATE

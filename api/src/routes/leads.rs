@@ -1,29 +1,40 @@
 //! Leads: prospects before they become contacts, accounts and deals. Reps
 //! see and change only the leads they own (another rep's lead is 404);
-//! managers, admins and API keys see them all.
+//! managers, admins and API keys see them all. `DELETE` moves a lead to the
+//! trash, `restore` brings it back, and `DELETE ?purge=true` (admins only)
+//! erases its personal data for good. A converted lead is final: it cannot
+//! be changed nor trashed (409), only purged.
 
-use actix_web::{get, http::header, http::StatusCode, post, web, HttpResponse};
-use chrono::Utc;
-use pipewise_domain::Lead;
+use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use pipewise_domain::{lead::LeadStatus, Email, Lead};
 use pipewise_storage::{EmailHolder, NewLead};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::{
     error::ApiError,
-    extract::{if_match::etag, Caller, Json, Read, Write},
+    extract::{if_match::etag, Caller, IfMatch, Json, Read, Write},
     fields::Fields,
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
-        records::check_owner,
+        lead_list::{LeadList, LeadListQuery},
+        lead_update::{changed, UpdateLead},
+        records::{check_owner, check_version, retrying, DeleteQuery},
     },
     state::AppState,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_lead).service(get_lead);
+    cfg.service(list_leads)
+        .service(create_lead)
+        .service(get_lead)
+        .service(update_lead)
+        .service(delete_lead)
+        .service(restore_lead)
+        .service(lead_score);
 }
 
 pub fn lead_response(status: StatusCode, lead: Lead) -> HttpResponse {
@@ -49,22 +60,59 @@ pub async fn visible_lead<P>(caller: &Caller<P>, state: &AppState, id: Uuid) -> 
     }
 }
 
+/// A lead live or in the trash (not purged), if the caller may see it.
+async fn visible_lead_incl_trashed<P>(caller: &Caller<P>, state: &AppState, id: Uuid) -> Result<Lead, ApiError> {
+    let lead = state.store.lead_incl_trashed(caller.organization_id(), id).await?;
+    match caller.visible_owner() {
+        Some(me) if me != lead.owner_id => Err(ApiError::NotFound),
+        _ => Ok(lead),
+    }
+}
+
+/// 409 for any change to a converted lead.
+fn ensure_not_converted(lead: &Lead) -> Result<(), ApiError> {
+    if lead.progress.status == LeadStatus::Converted {
+        Err(ApiError::Conflict(
+            "Converted leads cannot change; change the contact, account or deal they became.".to_owned(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// 409 naming the lead or contact that already has `email`.
-pub async fn duplicate_guard(
+pub async fn duplicate_guard(state: &AppState, org: Uuid, email: Option<&Email>) -> Result<(), ApiError> {
+    duplicate_guard_except(state, org, email, None).await
+}
+
+/// [`duplicate_guard`] for a change to the lead `except`, which is not its own duplicate.
+pub async fn duplicate_guard_except(
     state: &AppState,
     org: Uuid,
-    email: Option<&pipewise_domain::Email>,
+    email: Option<&Email>,
+    except: Option<Uuid>,
 ) -> Result<(), ApiError> {
     let Some(email) = email else { return Ok(()) };
-    match state.store.email_holder(org, email).await? {
+    let what = if except.is_some() {
+        "use it anyway"
+    } else {
+        "create another"
+    };
+    match state.store.email_holder_except(org, email, except).await? {
         None => Ok(()),
         Some(EmailHolder::Lead(existing_id)) => Err(ApiError::Duplicate {
-            detail: "A lead with this email already exists; pass allow_duplicate=true to create another.".to_owned(),
+            detail: format!("A lead with this email already exists; pass allow_duplicate=true to {what}."),
             existing_id,
         }),
         Some(EmailHolder::Contact(existing_id)) => Err(ApiError::Duplicate {
-            detail: "A contact with this email already exists; pass allow_duplicate=true to create a lead anyway."
-                .to_owned(),
+            detail: format!(
+                "A contact with this email already exists; pass allow_duplicate=true to {}.",
+                if except.is_some() {
+                    "use it anyway"
+                } else {
+                    "create a lead anyway"
+                }
+            ),
             existing_id,
         }),
     }
@@ -150,4 +198,263 @@ async fn get_lead(
 ) -> Result<HttpResponse, ApiError> {
     let lead = visible_lead(&caller, &state, *id).await?;
     Ok(lead_response(StatusCode::OK, lead))
+}
+
+/// List the leads (trashed ones excepted) the caller may see: reps only
+/// their own. Filters combine; `sort` is `created_at` (default), `score` or
+/// `last_activity_at`, `-` for descending; leads without activity come last
+/// in both directions. Unknown parameters and sort values are 400.
+#[utoipa::path(
+    tag = "leads",
+    params(LeadListQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = LeadList),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+    )
+)]
+#[get("/leads")]
+async fn list_leads(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    query: web::Query<LeadListQuery>,
+) -> Result<web::Json<LeadList>, ApiError> {
+    let request = query.into_inner().request(caller.visible_owner())?;
+    let leads = state
+        .store
+        .leads(caller.organization_id(), &request.filter, &request.page)
+        .await?;
+    Ok(web::Json(request.list(leads)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UpdateLeadQuery {
+    /// `true` accepts a new email that another lead or a contact already has.
+    pub allow_duplicate: Option<bool>,
+}
+
+/// Change a lead; it is rescored in the same transaction (which may make
+/// it an MQL). Reps change only their own leads and cannot give them away
+/// (403); a new owner is notified. A converted lead cannot change (409).
+#[utoipa::path(
+    tag = "leads",
+    params(
+        ("id" = Uuid, Path, description = "The lead's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; 412 if stale"),
+        UpdateLeadQuery,
+    ),
+    request_body = UpdateLead,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = LeadView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 412, response = crate::problem::PreconditionFailed),
+        (status = 413, response = crate::problem::PayloadTooLarge),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ValidationFailed),
+    )
+)]
+#[patch("/leads/{id}")]
+async fn update_lead(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    query: web::Query<UpdateLeadQuery>,
+    Json(body): Json<UpdateLead>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let allow_duplicate = query.allow_duplicate == Some(true);
+    let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
+    let lead = retrying(if_match, move || async move {
+        let current = visible_lead(caller, state, id).await?;
+        caller.ensure_can_change(current.owner_id)?;
+        check_version(if_match, current.version)?;
+        ensure_not_converted(&current)?;
+        let now = Utc::now();
+        let change = changed(caller, state, &current, body, now).await?;
+        let new_email = change.fields.email.as_ref();
+        if !allow_duplicate && new_email.map(Email::as_str) != current.email.as_deref() {
+            duplicate_guard_except(state, org, new_email, Some(id)).await?;
+        }
+        Ok(state.store.update_lead(&current, &change, caller.actor(), now).await?)
+    })
+    .await?;
+    Ok(lead_response(StatusCode::OK, lead))
+}
+
+/// Move a lead to the trash (`POST …/restore` brings it back), or with
+/// `purge=true` erase it for good (admins only): its names, email, phone,
+/// title and company name are deleted, and it is gone everywhere (404), even
+/// for restore. A converted lead cannot be trashed (409), only purged.
+#[utoipa::path(
+    tag = "leads",
+    params(
+        ("id" = Uuid, Path, description = "The lead's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; 412 if stale"),
+        DeleteQuery,
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Trashed, or purged"),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+        (status = 412, response = crate::problem::PreconditionFailed),
+    )
+)]
+#[delete("/leads/{id}")]
+async fn delete_lead(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    query: web::Query<DeleteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (caller, state, if_match) = (&caller, &state, &if_match);
+    if query.purge == Some(true) {
+        caller.ensure_admin()?;
+        retrying(if_match, move || async move {
+            let current = state.store.lead_incl_trashed(org, id).await?;
+            check_version(if_match, current.version)?;
+            Ok(state
+                .store
+                .purge_lead(org, id, current.version, caller.actor(), Utc::now())
+                .await?)
+        })
+        .await?;
+    } else {
+        retrying(if_match, move || async move {
+            let current = visible_lead(caller, state, id).await?;
+            caller.ensure_can_change(current.owner_id)?;
+            check_version(if_match, current.version)?;
+            ensure_not_converted(&current)?;
+            Ok(state
+                .store
+                .trash_lead(org, id, current.version, caller.actor(), Utc::now())
+                .await?)
+        })
+        .await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Bring a lead back from the trash and rescore it; a purged lead is gone
+/// (404). Restoring a lead that is not in the trash changes nothing.
+#[utoipa::path(
+    tag = "leads",
+    params(("id" = Uuid, Path, description = "The lead's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = LeadView, headers(("ETag" = String))),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+        (status = 409, response = crate::problem::Conflict),
+    )
+)]
+#[post("/leads/{id}/restore")]
+async fn restore_lead(
+    caller: Caller<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = (caller.organization_id(), *id);
+    let (caller, state) = (&caller, &state);
+    let lead = retrying(&IfMatch(None), move || async move {
+        let current = visible_lead_incl_trashed(caller, state, id).await?;
+        caller.ensure_can_change(current.owner_id)?;
+        if current.deleted_at.is_none() {
+            return Ok(current);
+        }
+        Ok(state
+            .store
+            .restore_lead(org, id, current.version, caller.actor(), Utc::now())
+            .await?)
+    })
+    .await?;
+    Ok(lead_response(StatusCode::OK, lead))
+}
+
+/// A rule that adds to (or takes from) a lead's score.
+#[derive(Serialize, ToSchema)]
+pub struct MatchedRuleView {
+    pub rule_id: Uuid,
+    #[schema(example = "Business email")]
+    pub name: String,
+    /// −100…100.
+    #[schema(example = 20)]
+    pub points: i64,
+}
+
+/// A lead's score and what makes it up.
+#[derive(Serialize, ToSchema)]
+pub struct LeadScoreView {
+    /// `total` clamped to 0–100; equal to the lead's stored `score`.
+    #[schema(example = 65)]
+    pub score: u8,
+    /// The sum of the points of `matched`, before clamping.
+    #[schema(example = 65)]
+    pub total: i64,
+    /// The organization's `mql_threshold`.
+    #[schema(example = 50)]
+    pub threshold: u8,
+    /// The first time the score reached the threshold; never moves.
+    pub mql_at: Option<DateTime<Utc>>,
+    /// The active rules the lead matches, oldest rule first.
+    pub matched: Vec<MatchedRuleView>,
+}
+
+/// Explain a lead's score: the organization's active scoring rules the lead
+/// matches and their points, computed now. It always equals the stored
+/// `score`, because every write that changes a lead, its activities or the
+/// rules rescores the lead in the same transaction.
+#[utoipa::path(
+    tag = "leads",
+    params(("id" = Uuid, Path, description = "The lead's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = LeadScoreView),
+        (status = 400, response = crate::problem::BadRequest),
+        (status = 401, response = crate::problem::Unauthorized),
+        (status = 403, response = crate::problem::Forbidden),
+        (status = 404, response = crate::problem::NotFound),
+    )
+)]
+#[get("/leads/{id}/score")]
+async fn lead_score(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<LeadScoreView>, ApiError> {
+    let lead = visible_lead(&caller, &state, *id).await?;
+    let explained = state.store.lead_score(&lead).await?;
+    let breakdown = explained.breakdown;
+    Ok(web::Json(LeadScoreView {
+        score: breakdown.score.value(),
+        total: breakdown.total,
+        threshold: explained.threshold.value(),
+        mql_at: lead.mql_at,
+        matched: breakdown
+            .matched
+            .into_iter()
+            .map(|m| MatchedRuleView {
+                rule_id: m.rule_id,
+                name: m.name,
+                points: m.points,
+            })
+            .collect(),
+    }))
 }

@@ -9,6 +9,8 @@ pub mod conversion;
 pub mod deals;
 pub mod forms;
 pub mod lead_input;
+pub mod lead_list;
+pub mod lead_update;
 pub mod leads;
 pub mod links;
 pub mod notes;
