@@ -106,7 +106,10 @@ impl Bench<'_> {
         })
         .await;
         println!("\n| public submission | p50 ms | p95 ms | max ms |\n| --- | --- | --- | --- |");
-        for (label, stats) in [("JSON, one at a time", json_stats), ("urlencoded, one at a time", form_stats)] {
+        for (label, stats) in [
+            ("JSON, one at a time", json_stats),
+            ("urlencoded, one at a time", form_stats),
+        ] {
             println!("| {label} | {:.2} | {:.2} | {:.2} |", stats.0, stats.1, stats.2);
         }
 

@@ -1,9 +1,10 @@
-//! Measures Pipewise's core deal calls over HTTP against a database seeded
-//! with many deals. Run it in release mode, one backend at a time:
+//! Measures Pipewise over HTTP against a database seeded with many records.
+//! Run it in release mode, one backend and one scenario at a time:
 //!
 //! ```sh
 //! cargo run --release -p pipewise-bench -- --database-url sqlite:///tmp/bench.db --deals 1000000
 //! cargo run --release -p pipewise-bench -- --database-url postgres://postgres@127.0.0.1/pipewise_bench --deals 1000000
+//! cargo run --release -p pipewise-bench -- --scenario leads --database-url sqlite:///tmp/leads.db --leads 100000
 //! ```
 //!
 //! The database must be new (it is created for SQLite; create it first for
@@ -12,15 +13,30 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use pipewise_api::{Application, Config};
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+mod leads;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Deal create, get, move and lists.
+    Deals,
+    /// Rescoring every lead, and public form submissions.
+    Leads,
+}
 
 #[derive(Parser)]
 struct Args {
     #[arg(long)]
     database_url: String,
+    #[arg(long, value_enum, default_value_t = Scenario::Deals)]
+    scenario: Scenario,
+    /// Leads to seed for the leads scenario.
+    #[arg(long, default_value_t = 100_000)]
+    leads: i64,
     /// Deals to seed before measuring.
     #[arg(long, default_value_t = 1_000_000)]
     deals: i64,
@@ -34,6 +50,9 @@ async fn main() {
     let args = Args::parse();
     let mut config = Config::for_database(&args.database_url);
     config.workers = Some(2);
+    // The bench measures throughput, not the abuse guard.
+    config.form_rate_per_form = u32::MAX;
+    config.form_rate_per_client = u32::MAX;
     let app = Application::build(config).await.expect("the server starts");
     let base = format!("http://127.0.0.1:{}/api/v1", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -51,6 +70,17 @@ async fn main() {
     let token = signup["access_token"].as_str().expect("signed up").to_owned();
     let owner: Uuid = signup["user"]["id"].as_str().unwrap().parse().unwrap();
     let org: Uuid = signup["user"]["organization_id"].as_str().unwrap().parse().unwrap();
+    if args.scenario == Scenario::Leads {
+        let bench = leads::Bench {
+            http: &http,
+            base: &base,
+            token: &token,
+            url: &args.database_url,
+            org,
+            owner,
+        };
+        return bench.run(args.leads, args.samples).await;
+    }
     let pipelines: Value = http
         .get(format!("{base}/pipelines"))
         .bearer_auth(&token)
@@ -140,9 +170,9 @@ async fn main() {
     }
 }
 
-type Stats = (f64, f64, f64);
+pub(crate) type Stats = (f64, f64, f64);
 
-async fn measure<F, Fut, T>(samples: usize, mut call: F) -> (Stats, Vec<T>)
+pub(crate) async fn measure<F, Fut, T>(samples: usize, mut call: F) -> (Stats, Vec<T>)
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = T>,
@@ -228,7 +258,7 @@ async fn seed(url: &str, n: i64, org: Uuid, owner: Uuid, pipeline: Uuid, stages:
 }
 
 /// A UUID as an SQL literal of the backend's storage type.
-fn literal(url: &str, id: Uuid) -> String {
+pub(crate) fn literal(url: &str, id: Uuid) -> String {
     if url.starts_with("sqlite:") {
         format!("x'{}'", id.simple())
     } else {

@@ -218,31 +218,19 @@ async fn a_contact_and_a_deal_show_the_history_of_the_lead_converted_into_them(a
     )
     .await;
     create_note(&app, &admin, json!({"body": "Lead note", "lead_id": lead["id"]})).await;
-    let contact = expect_status(
-        app.post("/api/v1/contacts", &admin.access_token, &json!({"first_name": "Ada"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    let pipeline = sales_pipeline(&app, &admin).await;
-    let deal = create_deal(
-        &app,
-        &admin,
-        json!({"title": "Ada's deal", "amount": "1.00", "pipeline_id": pipeline["id"]}),
-    )
-    .await;
-    // What the conversion writes: the lead points at the contact and the deal it became.
-    assert_eq!(
-        app.scalar(
-            "update leads set converted_contact_id = (select id from contacts),
-                              converted_deal_id = (select id from deals)
-             returning cast(1 as bigint)"
+    let converted = expect_status(
+        app.post(
+            &format!("{}/convert", lead_path(&lead)),
+            &admin.access_token,
+            &json!({"deal": {"amount": "1.00"}}),
         )
-        .await,
-        1
-    );
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let (contact, deal) = (&converted["contact"], &converted["deal"]);
     let contact_items = timeline(
         &app,
         &admin,
@@ -251,7 +239,7 @@ async fn a_contact_and_a_deal_show_the_history_of_the_lead_converted_into_them(a
     .await;
     assert_eq!(kinds(&contact_items), ["note", "activity"]);
     // The deal was created after the lead's call and note: its event is the newest.
-    let deal_items = timeline(&app, &admin, &deal_path(&deal)).await;
+    let deal_items = timeline(&app, &admin, &deal_path(deal)).await;
     assert_eq!(kinds(&deal_items), ["event", "note", "activity"]);
 }
 
