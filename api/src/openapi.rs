@@ -141,6 +141,23 @@ impl MethodTable {
         }
         (!allowed.is_empty()).then_some(allowed)
     }
+
+    /// The methods of a documented route without parameters whose path is
+    /// exactly `path`, such as `/scoring-rules/rescore` beside
+    /// `/scoring-rules/{id}`: another method on it is a 405, not an invalid id.
+    pub fn literal(&self, path: &str) -> Option<Vec<Method>> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.routes
+            .iter()
+            .find(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(seg, part)| matches!(seg, Segment::Literal(lit) if lit == part))
+            })
+            .map(|(_, methods)| methods.clone())
+    }
 }
 
 fn methods(item: &PathItem) -> Vec<Method> {

@@ -95,8 +95,14 @@ impl Application {
                     .app_data(web::QueryConfig::default().error_handler(|err, _| {
                         ApiError::BadRequest(format!("Invalid query parameters: {err}.")).into()
                     }))
-                    .app_data(web::PathConfig::default().error_handler(|err, _| {
-                        ApiError::BadRequest(format!("Invalid path parameter: {err}.")).into()
+                    .app_data(web::PathConfig::default().error_handler(|err, req| {
+                        let literal = req
+                            .app_data::<web::Data<MethodTable>>()
+                            .and_then(|table| table.literal(req.path()));
+                        match literal {
+                            Some(allowed) => ApiError::MethodNotAllowed(allowed).into(),
+                            None => ApiError::BadRequest(format!("Invalid path parameter: {err}.")).into(),
+                        }
                     })),
             )
             .split_for_parts();

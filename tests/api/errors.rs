@@ -89,6 +89,19 @@ async fn a_known_path_with_another_method_is_405_with_allow(app: TestApp) {
         .unwrap();
     assert_eq!(response.headers()["allow"], "GET, PATCH, DELETE");
     expect_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    // A fixed path beside a parameter one (`/scoring-rules/rescore` beside
+    // `/scoring-rules/{id}`) answers other methods with 405, not "invalid id".
+    let admin = app.signup("methods").await;
+    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+        let response = app
+            .request(method, "/api/v1/scoring-rules/rescore")
+            .bearer_auth(&admin.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], "POST");
+        expect_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
 }
 
 async fn bad_path_and_query_parameters_are_400(app: TestApp) {
