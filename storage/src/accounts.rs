@@ -69,14 +69,23 @@ pub trait AccountStore {
     /// Live accounts matching `filter`, a page at a time (`page.after` is the last id seen).
     async fn accounts(&self, org: Uuid, filter: &AccountFilter, order: RecordOrder, page: Page)
         -> Result<Vec<Account>>;
-    async fn create_account(&self, org: Uuid, fields: &AccountFields, now: DateTime<Utc>) -> Result<Account>;
-    /// Replaces the fields of the live account if it is still at `version`.
+    /// Creates an account; its owner is told when `actor` is someone else.
+    async fn create_account(
+        &self,
+        org: Uuid,
+        fields: &AccountFields,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Account>;
+    /// Replaces the fields of the live account if it is still at `version`;
+    /// a new owner is told when `actor` is someone else.
     async fn update_account(
         &self,
         org: Uuid,
         id: Uuid,
         version: i64,
         fields: &AccountFields,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
     /// Moves the live account at `version` to the trash.
@@ -245,9 +254,11 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     fields: &AccountFields,
+                    actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Account> {
-                    let row = sqlx::query_as::<_, AccountRow>(
+                    let mut tx = self.begin_write().await?;
+                    let account: Account = sqlx::query_as::<_, AccountRow>(
                         "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count,
                                                owner_id, version, created_at, updated_at)
                          values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
@@ -262,9 +273,12 @@ macro_rules! impl_account_store {
                     .bind(fields.employee_count)
                     .bind(fields.owner_id)
                     .bind(now)
-                    .fetch_one(&self.pool)
-                    .await?;
-                    Ok(row.into())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .into();
+                    notify_owner(&mut tx, org, actor, &account, None, now).await?;
+                    tx.commit().await?;
+                    Ok(account)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -274,9 +288,11 @@ macro_rules! impl_account_store {
                     id: Uuid,
                     version: i64,
                     fields: &AccountFields,
+                    actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Account> {
                     let mut tx = self.begin_write().await?;
+                    let previous_owner = owner_of(&mut tx, org, id).await?;
                     let row = sqlx::query_as::<_, AccountRow>(
                         "update accounts
                          set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
@@ -299,8 +315,10 @@ macro_rules! impl_account_store {
                     let Some(row) = row else {
                         return Err(account_write_missed(&mut tx, org, id, false).await?);
                     };
+                    let account = Account::from(row);
+                    notify_owner(&mut tx, org, actor, &account, previous_owner, now).await?;
                     tx.commit().await?;
-                    Ok(row.into())
+                    Ok(account)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -410,6 +428,40 @@ macro_rules! impl_account_store {
                     tx.commit().await?;
                     Ok(())
                 }
+            }
+
+            /// The owner of the live account, locked until the transaction
+            /// ends (on PostgreSQL), so that it is still the previous owner
+            /// when the update lands.
+            async fn owner_of(tx: &mut Tx, org: Uuid, id: Uuid) -> $crate::Result<Option<Uuid>> {
+                let sql = format!(
+                    "select owner_id from accounts where organization_id = $1 and id = $2 and deleted_at is null {}",
+                    <$store>::FOR_UPDATE
+                );
+                Ok(sqlx::query_scalar(&sql).bind(org).bind(id).fetch_optional(&mut **tx).await?)
+            }
+
+            /// Tells the account's owner it is theirs, when someone else gave it to them.
+            async fn notify_owner(
+                tx: &mut Tx,
+                org: Uuid,
+                actor: Actor,
+                account: &Account,
+                previous_owner: Option<Uuid>,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                super::lead_core::notify_assignment(
+                    &mut **tx,
+                    org,
+                    actor,
+                    ::pipewise_domain::RecordKind::Account,
+                    account.id,
+                    &account.name,
+                    previous_owner,
+                    account.owner_id,
+                    now,
+                )
+                .await
             }
 
             /// Why a versioned write touched no row: the account (live, or

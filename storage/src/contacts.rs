@@ -73,16 +73,25 @@ pub trait ContactStore {
     /// Live contacts matching `filter`, a page at a time (`page.after` is the last id seen).
     async fn contacts(&self, org: Uuid, filter: &ContactFilter, order: RecordOrder, page: Page)
         -> Result<Vec<Contact>>;
-    /// Conflict when another contact of the organization has the email address.
-    async fn create_contact(&self, org: Uuid, fields: &ContactFields, now: DateTime<Utc>) -> Result<Contact>;
+    /// Conflict when another contact of the organization has the email
+    /// address. The owner is told when `actor` is someone else.
+    async fn create_contact(
+        &self,
+        org: Uuid,
+        fields: &ContactFields,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Contact>;
     /// Replaces the fields of the live contact if it is still at `version`;
-    /// Conflict when another contact has the email address.
+    /// Conflict when another contact has the email address. A new owner is
+    /// told when `actor` is someone else.
     async fn update_contact(
         &self,
         org: Uuid,
         id: Uuid,
         version: i64,
         fields: &ContactFields,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Contact>;
     /// Moves the live contact at `version` to the trash.
@@ -150,6 +159,23 @@ impl TryFrom<ContactRow> for Contact {
             erased_at: row.erased_at,
             last_activity_at: row.last_activity_at,
         })
+    }
+}
+
+/// How a contact is named in a message: its name, else its email, else its
+/// id; never empty.
+pub(crate) fn display_name(contact: &Contact) -> String {
+    let full = [contact.first_name.as_deref(), contact.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !full.is_empty() {
+        full
+    } else if let Some(email) = &contact.email {
+        email.clone()
+    } else {
+        contact.id.to_string()
     }
 }
 
@@ -268,9 +294,11 @@ macro_rules! impl_contact_store {
                     &self,
                     org: Uuid,
                     fields: &ContactFields,
+                    actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Contact> {
-                    sqlx::query_as::<_, ContactRow>(
+                    let mut tx = self.begin_write().await?;
+                    let contact: Contact = sqlx::query_as::<_, ContactRow>(
                         "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title,
                                                account_id, buying_role, owner_id, version, created_at, updated_at)
                          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)
@@ -288,10 +316,13 @@ macro_rules! impl_contact_store {
                     .bind(fields.buying_role.map(|r| r.as_str()))
                     .bind(fields.owner_id)
                     .bind(now)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err($crate::contacts::contact_write_error)?
-                    .try_into()
+                    .try_into()?;
+                    notify_owner(&mut tx, org, actor, &contact, None, now).await?;
+                    tx.commit().await?;
+                    Ok(contact)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -301,9 +332,11 @@ macro_rules! impl_contact_store {
                     id: Uuid,
                     version: i64,
                     fields: &ContactFields,
+                    actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Contact> {
                     let mut tx = self.begin_write().await?;
+                    let previous_owner = owner_of(&mut tx, org, id).await?;
                     let row = sqlx::query_as::<_, ContactRow>(
                         "update contacts
                          set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8, title = $9,
@@ -331,8 +364,10 @@ macro_rules! impl_contact_store {
                     let Some(row) = row else {
                         return Err(contact_write_missed(&mut tx, org, id, false).await?);
                     };
+                    let contact = Contact::try_from(row)?;
+                    notify_owner(&mut tx, org, actor, &contact, previous_owner, now).await?;
                     tx.commit().await?;
-                    row.try_into()
+                    Ok(contact)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -438,6 +473,40 @@ macro_rules! impl_contact_store {
 
             /// Why a versioned write touched no row: the contact (live, or
             /// trashed when `trashed`) is gone, or it changed meanwhile.
+            /// The owner of the live contact, locked until the transaction
+            /// ends (on PostgreSQL), so that it is still the previous owner
+            /// when the update lands.
+            async fn owner_of(tx: &mut Tx, org: Uuid, id: Uuid) -> $crate::Result<Option<Uuid>> {
+                let sql = format!(
+                    "select owner_id from contacts where organization_id = $1 and id = $2 and deleted_at is null {}",
+                    <$store>::FOR_UPDATE
+                );
+                Ok(sqlx::query_scalar(&sql).bind(org).bind(id).fetch_optional(&mut **tx).await?)
+            }
+
+            /// Tells the contact's owner it is theirs, when someone else gave it to them.
+            async fn notify_owner(
+                tx: &mut Tx,
+                org: Uuid,
+                actor: Actor,
+                contact: &Contact,
+                previous_owner: Option<Uuid>,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                super::lead_core::notify_assignment(
+                    &mut **tx,
+                    org,
+                    actor,
+                    ::pipewise_domain::RecordKind::Contact,
+                    contact.id,
+                    &$crate::contacts::display_name(contact),
+                    previous_owner,
+                    contact.owner_id,
+                    now,
+                )
+                .await
+            }
+
             async fn contact_write_missed(tx: &mut Tx, org: Uuid, id: Uuid, trashed: bool) -> $crate::Result<StoreError> {
                 let sql = if trashed {
                     "select count(*) from contacts

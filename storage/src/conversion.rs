@@ -18,6 +18,11 @@
 //!   oldest one, that pipeline's first stage. The contact joins it with the
 //!   buying role.
 //! - everything new belongs to the lead's owner.
+//!
+//! When someone other than the lead's owner converts it, the owner gets one
+//! `assigned` notification, for the most telling record the conversion made
+//! for them: the deal, else the new contact, else the new account (an
+//! existing contact and account are not newly theirs: no notification).
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -160,7 +165,7 @@ macro_rules! impl_conversion_store {
         mod conversion_store {
             use super::*;
             use ::chrono::{DateTime, Utc};
-            use ::pipewise_domain::{deal::ForecastCategory, Account, Contact, DealContact, Lead};
+            use ::pipewise_domain::{deal::ForecastCategory, Account, Contact, DealContact, Lead, RecordKind};
             use ::uuid::Uuid;
             use $crate::accounts::AccountRow;
             use $crate::contacts::ContactRow;
@@ -224,7 +229,7 @@ macro_rules! impl_conversion_store {
                             None
                         }
                     };
-                    let account = resolve_account(
+                    let (account, account_made) = resolve_account(
                         &mut tx,
                         org,
                         conversion.account,
@@ -234,6 +239,7 @@ macro_rules! impl_conversion_store {
                     )
                     .await?;
                     let account_id = account.as_ref().map(|a| a.id);
+                    let contact_made = existing_contact.is_none();
                     let contact = match existing_contact {
                         Some(contact) => contact,
                         None => new_contact(&mut tx, org, &lead, account_id, conversion, now).await?,
@@ -243,6 +249,7 @@ macro_rules! impl_conversion_store {
                             // The contact's role in the deal: the one asked for, else its own.
                             let role = conversion.buying_role.or(contact.buying_role);
                             let new = new_deal(&mut tx, org, &lead, request, account_id, contact.id, role, at).await?;
+                            // It tells the owner about the deal, if someone else converts.
                             Some(
                                 super::insert_deal(&mut tx, org, &new, actor, now)
                                     .await
@@ -251,6 +258,30 @@ macro_rules! impl_conversion_store {
                         }
                         None => None,
                     };
+                    if deal.is_none() {
+                        let made = if contact_made {
+                            Some((RecordKind::Contact, contact.id, $crate::contacts::display_name(&contact)))
+                        } else {
+                            account
+                                .as_ref()
+                                .filter(|_| account_made)
+                                .map(|a| (RecordKind::Account, a.id, a.name.clone()))
+                        };
+                        if let Some((kind, id, label)) = made {
+                            super::lead_core::notify_assignment(
+                                &mut tx,
+                                org,
+                                actor,
+                                kind,
+                                id,
+                                &label,
+                                None,
+                                lead.owner_id,
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
 
                     sqlx::query(
                         "update leads
@@ -332,7 +363,8 @@ macro_rules! impl_conversion_store {
                 .map(Account::from))
             }
 
-            /// The account named, else the named contact's, else one found or made from the lead.
+            /// The account named, else the named contact's, else one found or
+            /// made from the lead; and whether it was made here.
             async fn resolve_account(
                 tx: &mut Tx,
                 org: Uuid,
@@ -340,11 +372,11 @@ macro_rules! impl_conversion_store {
                 contact: Option<&Contact>,
                 lead: &Lead,
                 now: DateTime<Utc>,
-            ) -> $crate::Result<Option<Account>> {
+            ) -> $crate::Result<(Option<Account>, bool)> {
                 if let AccountChoice::Existing(id) = choice {
                     return live_account(tx, org, id)
                         .await?
-                        .map(Some)
+                        .map(|account| (Some(account), false))
                         .ok_or(StoreError::Invalid(
                             "account_id",
                             "must be an account of the organization that is not in the trash",
@@ -352,11 +384,11 @@ macro_rules! impl_conversion_store {
                 }
                 if let Some(id) = contact.and_then(|c| c.account_id) {
                     if let Some(account) = live_account(tx, org, id).await? {
-                        return Ok(Some(account));
+                        return Ok((Some(account), false));
                     }
                 }
                 let Some(company) = lead.company_name.as_deref() else {
-                    return Ok(None);
+                    return Ok((None, false));
                 };
                 let name_key = ::pipewise_domain::text::search_key(&[Some(company)]);
                 let by_name = sqlx::query_as::<_, AccountRow>(
@@ -369,7 +401,7 @@ macro_rules! impl_conversion_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 if let Some(row) = by_name {
-                    return Ok(Some(row.into()));
+                    return Ok((Some(row.into()), false));
                 }
                 let domain = $crate::conversion::business_domain(lead);
                 if let Some(domain) = &domain {
@@ -383,7 +415,7 @@ macro_rules! impl_conversion_store {
                     .fetch_optional(&mut **tx)
                     .await?;
                     if let Some(row) = by_domain {
-                        return Ok(Some(row.into()));
+                        return Ok((Some(row.into()), false));
                     }
                 }
                 let industry = lead
@@ -407,7 +439,7 @@ macro_rules! impl_conversion_store {
                 .bind(now)
                 .fetch_one(&mut **tx)
                 .await?;
-                Ok(Some(row.into()))
+                Ok((Some(row.into()), true))
             }
 
             /// A new contact carrying the lead's fields.

@@ -128,6 +128,8 @@ pub trait DealStore {
     /// A deal that is not trashed, visible to `owner` when given.
     async fn deal(&self, org: Uuid, id: Uuid, owner: Option<Uuid>) -> Result<Deal>;
     async fn deals(&self, org: Uuid, filter: &DealFilter, page: &DealPage) -> Result<Vec<Deal>>;
+    /// Applies `changes`; a new owner is told when `actor` is someone else.
+    #[allow(clippy::too_many_arguments)]
     async fn update_deal(
         &self,
         org: Uuid,
@@ -135,6 +137,7 @@ pub trait DealStore {
         owner: Option<Uuid>,
         changes: &DealChanges,
         if_version: Option<i64>,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Deal>;
     /// Applies a state command at `at` (default now), with its event.
@@ -430,6 +433,7 @@ macro_rules! impl_deal_store {
                 owner: Option<Uuid>,
                 changes: &$crate::deals::DealChanges,
                 if_version: Option<i64>,
+                actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<pipewise_domain::Deal> {
                 let mut tx = self.begin_write().await?;
@@ -465,6 +469,18 @@ macro_rules! impl_deal_store {
                     replace_deal_contacts(&mut tx, org, id, contacts, now).await?;
                 }
                 let updated = load_deal(&mut tx, org, id, None, false).await?;
+                lead_core::notify_assignment(
+                    &mut tx,
+                    org,
+                    actor,
+                    pipewise_domain::RecordKind::Deal,
+                    id,
+                    &updated.title,
+                    Some(current.owner_id),
+                    updated.owner_id,
+                    now,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(updated)
             }
@@ -678,6 +694,7 @@ macro_rules! impl_deal_store {
 
         /// Inserts a deal with its contact links and its `created` event, inside
         /// the caller's transaction: `POST /deals` and lead conversion share it.
+        /// The owner is told when someone else gave them the deal.
         async fn insert_deal(
             tx: &mut Tx,
             org: Uuid,
@@ -739,6 +756,18 @@ macro_rules! impl_deal_store {
             .await?;
             replace_deal_contacts(tx, org, id, &deal.contacts, now).await?;
             insert_deal_event(tx, org, id, "created", deal.created_at, deal.pipeline_id, stage_id, None, None, actor, now).await?;
+            lead_core::notify_assignment(
+                &mut **tx,
+                org,
+                actor,
+                pipewise_domain::RecordKind::Deal,
+                id,
+                &deal.title,
+                None,
+                deal.owner_id,
+                now,
+            )
+            .await?;
             load_deal(&mut **tx, org, id, None, false).await
         }
 

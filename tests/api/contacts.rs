@@ -21,7 +21,7 @@ on_both_backends!(
     purging_a_contact_erases_it_but_keeps_deal_history,
 );
 
-async fn create_contact(app: &TestApp, session: &Session, body: Value) -> Value {
+pub async fn create_contact(app: &TestApp, session: &Session, body: Value) -> Value {
     let response = app
         .post("/api/v1/contacts", &session.access_token, &body)
         .send()

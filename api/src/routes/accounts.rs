@@ -253,7 +253,10 @@ async fn create_account(
         employee_count,
         owner_id: owner,
     })?;
-    let account = state.store.create_account(org, &new, Utc::now()).await?;
+    let account = state
+        .store
+        .create_account(org, &new, caller.actor(), Utc::now())
+        .await?;
     let location = format!("/api/v1/accounts/{}", account.id);
     let mut response = account_response(StatusCode::CREATED, account);
     response
@@ -325,7 +328,7 @@ async fn update_account(
         let next = changed(caller, state, &current, body).await?;
         Ok(state
             .store
-            .update_account(org, id, current.version, &next, Utc::now())
+            .update_account(org, id, current.version, &next, caller.actor(), Utc::now())
             .await?)
     })
     .await?;

@@ -332,7 +332,7 @@ async fn create_contact(
     }
     check_owner(&state, org, owner, &mut fields).await?;
     let new = fields.finish(|| new)?;
-    let contact = match state.store.create_contact(org, &new, Utc::now()).await {
+    let contact = match state.store.create_contact(org, &new, caller.actor(), Utc::now()).await {
         Ok(contact) => contact,
         Err(err) => return Err(duplicate_email(&state, org, new.email.as_ref(), err).await),
     };
@@ -408,7 +408,7 @@ async fn update_contact(
         let next = changed(caller, state, &current, body).await?;
         match state
             .store
-            .update_contact(org, id, current.version, &next, Utc::now())
+            .update_contact(org, id, current.version, &next, caller.actor(), Utc::now())
             .await
         {
             Ok(contact) => Ok(contact),

@@ -609,6 +609,7 @@ async fn update_deal(
             caller.visible_owner(),
             &changes,
             if_match.0,
+            caller.actor(),
             Utc::now(),
         )
         .await?;
