@@ -294,8 +294,63 @@ impl TryFrom<DealEventRow> for DealEvent {
     }
 }
 
-/// The list query: filters, visibility, keyset position, order and limit.
-pub(crate) fn list_sql(org: Uuid, filter: &DealFilter, page: &DealPage) -> Sql {
+/// The queries of one list page, to run in order until the page is full:
+/// one for most sorts; for `expected_close_date`, first the deals with a
+/// close date, then those without (they come last in either direction).
+/// Every keyset condition is a row-value range `(column, id) > (x, y)`, which
+/// both backends answer from the sort's index; the equivalent
+/// `column > x or (column = x and id > y)` is applied as a filter, reading
+/// every row before the cursor.
+pub(crate) fn list_queries(org: Uuid, filter: &DealFilter, page: &DealPage) -> Vec<Sql> {
+    let column = page.sort.column();
+    let nullable = page.sort == DealSortField::ExpectedCloseDate;
+    let (cmp, dir) = if page.descending { ("<", "desc") } else { (">", "asc") };
+    let after = |sql: &mut Sql, value: Arg, id: Uuid| {
+        sql.push_args(
+            &format!(" and ({column}, d.id) {cmp} ({{}}, {{}})"),
+            [value, Arg::Uuid(id)],
+        );
+    };
+    // Only the nullable sort names its null order: on a column that cannot be
+    // null, "nulls last" would still stop PostgreSQL from reading a plain
+    // index backwards, and every descending list would sort in memory.
+    let nulls = if nullable { " nulls last" } else { "" };
+    let finish = |mut sql: Sql| {
+        sql.push(&format!(" order by {column} {dir}{nulls}, d.id {dir} limit "));
+        let limit = sql.arg(Arg::Int(i64::from(page.limit)));
+        sql.push(&limit);
+        sql
+    };
+    let mut sql = filtered(org, filter);
+    match &page.after {
+        // The cursor stopped among the deals without a close date: the rest of them, by id.
+        Some((SortValue::Date(None), id)) => {
+            sql.push_args(&format!(" and {column} is null and d.id {cmp} {{}}"), [Arg::Uuid(*id)]);
+        }
+        Some((SortValue::Date(Some(d)), id)) => {
+            sql.push(&format!(" and {column} is not null"));
+            after(&mut sql, Arg::Date(*d), *id);
+        }
+        Some((SortValue::Time(t), id)) => after(&mut sql, Arg::Time(*t), *id),
+        Some((SortValue::Int(i), id)) => after(&mut sql, Arg::Int(*i), *id),
+        Some((SortValue::Text(t), id)) => after(&mut sql, Arg::Text(t.clone()), *id),
+        None if nullable => {
+            sql.push(&format!(" and {column} is not null"));
+        }
+        None => {}
+    }
+    let in_null_tail = matches!(page.after, Some((SortValue::Date(None), _)));
+    if nullable && !in_null_tail {
+        let mut tail = filtered(org, filter);
+        tail.push(&format!(" and {column} is null"));
+        vec![finish(sql), finish(tail)]
+    } else {
+        vec![finish(sql)]
+    }
+}
+
+/// The live deals of the organization that `filter` admits, unordered.
+fn filtered(org: Uuid, filter: &DealFilter) -> Sql {
     let mut sql = Sql::new(&format!(
         "select {DEAL_COLUMNS} from deals d join stages s on s.id = d.stage_id where "
     ));
@@ -342,46 +397,6 @@ pub(crate) fn list_sql(org: Uuid, filter: &DealFilter, page: &DealPage) -> Sql {
         filter.amount_max.map(|a| Arg::Int(a.minor())),
     );
 
-    let column = page.sort.column();
-    let (cmp, dir) = if page.descending { ("<", "desc") } else { (">", "asc") };
-    if let Some((value, id)) = &page.after {
-        match value {
-            // Deals without a close date come last in either direction.
-            SortValue::Date(None) => {
-                sql.push_args(&format!(" and {column} is null and d.id {cmp} {{}}"), [Arg::Uuid(*id)]);
-            }
-            other => {
-                let arg = match other {
-                    SortValue::Time(t) => Arg::Time(*t),
-                    SortValue::Int(i) => Arg::Int(*i),
-                    SortValue::Text(t) => Arg::Text(t.clone()),
-                    SortValue::Date(d) => Arg::Date(d.expect("handled above")),
-                };
-                let nulls = if page.sort == DealSortField::ExpectedCloseDate {
-                    format!(" or {column} is null")
-                } else {
-                    String::new()
-                };
-                let a = sql.arg(arg.clone());
-                let b = sql.arg(arg);
-                let c = sql.arg(Arg::Uuid(*id));
-                sql.push(&format!(
-                    " and ({column} {cmp} {a} or ({column} = {b} and d.id {cmp} {c}){nulls})"
-                ));
-            }
-        }
-    }
-    // Only the nullable sort names its null order: on a column that cannot be
-    // null, "nulls last" would still stop PostgreSQL from reading a plain
-    // index backwards, and every descending list would sort in memory.
-    let nulls = if page.sort == DealSortField::ExpectedCloseDate {
-        " nulls last"
-    } else {
-        ""
-    };
-    sql.push(&format!(" order by {column} {dir}{nulls}, d.id {dir} limit "));
-    let limit = sql.arg(Arg::Int(i64::from(page.limit)));
-    sql.push(&limit);
     sql
 }
 
@@ -416,11 +431,19 @@ macro_rules! impl_deal_store {
                 filter: &$crate::deals::DealFilter,
                 page: &$crate::deals::DealPage,
             ) -> $crate::Result<Vec<pipewise_domain::Deal>> {
-                let sql = $crate::deals::list_sql(org, filter, page);
-                let rows: Vec<$crate::deals::DealRow> =
-                    $crate::sql::bind_args!(sqlx::query_as::<_, $crate::deals::DealRow>(&sql.text), &sql.args)
-                        .fetch_all(&self.pool)
-                        .await?;
+                let limit = page.limit as usize;
+                let mut rows: Vec<$crate::deals::DealRow> = Vec::with_capacity(limit);
+                for sql in $crate::deals::list_queries(org, filter, page) {
+                    if rows.len() >= limit {
+                        break;
+                    }
+                    rows.extend(
+                        $crate::sql::bind_args!(sqlx::query_as::<_, $crate::deals::DealRow>(&sql.text), &sql.args)
+                            .fetch_all(&self.pool)
+                            .await?,
+                    );
+                }
+                rows.truncate(limit);
                 let mut conn = self.pool.acquire().await?;
                 with_contacts(&mut conn, rows).await
             }
@@ -949,3 +972,73 @@ macro_rules! impl_deal_store {
 }
 
 pub(crate) use impl_deal_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(sort: DealSortField, descending: bool, after: Option<(SortValue, Uuid)>) -> DealPage {
+        DealPage {
+            sort,
+            descending,
+            after,
+            limit: 51,
+        }
+    }
+
+    #[test]
+    fn a_cursor_is_a_row_value_range() {
+        let after = Some((SortValue::Time(DateTime::UNIX_EPOCH), Uuid::nil()));
+        let sql = list_queries(
+            Uuid::nil(),
+            &DealFilter::default(),
+            &page(DealSortField::CreatedAt, true, after),
+        );
+        assert_eq!(sql.len(), 1);
+        assert!(sql[0]
+            .text
+            .ends_with("and (d.created_at, d.id) < ($2, $3) order by d.created_at desc, d.id desc limit $4"));
+    }
+
+    #[test]
+    fn the_close_date_sort_lists_dated_deals_then_undated_ones() {
+        let id = Uuid::nil();
+        let date = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date");
+        let first = list_queries(
+            id,
+            &DealFilter::default(),
+            &page(DealSortField::ExpectedCloseDate, true, None),
+        );
+        assert_eq!(first.len(), 2);
+        assert!(first[0].text.contains("and d.expected_close_date is not null order by"));
+        assert!(first[1].text.contains("and d.expected_close_date is null order by"));
+
+        let later = list_queries(
+            id,
+            &DealFilter::default(),
+            &page(
+                DealSortField::ExpectedCloseDate,
+                false,
+                Some((SortValue::Date(Some(date)), id)),
+            ),
+        );
+        assert_eq!(later.len(), 2);
+        assert!(later[0]
+            .text
+            .contains("and d.expected_close_date is not null and (d.expected_close_date, d.id) > ($2, $3)"));
+
+        let tail = list_queries(
+            id,
+            &DealFilter::default(),
+            &page(
+                DealSortField::ExpectedCloseDate,
+                false,
+                Some((SortValue::Date(None), id)),
+            ),
+        );
+        assert_eq!(tail.len(), 1);
+        assert!(tail[0]
+            .text
+            .contains("and d.expected_close_date is null and d.id > $2 order by"));
+    }
+}
