@@ -125,3 +125,66 @@ pub struct ValidationFailed(pub Problem);
     headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
 )]
 pub struct TooManyRequests(pub Problem);
+
+/// Declares an `IntoResponses` set of the problem responses above, so that
+/// a handler lists the errors it can answer with in one name.
+macro_rules! error_set {
+    ($(#[$doc:meta])* $name:ident { $($status:literal => $variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(utoipa::IntoResponses)]
+        #[allow(dead_code)] // documents responses; never built
+        pub enum $name {
+            $(
+                #[response(status = $status)]
+                $variant(#[ref_response] $variant),
+            )+
+        }
+    };
+}
+
+error_set!(
+    /// Who may not: no or bad credentials, or a role or scope that may not.
+    AuthErrors { 401 => Unauthorized, 403 => Forbidden }
+);
+error_set!(
+    /// A list: bad parameters, or who may not.
+    ListErrors { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden }
+);
+error_set!(
+    /// One record by id: a bad id, who may not, or absent (or not the caller's).
+    ReadOneErrors { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound }
+);
+error_set!(
+    /// A command on one record: as [`ReadOneErrors`], or not in a state that allows it.
+    CommandErrors { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 409 => Conflict }
+);
+error_set!(
+    /// A new record from a JSON body: bad JSON, who may not, body too large,
+    /// not JSON, or invalid fields.
+    CreateErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden,
+        413 => PayloadTooLarge, 415 => UnsupportedMediaType, 422 => ValidationFailed,
+    }
+);
+error_set!(
+    /// As [`CreateErrors`], or a duplicate or a conflicting state.
+    CreateConflictErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 409 => Conflict,
+        413 => PayloadTooLarge, 415 => UnsupportedMediaType, 422 => ValidationFailed,
+    }
+);
+error_set!(
+    /// A change to one record from a JSON body: as [`CreateErrors`], or
+    /// absent, conflicting, or a stale `If-Match`.
+    UpdateErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 409 => Conflict,
+        412 => PreconditionFailed, 413 => PayloadTooLarge, 415 => UnsupportedMediaType, 422 => ValidationFailed,
+    }
+);
+error_set!(
+    /// A deletion: as [`CommandErrors`], or a stale `If-Match`.
+    DeleteErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 409 => Conflict,
+        412 => PreconditionFailed,
+    }
+);

@@ -175,9 +175,7 @@ fn parse_employee_count(count: i64) -> Result<Option<i64>, String> {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ListOf<AccountView>),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/accounts")]
@@ -220,12 +218,7 @@ async fn list_accounts(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, body = AccountView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[post("/accounts")]
@@ -272,10 +265,7 @@ async fn create_account(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = AccountView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/accounts/{id}")]
@@ -300,15 +290,7 @@ async fn get_account(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = AccountView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[patch("/accounts/{id}")]
@@ -383,12 +365,7 @@ async fn changed(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Trashed, or purged"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/accounts/{id}")]
@@ -435,11 +412,7 @@ async fn delete_account(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = AccountView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
+        crate::problem::CommandErrors,
     )
 )]
 #[post("/accounts/{id}/restore")]

@@ -281,9 +281,7 @@ async fn visible_activity<P>(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ActivityList),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/activities")]
@@ -340,12 +338,7 @@ async fn list_activities(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, body = ActivityView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[post("/activities")]
@@ -401,10 +394,7 @@ async fn create_activity(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ActivityView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/activities/{id}")]
@@ -430,15 +420,7 @@ async fn get_activity(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ActivityView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[patch("/activities/{id}")]
@@ -535,15 +517,7 @@ async fn changed(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ActivityView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[post("/activities/{id}/complete")]
@@ -593,12 +567,7 @@ async fn complete_activity(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Trashed"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/activities/{id}")]
@@ -630,11 +599,7 @@ async fn delete_activity(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ActivityView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
+        crate::problem::CommandErrors,
     )
 )]
 #[post("/activities/{id}/restore")]

@@ -126,9 +126,7 @@ pub struct CreateApiKey {
     security(("bearer" = [])),
     responses(
         (status = 200, body = ListOf<ApiKeyView>),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/api-keys")]
@@ -149,12 +147,7 @@ async fn list_api_keys(
     security(("bearer" = [])),
     responses(
         (status = 201, body = CreatedApiKey, headers(("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[post("/api-keys")]
@@ -198,10 +191,7 @@ async fn create_api_key(
     security(("bearer" = [])),
     responses(
         (status = 200, body = ApiKeyView),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/api-keys/{id}")]
@@ -222,10 +212,7 @@ async fn get_api_key(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[delete("/api-keys/{id}")]

@@ -310,8 +310,7 @@ async fn logout(state: web::Data<AppState>, Json(body): Json<RefreshRequest>) ->
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every session ended"),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::AuthErrors,
     )
 )]
 #[post("/auth/logout-all")]
@@ -329,8 +328,7 @@ async fn logout_all(caller: Caller<UserOnly>, state: web::Data<AppState>) -> Res
     security(("bearer" = [])),
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::AuthErrors,
     )
 )]
 #[get("/me")]
@@ -349,12 +347,7 @@ async fn me(caller: Caller<UserOnly>) -> Result<HttpResponse, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[patch("/me")]

@@ -250,9 +250,7 @@ async fn duplicate_email(state: &AppState, org: Uuid, email: Option<&Email>, err
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ListOf<ContactView>),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/contacts")]
@@ -290,13 +288,7 @@ async fn list_contacts(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, body = ContactView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateConflictErrors,
     )
 )]
 #[post("/contacts")]
@@ -351,10 +343,7 @@ async fn create_contact(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ContactView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/contacts/{id}")]
@@ -380,15 +369,7 @@ async fn get_contact(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ContactView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[patch("/contacts/{id}")]
@@ -480,12 +461,7 @@ async fn changed(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Trashed, or purged"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/contacts/{id}")]
@@ -532,11 +508,7 @@ async fn delete_contact(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ContactView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
+        crate::problem::CommandErrors,
     )
 )]
 #[post("/contacts/{id}/restore")]

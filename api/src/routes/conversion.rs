@@ -138,15 +138,7 @@ fn conversion_deal(fields: &mut Fields, deal: ConvertDeal) -> Option<ConversionD
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ConversionView, headers(("ETag" = String, description = "The lead's new ETag"))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[post("/leads/{id}/convert")]

@@ -391,9 +391,7 @@ fn source(raw: &str) -> Result<Option<String>, pipewise_domain::text::TextError>
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealList),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/deals")]
@@ -458,12 +456,7 @@ async fn list_deals(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, body = DealView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[post("/deals")]
@@ -527,10 +520,7 @@ async fn create_deal(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/deals/{id}")]
@@ -666,10 +656,7 @@ async fn delete_deal(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[post("/deals/{id}/restore")]
@@ -733,15 +720,7 @@ fn stage(id: Uuid) -> StageRef {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[post("/deals/{id}/move")]
@@ -776,15 +755,7 @@ async fn move_deal(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[post("/deals/{id}/win")]
@@ -809,15 +780,7 @@ async fn win_deal(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[post("/deals/{id}/lose")]
@@ -843,15 +806,7 @@ async fn lose_deal(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[post("/deals/{id}/reopen")]
@@ -882,10 +837,7 @@ async fn reopen_deal(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealEventList),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/deals/{id}/events")]

@@ -301,9 +301,7 @@ async fn check_owners(state: &AppState, org: Uuid, owners: &[Uuid], fields: &mut
     security(("bearer" = [])),
     responses(
         (status = 200, body = ListOf<FormView>),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/forms")]
@@ -325,12 +323,7 @@ async fn list_forms(
     security(("bearer" = [])),
     responses(
         (status = 201, body = FormView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[post("/forms")]
@@ -382,10 +375,7 @@ async fn create_form(
     security(("bearer" = [])),
     responses(
         (status = 200, body = FormView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/forms/{id}")]
@@ -410,15 +400,7 @@ async fn get_form(
     security(("bearer" = [])),
     responses(
         (status = 200, body = FormView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[patch("/forms/{id}")]
@@ -502,12 +484,7 @@ async fn changed(state: &AppState, current: &Form, body: &UpdateForm) -> Result<
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Trashed"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/forms/{id}")]
@@ -542,12 +519,7 @@ async fn delete_form(
     security(("bearer" = [])),
     responses(
         (status = 200, body = FormView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[post("/forms/{id}/rotate-token")]

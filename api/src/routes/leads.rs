@@ -128,13 +128,7 @@ pub async fn duplicate_guard_except(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, body = LeadView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateConflictErrors,
     )
 )]
 #[post("/leads")]
@@ -184,10 +178,7 @@ async fn create_lead(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = LeadView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/leads/{id}")]
@@ -210,9 +201,7 @@ async fn get_lead(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = LeadList),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/leads")]
@@ -251,15 +240,7 @@ pub struct UpdateLeadQuery {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = LeadView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[patch("/leads/{id}")]
@@ -305,12 +286,7 @@ async fn update_lead(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Trashed, or purged"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/leads/{id}")]
@@ -358,11 +334,7 @@ async fn delete_lead(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = LeadView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
+        crate::problem::CommandErrors,
     )
 )]
 #[post("/leads/{id}/restore")]
@@ -427,10 +399,7 @@ pub struct LeadScoreView {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = LeadScoreView),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/leads/{id}/score")]

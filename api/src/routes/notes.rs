@@ -141,9 +141,7 @@ fn ensure_may_change<P>(caller: &Caller<P>, note: &Note) -> Result<(), ApiError>
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ListOf<NoteView>),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/notes")]
@@ -174,12 +172,7 @@ async fn list_notes(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, body = NoteView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[post("/notes")]
@@ -230,10 +223,7 @@ async fn create_note(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = NoteView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/notes/{id}")]
@@ -257,15 +247,7 @@ async fn get_note(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = NoteView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[patch("/notes/{id}")]
@@ -303,12 +285,7 @@ async fn update_note(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/notes/{id}")]

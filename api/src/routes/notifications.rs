@@ -132,9 +132,7 @@ fn user_id(caller: &Caller<UserOnly>) -> Uuid {
     security(("bearer" = [])),
     responses(
         (status = 200, body = NotificationList),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/notifications")]
@@ -173,10 +171,7 @@ async fn list_notifications(
     security(("bearer" = [])),
     responses(
         (status = 200, body = NotificationView),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[post("/notifications/{id}/read")]
@@ -198,8 +193,7 @@ async fn read_notification(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "All read"),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::AuthErrors,
     )
 )]
 #[post("/notifications/read-all")]

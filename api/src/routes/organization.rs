@@ -83,8 +83,7 @@ pub struct UpdateOrganization {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = OrganizationView, headers(("ETag" = String))),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::AuthErrors,
     )
 )]
 #[get("/organization")]
@@ -165,8 +164,7 @@ pub struct PutExchangeRate {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ExchangeRateList),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::AuthErrors,
     )
 )]
 #[get("/exchange-rates")]
@@ -195,12 +193,7 @@ async fn list_exchange_rates(caller: Caller<Read>, state: web::Data<AppState>) -
     security(("bearer" = [])),
     responses(
         (status = 200, body = ExchangeRateView),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[put("/exchange-rates/{currency}")]
@@ -238,10 +231,7 @@ async fn put_exchange_rate(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[delete("/exchange-rates/{currency}")]

@@ -172,9 +172,7 @@ fn parse_stage(fields: &mut Fields, prefix: &str, input: &StageInput) -> Option<
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ListOf<PipelineView>),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/pipelines")]
@@ -200,12 +198,7 @@ async fn list_pipelines(
     security(("bearer" = [])),
     responses(
         (status = 201, body = PipelineView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[post("/pipelines")]
@@ -240,10 +233,7 @@ async fn create_pipeline(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = PipelineView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/pipelines/{id}")]
@@ -305,12 +295,7 @@ async fn rename_pipeline(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/pipelines/{id}")]

@@ -303,9 +303,7 @@ fn condition(fields: &mut Fields, field: FieldName, operator: OperatorName, valu
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ListOf<RuleView>),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/scoring-rules")]
@@ -328,12 +326,7 @@ async fn list_rules(
     security(("bearer" = [])),
     responses(
         (status = 201, body = RuleView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateErrors,
     )
 )]
 #[post("/scoring-rules")]
@@ -371,10 +364,7 @@ async fn create_rule(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = RuleView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/scoring-rules/{id}")]
@@ -398,15 +388,7 @@ async fn get_rule(
     security(("bearer" = [])),
     responses(
         (status = 200, body = RuleView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[patch("/scoring-rules/{id}")]
@@ -474,12 +456,7 @@ fn changed(current: &StoredRule, body: &UpdateRule) -> Result<RuleFields, ApiErr
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/scoring-rules/{id}")]
@@ -508,8 +485,7 @@ async fn delete_rule(
     security(("bearer" = [])),
     responses(
         (status = 200, body = RescoreView),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::AuthErrors,
     )
 )]
 #[post("/scoring-rules/rescore")]

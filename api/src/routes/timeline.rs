@@ -142,10 +142,7 @@ async fn timeline(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = Timeline),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/leads/{id}/timeline")]
@@ -166,10 +163,7 @@ async fn lead_timeline(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = Timeline),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/contacts/{id}/timeline")]
@@ -189,10 +183,7 @@ async fn contact_timeline(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = Timeline),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/accounts/{id}/timeline")]
@@ -214,10 +205,7 @@ async fn account_timeline(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = Timeline),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/deals/{id}/timeline")]

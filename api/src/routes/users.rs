@@ -127,9 +127,7 @@ pub struct UpdateUser {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ListOf<UserView>),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
+        crate::problem::ListErrors,
     )
 )]
 #[get("/users")]
@@ -150,13 +148,7 @@ async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 201, body = UserView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::CreateConflictErrors,
     )
 )]
 #[post("/users")]
@@ -195,10 +187,7 @@ async fn create_user(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
+        crate::problem::ReadOneErrors,
     )
 )]
 #[get("/users/{id}")]
@@ -223,15 +212,7 @@ async fn get_user(
     security(("bearer" = [])),
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
-        (status = 413, response = crate::problem::PayloadTooLarge),
-        (status = 415, response = crate::problem::UnsupportedMediaType),
-        (status = 422, response = crate::problem::ValidationFailed),
+        crate::problem::UpdateErrors,
     )
 )]
 #[patch("/users/{id}")]
@@ -281,12 +262,7 @@ async fn update_user(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deactivated"),
-        (status = 400, response = crate::problem::BadRequest),
-        (status = 401, response = crate::problem::Unauthorized),
-        (status = 403, response = crate::problem::Forbidden),
-        (status = 404, response = crate::problem::NotFound),
-        (status = 409, response = crate::problem::Conflict),
-        (status = 412, response = crate::problem::PreconditionFailed),
+        crate::problem::DeleteErrors,
     )
 )]
 #[delete("/users/{id}")]
