@@ -97,7 +97,7 @@ pub struct RuleView {
     pub operator: OperatorName,
     /// The operand: `null` for `exists`, a list for `in`, otherwise one value.
     /// Numbers are decimal strings.
-    #[schema(value_type = Object, example = json!("200"))]
+    #[schema(value_type = Value, example = json!("200"))]
     pub value: Value,
     /// Added to the score when the rule matches: −100…100.
     #[schema(example = 20)]
@@ -154,7 +154,7 @@ pub struct CreateRule {
     /// Absent or `null` for `exists`; a list of values for `in`; otherwise
     /// one value: text for text fields, a number (or decimal string) for
     /// number fields.
-    #[schema(value_type = Object, example = json!(200))]
+    #[schema(value_type = Value, example = json!(200))]
     #[serde(default)]
     value: Value,
     /// −100…100.
@@ -174,7 +174,7 @@ pub struct UpdateRule {
     field: Option<FieldName>,
     operator: Option<OperatorName>,
     /// As for creation; `null` only for `exists`.
-    #[schema(value_type = Object, example = json!(1000))]
+    #[schema(value_type = Value, example = json!(1000))]
     #[serde(default, deserialize_with = "crate::nullable::double_option")]
     value: Option<Option<Value>>,
     #[schema(example = 30, minimum = -100, maximum = 100)]
