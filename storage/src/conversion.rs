@@ -302,8 +302,7 @@ macro_rules! impl_conversion_store {
                     .execute(&mut *tx)
                     .await?;
                     // Status is a scoring field: the score follows the conversion.
-                    super::lead_core::rescore_lead(&mut tx, org, lead.id, now).await?;
-                    let lead = super::lead_core::lead(&mut tx, org, lead.id).await?;
+                    let lead = super::lead_core::rescore_lead(&mut tx, org, lead.id, now).await?;
                     super::audit(&mut tx, org, actor, "lead.converted", Some(lead.id), now).await?;
                     tx.commit().await?;
                     Ok(Converted {

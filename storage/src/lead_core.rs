@@ -359,55 +359,60 @@ macro_rules! impl_lead_core {
 
             /// Stores a new score for `lead`, and the first time it reaches
             /// the threshold, `mql_at` and a notification for the owner.
+            /// Returns the lead as stored (times at the database's precision).
             /// Does not bump `version`: a score is derived, not edited.
             pub(crate) async fn store_score(
                 conn: &mut Conn,
-                lead: &Lead,
+                lead: Lead,
                 new_score: Score,
                 threshold: MqlThreshold,
                 now: DateTime<Utc>,
-            ) -> $crate::Result<()> {
+            ) -> $crate::Result<Lead> {
                 let next_mql_at = mql_at(lead.mql_at, new_score, threshold, now);
                 if new_score == lead.score && next_mql_at == lead.mql_at {
-                    return Ok(());
+                    return Ok(lead);
                 }
-                sqlx::query("update leads set score = $2, mql_at = $3 where id = $1")
-                    .bind(lead.id)
-                    .bind(i64::from(new_score.value()))
-                    .bind(next_mql_at)
-                    .execute(&mut *conn)
-                    .await?;
+                let stored: Lead = sqlx::query_as::<_, LeadRow>(
+                    "update leads set score = $2, mql_at = $3 where id = $1 returning *",
+                )
+                .bind(lead.id)
+                .bind(i64::from(new_score.value()))
+                .bind(next_mql_at)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_into()?;
                 if lead.mql_at.is_none() && next_mql_at.is_some() {
-                    let message = $crate::lead_core::mql_message(lead, new_score);
+                    let message = $crate::lead_core::mql_message(&stored, new_score);
                     notify(
                         conn,
-                        lead.organization_id,
+                        stored.organization_id,
                         &NewNotification {
-                            user_id: lead.owner_id,
+                            user_id: stored.owner_id,
                             kind: NotificationKind::LeadMql,
                             record_kind: RecordKind::Lead,
-                            record_id: lead.id,
+                            record_id: stored.id,
                             message: &message,
                         },
                         now,
                     )
                     .await?;
                 }
-                Ok(())
+                Ok(stored)
             }
 
-            /// Recomputes one lead's score (after a change to it or its activities).
+            /// Recomputes one lead's score (after a change to it or its
+            /// activities) and returns the lead as now stored.
             pub(crate) async fn rescore_lead(
                 conn: &mut Conn,
                 org: Uuid,
                 id: Uuid,
                 now: DateTime<Utc>,
-            ) -> $crate::Result<()> {
+            ) -> $crate::Result<Lead> {
                 let lead = lead(conn, org, id).await?;
                 let rules = active_rules(conn, org).await?;
                 let threshold = mql_threshold(conn, org).await?;
                 let result = breakdown(conn, &lead, &rules).await?;
-                store_score(conn, &lead, result.score, threshold, now).await
+                store_score(conn, lead, result.score, threshold, now).await
             }
 
             /// Inserts a lead, scores it, and tells its owner when someone
@@ -460,8 +465,7 @@ macro_rules! impl_lead_core {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::lead_core::lead_write_error)?;
-                rescore_lead(tx, org, id, now).await?;
-                let lead = lead(tx, org, id).await?;
+                let lead = rescore_lead(tx, org, id, now).await?;
                 notify_assignment(tx, org, actor, RecordKind::Lead, id, &$crate::lead_core::display_name(&lead), None, lead.owner_id, now)
                     .await?;
                 Ok(lead)

@@ -44,12 +44,10 @@ pub trait LeadStore {
     async fn lead(&self, org: Uuid, id: Uuid) -> Result<Lead>;
     /// A live or trashed lead; purged ones are `NotFound`.
     async fn lead_incl_trashed(&self, org: Uuid, id: Uuid) -> Result<Lead>;
-    /// A lead (live or trashed, not converted) or else a contact of the
-    /// organization with this email address, if any.
-    async fn email_holder(&self, org: Uuid, email: &Email) -> Result<Option<EmailHolder>>;
-    /// [`LeadStore::email_holder`], not counting the lead `except` (a lead
-    /// is not its own duplicate).
-    async fn email_holder_except(&self, org: Uuid, email: &Email, except: Option<Uuid>) -> Result<Option<EmailHolder>>;
+    /// A lead (live or trashed, not converted, not `except`: a lead is not
+    /// its own duplicate) or else a contact of the organization with this
+    /// email address, if any.
+    async fn email_holder(&self, org: Uuid, email: &Email, except: Option<Uuid>) -> Result<Option<EmailHolder>>;
     /// Stores a new lead, scored, and notifies its owner if `actor` is someone else.
     async fn create_lead(&self, org: Uuid, lead: &NewLead, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
     /// Live leads matching `filter`, a page at a time.
@@ -116,12 +114,7 @@ macro_rules! impl_lead_store {
                 }
 
                 #[tracing::instrument(skip_all)]
-                async fn email_holder(&self, org: Uuid, email: &Email) -> $crate::Result<Option<EmailHolder>> {
-                    self.email_holder_except(org, email, None).await
-                }
-
-                #[tracing::instrument(skip_all)]
-                async fn email_holder_except(
+                async fn email_holder(
                     &self,
                     org: Uuid,
                     email: &Email,
@@ -236,8 +229,7 @@ macro_rules! impl_lead_store {
                     if updated == 0 {
                         return Err(lead_write_missed(&mut tx, org, id, false).await?);
                     }
-                    super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
-                    let lead = super::lead_core::lead(&mut tx, org, id).await?;
+                    let lead = super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
                     super::lead_core::notify_assignment(
                         &mut tx,
                         org,
@@ -309,9 +301,8 @@ macro_rules! impl_lead_store {
                     if restored == 0 {
                         return Err(lead_write_missed(&mut tx, org, id, true).await?);
                     }
-                    super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
+                    let lead = super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
                     audit(&mut tx, org, actor, "lead.restored", Some(id), now).await?;
-                    let lead = super::lead_core::lead(&mut tx, org, id).await?;
                     tx.commit().await?;
                     Ok(lead)
                 }

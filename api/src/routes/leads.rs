@@ -80,13 +80,9 @@ fn ensure_not_converted(lead: &Lead) -> Result<(), ApiError> {
     }
 }
 
-/// 409 naming the lead or contact that already has `email`.
-pub async fn duplicate_guard(state: &AppState, org: Uuid, email: Option<&Email>) -> Result<(), ApiError> {
-    duplicate_guard_except(state, org, email, None).await
-}
-
-/// [`duplicate_guard`] for a change to the lead `except`, which is not its own duplicate.
-pub async fn duplicate_guard_except(
+/// 409 naming the lead or contact that already has `email`; `except` is the
+/// lead being changed, which is not its own duplicate.
+pub async fn duplicate_guard(
     state: &AppState,
     org: Uuid,
     email: Option<&Email>,
@@ -98,7 +94,7 @@ pub async fn duplicate_guard_except(
     } else {
         "create another"
     };
-    match state.store.email_holder_except(org, email, except).await? {
+    match state.store.email_holder(org, email, except).await? {
         None => Ok(()),
         Some(EmailHolder::Lead(existing_id)) => Err(ApiError::Duplicate {
             detail: format!("A lead with this email already exists; pass allow_duplicate=true to {what}."),
@@ -160,7 +156,7 @@ async fn create_lead(
         created_at,
     })?;
     if query.allow_duplicate != Some(true) {
-        duplicate_guard(&state, org, new.fields.email.as_ref()).await?;
+        duplicate_guard(&state, org, new.fields.email.as_ref(), None).await?;
     }
     let lead = state.store.create_lead(org, &new, caller.actor(), now).await?;
     let location = format!("/api/v1/leads/{}", lead.id);
@@ -264,7 +260,7 @@ async fn update_lead(
         let change = changed(caller, state, &current, body, now).await?;
         let new_email = change.fields.email.as_ref();
         if !allow_duplicate && new_email.map(Email::as_str) != current.email.as_deref() {
-            duplicate_guard_except(state, org, new_email, Some(id)).await?;
+            duplicate_guard(state, org, new_email, Some(id)).await?;
         }
         Ok(state.store.update_lead(&current, &change, caller.actor(), now).await?)
     })
