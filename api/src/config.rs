@@ -66,6 +66,18 @@ pub struct Config {
     /// Public form submissions accepted per form, client address and minute.
     #[arg(long, env = "PIPEWISE_FORM_RATE_PER_CLIENT", default_value_t = 10, global = true)]
     pub form_rate_per_client: u32,
+    /// Sign-ups accepted per client address and hour.
+    #[arg(long, env = "PIPEWISE_SIGNUP_RATE_PER_CLIENT", default_value_t = 10, global = true)]
+    pub signup_rate_per_client: u32,
+    /// Password hashes computed at once (each holds 19 MiB; default: one per core).
+    #[arg(long, env = "PIPEWISE_HASH_SLOTS", global = true)]
+    pub hash_slots: Option<usize>,
+    /// Seconds a sign-up or login waits for a hashing slot before a 503.
+    #[arg(long, env = "PIPEWISE_HASH_WAIT_SECS", default_value_t = 5, global = true)]
+    pub hash_wait_secs: u64,
+    /// Seconds a client has to send a request body, and a request to be answered.
+    #[arg(long, env = "PIPEWISE_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub request_timeout_secs: u64,
 }
 
 impl Config {
@@ -82,6 +94,11 @@ impl Config {
             workers: Some(1),
             form_rate_per_form: 60,
             form_rate_per_client: 10,
+            // Test suites sign up many organizations from one address.
+            signup_rate_per_client: 1000,
+            hash_slots: None,
+            hash_wait_secs: 5,
+            request_timeout_secs: 30,
         }
     }
 }

@@ -45,6 +45,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable")]
     Unavailable,
+    /// Every slot of a bounded resource (password hashing) stayed taken.
+    #[error("busy")]
+    Busy { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -72,7 +75,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Validation(_) => ("validation", "Validation failed"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
-            ApiError::Unavailable => ("unavailable", "Service unavailable"),
+            ApiError::Unavailable | ApiError::Busy { .. } => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -95,6 +98,9 @@ impl ApiError {
                 format!("Too many requests; try again in {retry_after_secs} seconds.")
             }
             ApiError::Unavailable => "The service cannot answer right now; try again shortly.".to_owned(),
+            ApiError::Busy { retry_after_secs } => {
+                format!("The server is busy; try again in {retry_after_secs} seconds.")
+            }
             ApiError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
     }
@@ -127,7 +133,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -163,7 +169,7 @@ impl ResponseError for ApiError {
                 let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
                 response.insert_header((header::ALLOW, allow));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs } | ApiError::Busy { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}

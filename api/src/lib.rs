@@ -15,6 +15,7 @@ pub mod security;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod throttle;
 
 pub use config::Config;
 pub use startup::{openapi_document, Application};

@@ -44,6 +44,7 @@ and a stale one gets 412.",
             problem::UnsupportedMediaType,
             problem::ValidationFailed,
             problem::TooManyRequests,
+            problem::ServiceUnavailable,
         )
     ),
     tags(

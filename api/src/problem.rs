@@ -126,6 +126,14 @@ pub struct ValidationFailed(pub Problem);
 )]
 pub struct TooManyRequests(pub Problem);
 
+#[derive(ToResponse)]
+#[response(
+    description = "Busy (every password-hashing slot taken) or the database is unreachable",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait before trying again, when known"))
+)]
+pub struct ServiceUnavailable(pub Problem);
+
 /// Declares an `IntoResponses` set of the problem responses above, so that
 /// a handler lists the errors it can answer with in one name.
 macro_rules! error_set {

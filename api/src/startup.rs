@@ -1,7 +1,7 @@
 //! Building and running the server: `Application::build` binds the
 //! listener (port 0 in tests) and wires middleware, routes and documents.
 
-use std::net::TcpListener;
+use std::{net::TcpListener, time::Duration};
 
 use actix_cors::Cors;
 use actix_web::{
@@ -24,7 +24,7 @@ use crate::{
     openapi::{BaseDoc, MethodTable},
     request_id::{self, RequestSpan},
     routes,
-    security::{jwt::JwtKeys, secrets},
+    security::{jwt::JwtKeys, password::Hasher, secrets},
     state::AppState,
 };
 
@@ -59,7 +59,17 @@ impl Application {
                     .await?,
             ),
         };
-        let state = AppState::new(store, JwtKeys::new(&secret)?, config.allow_signup);
+        let hash_slots = config
+            .hash_slots
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let hasher = Hasher::new(hash_slots, Duration::from_secs(config.hash_wait_secs));
+        let state = AppState::new(
+            store,
+            JwtKeys::new(&secret)?,
+            config.allow_signup,
+            hasher,
+            config.signup_rate_per_client,
+        );
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
             address: config.bind.clone(),
             source,

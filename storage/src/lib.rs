@@ -184,9 +184,17 @@ pub trait Store:
     async fn revoke_refresh_family(&self, token_hash: &str, now: DateTime<Utc>) -> Result<bool>;
 
     // Login throttling
-    /// Failures counted for `key` in the window that started after `window_start`.
-    async fn login_failures(&self, key: &str, window_start: DateTime<Utc>) -> Result<Option<(i64, DateTime<Utc>)>>;
-    async fn record_login_failure(&self, key: &str, window_start: DateTime<Utc>, now: DateTime<Utc>) -> Result<()>;
+    /// Counts one attempt on `key` in its window (which starts at the first
+    /// attempt after `window_start`) and returns the window's count, this
+    /// attempt included, and when the window started.
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, DateTime<Utc>)>;
+    /// Takes back one counted attempt: a successful login is not a failure.
+    async fn refund_login_attempt(&self, key: &str) -> Result<()>;
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
 
     // API keys

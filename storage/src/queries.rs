@@ -335,36 +335,37 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn login_failures(
+            async fn count_login_attempt(
                 &self,
                 key: &str,
                 window_start: DateTime<Utc>,
-            ) -> $crate::Result<Option<(i64, DateTime<Utc>)>> {
+                now: DateTime<Utc>,
+            ) -> $crate::Result<(i64, DateTime<Utc>)> {
+                // One upsert that increments and returns the count, taken before the
+                // password is checked: N parallel attempts get N distinct counts, so no
+                // more than the limit are ever verified, whatever the number of processes.
                 Ok(sqlx::query_as::<_, (i64, DateTime<Utc>)>(
-                    "select failures, window_started_at from login_failures where key = $1 and window_started_at > $2",
-                )
-                .bind(key)
-                .bind(window_start)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
-
-            #[tracing::instrument(skip_all)]
-            async fn record_login_failure(&self, key: &str, window_start: DateTime<Utc>, now: DateTime<Utc>) -> $crate::Result<()> {
-                // One statement, so concurrent failures from several processes all count.
-                sqlx::query(
                     "insert into login_failures (key, window_started_at, failures, updated_at) values ($1, $3, 1, $3)
                      on conflict (key) do update set
                          failures = case when login_failures.window_started_at > $2 then login_failures.failures + 1 else 1 end,
                          window_started_at = case when login_failures.window_started_at > $2
                                                   then login_failures.window_started_at else $3 end,
-                         updated_at = $3",
+                         updated_at = $3
+                     returning failures, window_started_at",
                 )
                 .bind(key)
                 .bind(window_start)
                 .bind(now)
-                .execute(&self.pool)
-                .await?;
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn refund_login_attempt(&self, key: &str) -> $crate::Result<()> {
+                sqlx::query("update login_failures set failures = failures - 1 where key = $1 and failures > 0")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 

@@ -9,6 +9,9 @@ on_both_backends!(
     signup_can_be_switched_off,
     login_answers_the_same_401_for_unknown_email_and_wrong_password,
     repeated_login_failures_for_one_account_are_refused_with_429,
+    parallel_wrong_passwords_are_throttled_like_sequential_ones,
+    signups_from_one_address_are_limited_per_hour,
+    password_hashing_beyond_its_slots_answers_503_with_retry_after,
     refresh_rotates_and_reusing_a_spent_token_ends_the_login,
     logout_revokes_the_refresh_token,
     logout_everywhere_invalidates_earlier_access_tokens,
@@ -134,6 +137,79 @@ async fn repeated_login_failures_for_one_account_are_refused_with_429(app: TestA
     let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after > 0 && retry_after <= 900);
     expect_problem(refused, StatusCode::TOO_MANY_REQUESTS).await;
+}
+
+async fn parallel_wrong_passwords_are_throttled_like_sequential_ones(app: TestApp) {
+    let admin = app.signup("parallel-guess").await;
+
+    let attempts = (0..20).map(|_| app.login(&admin.email, "wrong password!"));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+
+    // At most the limit is ever checked; every other attempt is refused unchecked.
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((checked, refused), (5, 15), "{statuses:?}");
+    expect_problem(app.login(&admin.email, PASSWORD).await, StatusCode::TOO_MANY_REQUESTS).await;
+}
+
+async fn signups_from_one_address_are_limited_per_hour(app: TestApp) {
+    let app = app.sibling(|config| config.signup_rate_per_client = 3).await;
+    for label in ["one", "two", "three"] {
+        app.signup(label).await;
+    }
+
+    let refused = app
+        .request(Method::POST, "/api/v1/auth/signup")
+        .json(&json!({"organization_name": "Four", "name": "Four", "email": "four@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after > 0 && retry_after <= 3600);
+    expect_problem(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    expect_problem(app.login("four@example.com", PASSWORD).await, StatusCode::UNAUTHORIZED).await;
+}
+
+async fn password_hashing_beyond_its_slots_answers_503_with_retry_after(app: TestApp) {
+    // One slot and no patience: a burst must be turned away, not queued without bound.
+    let app = app
+        .sibling(|config| {
+            config.hash_slots = Some(1);
+            config.hash_wait_secs = 0;
+        })
+        .await;
+
+    let signups = (0..12).map(|i| {
+        app.request(Method::POST, "/api/v1/auth/signup")
+            .json(&json!({
+                "organization_name": format!("Burst {i}"),
+                "name": "Burst",
+                "email": format!("burst-{i}@example.com"),
+                "password": PASSWORD,
+            }))
+            .send()
+    });
+    let responses = futures_util::future::join_all(signups).await;
+
+    let mut busy = 0;
+    for response in responses {
+        let response = response.unwrap();
+        match response.status() {
+            StatusCode::CREATED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert_eq!(response.headers()["retry-after"], "1");
+                expect_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(busy > 0, "twelve parallel hashes fit in one slot without waiting");
 }
 
 async fn refresh_rotates_and_reusing_a_spent_token_ends_the_login(app: TestApp) {

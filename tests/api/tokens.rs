@@ -15,6 +15,7 @@ on_both_backends!(
     tokens_for_another_audience_or_issuer_are_refused,
     tokens_missing_a_required_claim_are_refused,
     tokens_issued_in_the_future_are_refused,
+    tokens_not_valid_before_a_future_instant_are_refused,
     malformed_and_unknown_api_keys_are_refused,
 );
 
@@ -113,6 +114,18 @@ async fn tokens_issued_in_the_future_are_refused(app: TestApp) {
     c["iat"] = json!(chrono::Utc::now().timestamp() + 3600);
     c["exp"] = json!(chrono::Utc::now().timestamp() + 4000);
     refused(&app, &sign(&c, Algorithm::HS256, JWT_SECRET)).await;
+}
+
+async fn tokens_not_valid_before_a_future_instant_are_refused(app: TestApp) {
+    let admin = app.signup("nbf").await;
+    let mut c = claims(&admin);
+    c["nbf"] = json!(chrono::Utc::now().timestamp() + 3600);
+    refused(&app, &sign(&c, Algorithm::HS256, JWT_SECRET)).await;
+
+    // A past `nbf` is fine: the check is real, not a refusal of the claim.
+    c["nbf"] = json!(chrono::Utc::now().timestamp() - 60);
+    let token = sign(&c, Algorithm::HS256, JWT_SECRET);
+    expect_status(app.get("/api/v1/me", &token).send().await.unwrap(), StatusCode::OK).await;
 }
 
 async fn malformed_and_unknown_api_keys_are_refused(app: TestApp) {

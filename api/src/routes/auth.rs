@@ -17,8 +17,9 @@ use crate::{
     extract::{Caller, Json, UserOnly},
     fields::Fields,
     routes::users::{user_response, UserView},
-    security::{jwt::ACCESS_TOKEN_TTL_SECS, password, secrets},
+    security::{jwt::ACCESS_TOKEN_TTL_SECS, secrets},
     state::AppState,
+    throttle,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -112,6 +113,8 @@ pub struct UpdateMe {
 
 /// Create an organization and its first admin, and log them in. Servers can
 /// switch this off (`PIPEWISE_ALLOW_SIGNUP=false`): then it answers 403.
+/// One client address may sign up 10 times an hour
+/// (`PIPEWISE_SIGNUP_RATE_PER_CLIENT`), then gets 429.
 #[utoipa::path(
     tag = "auth",
     request_body = SignupRequest,
@@ -123,15 +126,31 @@ pub struct UpdateMe {
         (status = 413, response = crate::problem::PayloadTooLarge),
         (status = 415, response = crate::problem::UnsupportedMediaType),
         (status = 422, response = crate::problem::ValidationFailed),
+        (status = 429, response = crate::problem::TooManyRequests),
+        (status = 503, response = crate::problem::ServiceUnavailable),
     )
 )]
 #[post("/auth/signup")]
-async fn signup(state: web::Data<AppState>, Json(body): Json<SignupRequest>) -> Result<HttpResponse, ApiError> {
+async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<SignupRequest>,
+) -> Result<HttpResponse, ApiError> {
     if !state.allow_signup {
         return Err(ApiError::Forbidden(
             "Sign-up is switched off on this server; ask an admin for an account.",
         ));
     }
+    let now = Utc::now();
+    // Before any hashing: an anonymous burst costs one counter update each.
+    throttle::spend(
+        state.store.as_ref(),
+        &format!("signup:address:{}", throttle::client_address(&req)),
+        state.signup_rate_per_client,
+        Duration::hours(1),
+        now,
+    )
+    .await?;
     let mut fields = Fields::default();
     let org_name = fields.check("organization_name", Name::parse(&body.organization_name));
     let name = fields.check("name", Name::parse(&body.name));
@@ -149,7 +168,6 @@ async fn signup(state: web::Data<AppState>, Json(body): Json<SignupRequest>) -> 
         unreachable!("Fields::finish fails when a field is missing")
     };
 
-    let now = Utc::now();
     let org = Organization {
         id: Uuid::now_v7(),
         name: org_name,
@@ -164,7 +182,7 @@ async fn signup(state: web::Data<AppState>, Json(body): Json<SignupRequest>) -> 
         email,
         name,
         role: Role::Admin,
-        password_hash: password::hash(pass).await?,
+        password_hash: state.hasher.hash(pass).await?,
     };
     let user = state.store.create_organization(&org, &admin, now).await?;
     let tokens = start_session(&state, &user, now).await?;
@@ -191,6 +209,7 @@ async fn signup(state: web::Data<AppState>, Json(body): Json<SignupRequest>) -> 
         (status = 415, response = crate::problem::UnsupportedMediaType),
         (status = 422, response = crate::problem::ValidationFailed),
         (status = 429, response = crate::problem::TooManyRequests),
+        (status = 503, response = crate::problem::ServiceUnavailable),
     )
 )]
 #[post("/auth/login")]
@@ -203,43 +222,35 @@ async fn login(
     let email = body.email.trim().to_lowercase();
     // Keyed by a hash: the throttle table holds no email addresses.
     let account_key = format!("account:{}", secrets::sha256_hex(&email));
-    let address_key = format!(
-        "address:{}",
-        req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
-    );
+    let address_key = format!("address:{}", throttle::client_address(&req));
     let window_start = now - Duration::seconds(FAILURE_WINDOW_SECS);
+    // Every attempt is counted before the password is checked, so parallel
+    // guesses cannot all pass a count read before any of them failed.
     for (key, limit) in [
         (&account_key, FAILURES_PER_ACCOUNT),
         (&address_key, FAILURES_PER_ADDRESS),
     ] {
-        if let Some((failures, started)) = state.store.login_failures(key, window_start).await? {
-            if failures >= limit {
-                let retry_after = (started + Duration::seconds(FAILURE_WINDOW_SECS) - now)
-                    .num_seconds()
-                    .max(1);
-                return Err(ApiError::TooManyRequests {
-                    retry_after_secs: retry_after as u64,
-                });
-            }
+        let (attempts, started) = state.store.count_login_attempt(key, window_start, now).await?;
+        if attempts > limit {
+            let retry_after = (started + Duration::seconds(FAILURE_WINDOW_SECS) - now)
+                .num_seconds()
+                .max(1);
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: retry_after as u64,
+            });
         }
     }
 
     let credentials = state.store.credentials(&email).await?;
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    let password_ok = password::verify(body.password, stored_hash).await?;
+    let password_ok = state.hasher.verify(body.password, stored_hash).await?;
     let user = credentials.map(|c| c.user).filter(|u| password_ok && u.active);
     let Some(user) = user else {
-        state
-            .store
-            .record_login_failure(&account_key, window_start, now)
-            .await?;
-        state
-            .store
-            .record_login_failure(&address_key, window_start, now)
-            .await?;
         return Err(ApiError::Unauthorized("The email or the password is wrong."));
     };
+    // A success is not a failure: the account starts afresh, the address gets its attempt back.
     state.store.clear_login_failures(&account_key).await?;
+    state.store.refund_login_attempt(&address_key).await?;
     Ok(HttpResponse::Ok().json(start_session(&state, &user, now).await?))
 }
 
@@ -373,7 +384,10 @@ async fn update_me(
                 .credentials(user.email.as_str())
                 .await?
                 .map(|c| c.password_hash);
-            let current_ok = password::verify(body.current_password.unwrap_or_default(), current).await?;
+            let current_ok = state
+                .hasher
+                .verify(body.current_password.unwrap_or_default(), current)
+                .await?;
             if !current_ok {
                 return Err(ApiError::invalid(
                     "current_password",
@@ -381,7 +395,7 @@ async fn update_me(
                     "is not your current password",
                 ));
             }
-            Some(password::hash(new_password).await?)
+            Some(state.hasher.hash(new_password).await?)
         }
         None => None,
     };

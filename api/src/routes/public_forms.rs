@@ -17,7 +17,7 @@ use actix_web::{
     http::{header, StatusCode},
     post, web, HttpRequest, HttpResponse,
 };
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use pipewise_domain::lead::ValuePeriod;
 use pipewise_storage::{Form, FormField, NewLead, StoreError};
 use serde::Serialize;
@@ -33,6 +33,7 @@ use crate::{
         submission_body::{field_label, BodyKind, SubmissionBody},
     },
     state::AppState,
+    throttle::{self, client_address},
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -159,13 +160,6 @@ async fn submit_form(
     }
 }
 
-/// The client's address, as login throttling keys it: the peer of the TCP
-/// connection. Forwarded headers are not trusted: anyone can send them, and
-/// a limit keyed by them would be a limit on nothing.
-fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
-}
-
 /// Counts the submission against the client's and the form's budget for
 /// this minute; 429 once either is spent. A client over its own limit is
 /// not counted against the form, so it cannot use up everyone's budget.
@@ -177,15 +171,11 @@ async fn rate_limit(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let window = Duration::seconds(WINDOW_SECS);
-    let window_start = now.duration_trunc(window).map_err(ApiError::internal)?;
-    let retry_after_secs = (window_start + window - now).num_seconds().max(1) as u64;
     for (key, limit) in [
         (format!("form:{}:address:{client}", form.id), limits.per_client),
         (format!("form:{}", form.id), limits.per_form),
     ] {
-        if state.store.hit(&key, window_start).await? > i64::from(limit) {
-            return Err(ApiError::TooManyRequests { retry_after_secs });
-        }
+        throttle::spend(state.store.as_ref(), &key, limit, window, now).await?;
     }
     Ok(())
 }

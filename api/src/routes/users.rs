@@ -14,7 +14,6 @@ use crate::{
     error::ApiError,
     extract::{if_match::etag, Admin, Caller, IfMatch, Json, ListOf, PageQuery, Read},
     fields::Fields,
-    security::password,
     state::AppState,
 };
 
@@ -166,7 +165,7 @@ async fn create_user(
         email,
         name,
         role: body.role.into(),
-        password_hash: password::hash(pass).await?,
+        password_hash: state.hasher.hash(pass).await?,
     };
     let user = state
         .store
@@ -228,7 +227,7 @@ async fn update_user(
     let pass = fields.check_opt("password", body.password.as_deref(), Password::parse);
     fields.finish(|| ())?;
     let password_hash = match pass {
-        Some(pass) => Some(password::hash(pass).await?),
+        Some(pass) => Some(state.hasher.hash(pass).await?),
         None => None,
     };
     let changes = UserChanges {

@@ -1,42 +1,77 @@
 //! Password hashing with argon2id (m = 19 MiB, t = 2, p = 1: the OWASP
-//! minimum and the argon2 crate's default), always off the async threads.
+//! minimum and the argon2 crate's default), always off the async threads,
+//! and never more at once than the hasher has slots: each hash holds 19 MiB,
+//! so a burst of sign-ups or logins must wait for a slot instead of growing
+//! the process without bound.
 
-use std::sync::OnceLock;
+use std::{sync::Arc, sync::OnceLock, time::Duration};
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Argon2,
 };
 use pipewise_domain::Password;
+use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 
-pub async fn hash(password: Password) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::Internal(e.to_string().into()))
+/// Bounds concurrent hashes and verifications to `slots`; a caller that gets
+/// no slot within `wait` is answered 503 with `Retry-After`.
+#[derive(Clone)]
+pub struct Hasher {
+    slots: Arc<Semaphore>,
+    wait: Duration,
 }
 
-/// Verifies `password` against `stored`, or against a fixed dummy hash when
-/// there is no user, so that an unknown email costs the same time as a wrong
-/// password and response times do not reveal which emails exist.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let known = stored.is_some();
-        let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
-        let Ok(parsed) = PasswordHash::new(&phc) else {
-            return false;
-        };
-        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known
-    })
-    .await
-    .map_err(ApiError::internal)
+impl Hasher {
+    pub fn new(slots: usize, wait: Duration) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            wait,
+        }
+    }
+
+    pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
+        self.run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await?
+        .map_err(|e| ApiError::Internal(e.to_string().into()))
+    }
+
+    /// Verifies `password` against `stored`, or against a fixed dummy hash when
+    /// there is no user, so that an unknown email costs the same time as a wrong
+    /// password and response times do not reveal which emails exist.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
+        self.run(move || {
+            let known = stored.is_some();
+            let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
+            let Ok(parsed) = PasswordHash::new(&phc) else {
+                return false;
+            };
+            Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        let permit = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Busy {
+                retry_after_secs: self.wait.as_secs().max(1),
+            })?
+            .map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
 }
 
 fn dummy_hash() -> &'static str {
