@@ -75,7 +75,10 @@ pub struct Config {
     /// Seconds a sign-up or login waits for a hashing slot before a 503.
     #[arg(long, env = "PIPEWISE_HASH_WAIT_SECS", default_value_t = 5, global = true)]
     pub hash_wait_secs: u64,
-    /// Seconds a client has to send a request body, and a request to be answered.
+    /// Seconds a client has to send its request body before a 408.
+    #[arg(long, env = "PIPEWISE_BODY_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub body_timeout_secs: u64,
+    /// Seconds a whole request may take before a 503.
     #[arg(long, env = "PIPEWISE_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
     pub request_timeout_secs: u64,
 }
@@ -98,6 +101,7 @@ impl Config {
             signup_rate_per_client: 1000,
             hash_slots: None,
             hash_wait_secs: 5,
+            body_timeout_secs: 10,
             request_timeout_secs: 30,
         }
     }

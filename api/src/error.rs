@@ -35,6 +35,12 @@ pub enum ApiError {
     Duplicate { detail: String, existing_id: uuid::Uuid },
     #[error("stale If-Match")]
     PreconditionFailed,
+    /// The body did not arrive within the deadline.
+    #[error("request timeout")]
+    RequestTimeout,
+    /// The whole request took longer than its deadline.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -72,6 +78,8 @@ impl ApiError {
             ApiError::Duplicate { .. } => ("duplicate", "Duplicate"),
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
+            ApiError::RequestTimeout => ("request-timeout", "Request timeout"),
+            ApiError::DeadlineExceeded => ("deadline-exceeded", "Deadline exceeded"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Validation(_) => ("validation", "Validation failed"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
@@ -91,7 +99,9 @@ impl ApiError {
             ApiError::PreconditionFailed => {
                 "The record changed since the version named in If-Match; fetch it again.".to_owned()
             }
-            ApiError::PayloadTooLarge => "The request body exceeds 1 MiB.".to_owned(),
+            ApiError::PayloadTooLarge => "The request body exceeds the size limit.".to_owned(),
+            ApiError::RequestTimeout => "The request body did not arrive in time.".to_owned(),
+            ApiError::DeadlineExceeded => "The request took too long to answer; try again.".to_owned(),
             ApiError::UnsupportedMediaType => "Send the body as application/json.".to_owned(),
             ApiError::Validation(_) => "The request has invalid fields.".to_owned(),
             ApiError::TooManyRequests { retry_after_secs } => {
@@ -130,6 +140,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) | ApiError::Duplicate { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -171,6 +183,10 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests { retry_after_secs } | ApiError::Busy { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            // The rest of the body may still be on its way: this connection is done.
+            ApiError::RequestTimeout => {
+                response.insert_header((header::CONNECTION, HeaderValue::from_static("close")));
             }
             _ => {}
         }

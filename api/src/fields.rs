@@ -3,12 +3,17 @@
 
 use crate::{error::ApiError, problem::FieldError};
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Fields {
     errors: Vec<FieldError>,
 }
 
 impl Fields {
+    /// Starts from problems found before the fields are parsed.
+    pub fn with_errors(errors: Vec<FieldError>) -> Self {
+        Self { errors }
+    }
+
     /// Keeps the parsed value, or records why `field` is invalid.
     pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
         match parsed {
@@ -34,12 +39,18 @@ impl Fields {
         self.errors.push(FieldError::new(field, code, message));
     }
 
-    /// Fails with every recorded error; otherwise hands back `value`.
+    /// Fails with every recorded error (the first for each field); otherwise
+    /// hands back `value`.
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, ApiError> {
         if self.errors.is_empty() {
-            Ok(value())
-        } else {
-            Err(ApiError::Validation(self.errors))
+            return Ok(value());
         }
+        let mut errors: Vec<FieldError> = Vec::with_capacity(self.errors.len());
+        for error in self.errors {
+            if !errors.iter().any(|e| e.field == error.field) {
+                errors.push(error);
+            }
+        }
+        Err(ApiError::Validation(errors))
     }
 }

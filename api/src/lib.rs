@@ -2,12 +2,15 @@
 //! document, and the server they make up.
 
 pub mod config;
+pub mod contract;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod fields;
 pub mod metrics;
 pub mod nullable;
 pub mod openapi;
+pub mod patterns;
 pub mod problem;
 pub mod request_id;
 pub mod routes;

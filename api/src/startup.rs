@@ -18,7 +18,10 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     config::Config,
+    contract::Contract,
+    edge::{self, RequestDeadline},
     error::ApiError,
+    extract::body::BodyDeadline,
     extract::json::MAX_BODY_BYTES,
     metrics,
     openapi::{BaseDoc, MethodTable},
@@ -37,6 +40,8 @@ pub enum StartupError {
     Database(#[from] pipewise_storage::StoreError),
     #[error(transparent)]
     WeakSecret(#[from] crate::security::jwt::WeakSecret),
+    #[error(transparent)]
+    Contract(#[from] crate::contract::ContractError),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: String, source: std::io::Error },
 }
@@ -87,6 +92,10 @@ impl Application {
             per_form: config.form_rate_per_form,
             per_client: config.form_rate_per_client,
         };
+        // The contract, compiled once: every worker checks requests against it.
+        let contract = web::Data::new(Contract::compile(&openapi_document())?);
+        let body_deadline = BodyDeadline(Duration::from_secs(config.body_timeout_secs));
+        let request_deadline = RequestDeadline(Duration::from_secs(config.request_timeout_secs));
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             let (app, api) = register_routes(
@@ -94,16 +103,25 @@ impl Application {
                     .into_utoipa_app()
                     .openapi(BaseDoc::openapi())
                     .map(|app| {
-                        app.wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+                        app.wrap(from_fn(edge::middleware))
+                            .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
                             .wrap(from_fn(metrics::middleware))
                             .wrap(TracingLogger::<RequestSpan>::new())
                             .wrap(from_fn(request_id::middleware))
                     })
                     .app_data(web::Data::new(app_state.clone()))
                     .app_data(web::Data::new(form_limits))
+                    .app_data(contract.clone())
+                    .app_data(body_deadline)
+                    .app_data(request_deadline)
                     .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                    .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                        ApiError::BadRequest(format!("Invalid query parameters: {err}.")).into()
+                    // The contract has named the parameter for anything it can state
+                    // (edge.rs); what reaches here breaks a rule it cannot.
+                    .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                        ApiError::BadRequest(
+                            "The query parameters are invalid; see this operation's parameters.".to_owned(),
+                        )
+                        .into()
                     }))
                     .app_data(web::PathConfig::default().error_handler(|err, req| {
                         let literal = req

@@ -1,8 +1,10 @@
 use std::fmt;
 
 /// An email address, trimmed and lower-cased so that uniqueness checks are
-/// case-insensitive. The check is deliberately modest (one `@`, a dotted
-/// domain, no spaces): the only real proof of an address is a mail that arrives.
+/// case-insensitive. The syntax is RFC 5322's common form: a dot-atom local
+/// part (no quoted strings, comments or brackets), one `@`, and a host name
+/// of at least two labels of letters, digits and inner hyphens. Beyond that,
+/// the only real proof of an address is a mail that arrives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -23,15 +25,7 @@ impl Email {
             return Err(EmailError::TooLong);
         }
         let (local, domain) = value.split_once('@').ok_or(EmailError::Invalid)?;
-        let well_formed = !local.is_empty()
-            && local.len() <= 64
-            && !domain.contains('@')
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-        if well_formed {
+        if is_dot_atom(local) && local.len() <= 64 && is_host_name(domain) {
             Ok(Self(value))
         } else {
             Err(EmailError::Invalid)
@@ -45,6 +39,27 @@ impl Email {
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
     }
+}
+
+/// `atext` atoms joined by single dots (RFC 5322 §3.2.3).
+fn is_dot_atom(local: &str) -> bool {
+    const SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
+    local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.bytes().all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b)))
+}
+
+/// Two or more labels of 1–63 letters, digits and inner hyphens (RFC 1123).
+fn is_host_name(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 impl fmt::Display for Email {
@@ -76,8 +91,29 @@ mod tests {
             "a da@example.com",
             "ada@.example.com",
             "ada@example..com",
+            "a@b.example;x=y",
+            "<a@b.example>",
+            "a@-b.example",
+            "a@b-.example",
+            "a..b@example.com",
+            ".a@example.com",
+            "\"a b\"@example.com",
+            "a@b.example.",
+            "a@b_c.example",
         ] {
             assert_eq!(Email::parse(raw), Err(EmailError::Invalid), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn common_real_addresses_are_accepted() {
+        for raw in [
+            "a@b.example",
+            "first.last+tag@mail.example.co.uk",
+            "o'brien@x-y.example",
+            "1@2.example",
+        ] {
+            assert!(Email::parse(raw).is_ok(), "{raw:?}");
         }
     }
 

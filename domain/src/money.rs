@@ -25,8 +25,22 @@ pub enum AmountError {
 impl Amount {
     pub const ZERO: Amount = Amount(0);
 
+    /// Digits, then optionally a point and one or two digits (`^\d+(\.\d{1,2})?$`):
+    /// no sign, spaces, separators or exponent, so that what is stored is
+    /// exactly what was written.
     pub fn parse(raw: &str) -> Result<Self, AmountError> {
-        let value = Decimal::from_str_exact(raw.trim()).map_err(|_| AmountError::NotADecimal)?;
+        let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if raw.starts_with('-') && raw.len() > 1 {
+            return Err(AmountError::Negative);
+        }
+        if whole.is_empty() || !digits(whole) || !digits(fraction) || (raw.contains('.') && fraction.is_empty()) {
+            return Err(AmountError::NotADecimal);
+        }
+        if fraction.len() > 2 {
+            return Err(AmountError::TooPrecise);
+        }
+        let value = Decimal::from_str_exact(raw).map_err(|_| AmountError::TooLarge)?;
         Self::from_decimal(value)
     }
 
@@ -85,6 +99,9 @@ mod tests {
         assert_eq!(Amount::parse("1.999"), Err(AmountError::TooPrecise));
         assert_eq!(Amount::parse("abc"), Err(AmountError::NotADecimal));
         assert_eq!(Amount::parse("1e5"), Err(AmountError::NotADecimal));
+        for lenient in ["1_000", " 1.00", "1.00 ", "+1.00", "1.", ".5", "", "1,00", "0x10"] {
+            assert_eq!(Amount::parse(lenient), Err(AmountError::NotADecimal), "{lenient:?}");
+        }
         assert_eq!(Amount::parse("100000000000000"), Err(AmountError::TooLarge));
     }
 

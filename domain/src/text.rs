@@ -20,6 +20,13 @@ pub fn optional_text(raw: &str, max: usize) -> Result<Option<String>, TextError>
     }
 }
 
+/// Whether `text` holds a control character other than tab, line feed and
+/// carriage return: no field of Pipewise takes one, PostgreSQL cannot store
+/// NUL, and both backends must answer the same.
+pub fn has_control_characters(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
 /// The lower-cased form used for case-insensitive prefix search and sorting.
 pub fn search_key(parts: &[Option<&str>]) -> String {
     parts
@@ -34,6 +41,15 @@ pub fn search_key(parts: &[Option<&str>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_other_than_tab_and_newlines_are_found() {
+        assert!(has_control_characters("a\u{0}b"));
+        assert!(has_control_characters("\u{7f}"));
+        assert!(has_control_characters("\u{1b}[31m"));
+        assert!(!has_control_characters("line one\r\nline two\tend"));
+        assert!(!has_control_characters("Ünïcödé — fine"));
+    }
 
     #[test]
     fn blank_text_is_absent_and_long_text_refused() {

@@ -10,6 +10,7 @@ mod conversion;
 mod deals;
 mod errors;
 mod forms;
+mod input;
 mod leads;
 mod notes;
 mod notifications;

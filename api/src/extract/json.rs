@@ -1,18 +1,34 @@
 //! A JSON body extractor that answers every failure with the right problem:
-//! 415 for another content type, 413 past 1 MiB, 400 for malformed JSON,
-//! 422 naming the field for a wrong type, a missing or an unknown field, or
-//! a `validator` rule.
+//! 415 for another content type, 413 past 1 MiB, 408 for a body that does
+//! not arrive in time, 400 for malformed JSON; and 422s that list every
+//! problem of the body at once. Text with control characters and whatever
+//! breaks the contract's schema for the operation (an unknown field, a
+//! length, pattern, format, enum, range or item count) are collected; when
+//! the body still has its type's shape, the handler receives them in its
+//! [`Fields`], adds what its own parsing finds, and answers them all with
+//! `Fields::finish` before it writes anything. A body of the wrong shape (a
+//! wrong type, a missing field) is a 422 at once, with everything found.
 
-use actix_web::{dev::Payload, http::header, mime, web::Bytes, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, http::header, mime, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
+use pipewise_domain::text::has_control_characters;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::{error::ApiError, problem::FieldError};
+use crate::{
+    contract::Contract,
+    error::ApiError,
+    extract::body::{self, BodyDeadline},
+    fields::Fields,
+    problem::FieldError,
+};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub struct Json<T>(pub T);
+/// The parsed body, and the problems found in it so far: a handler must
+/// `finish` the [`Fields`] before acting (an unused one fails the lints).
+pub struct Json<T>(pub T, pub Fields);
 
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for Json<T> {
     type Error = ApiError;
@@ -27,36 +43,131 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Json<T> {
             .is_some_and(|m| {
                 m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
             });
-        let body = Bytes::from_request(req, payload);
+        let req = req.clone();
+        let payload = payload.take();
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            let bytes = body.await.map_err(|err| {
-                if err.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::BadRequest("The request body could not be read.".to_owned())
+            let bytes = body::read(
+                payload,
+                body::declared_length(&req),
+                MAX_BODY_BYTES,
+                BodyDeadline::of(&req),
+            )
+            .await?;
+            let mut value = syntax(&bytes)?;
+            let mut errors = Vec::new();
+            control_characters(&value, String::new(), &mut errors);
+            if let Some(contract) = req.app_data::<web::Data<Contract>>() {
+                for error in contract.check_body(&req, &value) {
+                    add(&mut errors, error);
                 }
-            })?;
-            let value: T = parse(&bytes)?;
-            value
-                .validate()
-                .map_err(|errors| ApiError::Validation(flatten(&errors)))?;
-            Ok(Json(value))
+            }
+            // Unknown fields are reported above; without them the body may
+            // still parse, so that the handler can name the rest.
+            for error in errors.iter().filter(|e| e.code == "unknown_field") {
+                remove(&mut value, &error.field);
+            }
+            let parsed: T = match from_value(value) {
+                Ok(parsed) => parsed,
+                Err(ApiError::Validation(found)) => {
+                    for error in found {
+                        add(&mut errors, error);
+                    }
+                    return Err(ApiError::Validation(errors));
+                }
+                Err(other) => return Err(other),
+            };
+            if let Err(found) = parsed.validate() {
+                for error in flatten(&found) {
+                    add(&mut errors, error);
+                }
+            }
+            Ok(Json(parsed, Fields::with_errors(errors)))
         })
     }
 }
 
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // Syntax first, so that malformed JSON is 400 whatever the shape errors.
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {}.", strip_position(&e.to_string()))))?;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(classify)?;
-    de.end()
-        .map_err(|_| ApiError::BadRequest("Malformed JSON: unexpected data after the value.".to_owned()))?;
-    Ok(value)
+/// Adds `error` unless its field is already named: one problem per field.
+fn add(errors: &mut Vec<FieldError>, error: FieldError) {
+    if !errors.iter().any(|e| e.field == error.field) {
+        errors.push(error);
+    }
+}
+
+/// Removes the member at a dotted field path such as `contacts[0].role`.
+fn remove(value: &mut Value, field: &str) {
+    let mut segments: Vec<&str> = field.split('.').collect();
+    let Some(last) = segments.pop() else { return };
+    let mut current = value;
+    for segment in segments {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let Some(next) = current.get_mut(name) else { return };
+        current = match index {
+            Some(i) => match next.get_mut(i) {
+                Some(item) => item,
+                None => return,
+            },
+            None => next,
+        };
+    }
+    if let Value::Object(object) = current {
+        object.remove(last);
+    }
+}
+
+/// Syntax first, so that malformed JSON is 400 whatever the shape errors.
+fn syntax(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice::<Value>(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {}.", strip_position(&e.to_string()))))
+}
+
+fn control_characters(value: &Value, path: String, out: &mut Vec<FieldError>) {
+    let join = |name: &str| {
+        if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    match value {
+        Value::String(text) if has_control_characters(text) => out.push(FieldError::new(
+            if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.clone()
+            },
+            "control_character",
+            "must not contain control characters (tab and line breaks are allowed)",
+        )),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                control_characters(item, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(object) => {
+            for (name, item) in object {
+                if has_control_characters(name) {
+                    out.push(FieldError::new(
+                        join(&name.chars().filter(|c| !c.is_control()).collect::<String>()),
+                        "control_character",
+                        "is a field name with control characters",
+                    ));
+                } else {
+                    control_characters(item, join(name), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(classify)
 }
 
 fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

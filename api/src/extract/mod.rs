@@ -1,5 +1,6 @@
 //! Request extractors: where input is parsed into types the handlers trust.
 
+pub mod body;
 pub mod caller;
 pub mod if_match;
 pub mod json;

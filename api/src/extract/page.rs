@@ -21,7 +21,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(max_length = 64)]
+    #[param(max_length = 512)]
     pub cursor: Option<String>,
 }
 

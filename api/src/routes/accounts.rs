@@ -225,11 +225,10 @@ async fn list_accounts(
 async fn create_account(
     caller: Caller<Write>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateAccount>,
+    Json(body, mut fields): Json<CreateAccount>,
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
     let owner = caller.new_record_owner(body.owner_id)?;
-    let mut fields = Fields::default();
     let name = fields.check("name", Name::parse(&body.name));
     let domain = fields
         .check_opt("domain", body.domain.as_deref(), parse_domain)
@@ -299,15 +298,16 @@ async fn update_account(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<UpdateAccount>,
+    Json(body, pending): Json<UpdateAccount>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
+    let pending = &pending;
     let account = retrying(if_match, move || async move {
         let current = state.store.account(org, id).await?;
         caller.ensure_can_change(current.owner_id)?;
         check_version(if_match, current.version)?;
-        let next = changed(caller, state, &current, body).await?;
+        let next = changed(caller, state, &current, body, pending).await?;
         Ok(state
             .store
             .update_account(org, id, current.version, &next, caller.actor(), Utc::now())
@@ -323,8 +323,9 @@ async fn changed(
     state: &AppState,
     current: &Account,
     body: &UpdateAccount,
+    pending: &Fields,
 ) -> Result<AccountFields, ApiError> {
-    let mut fields = Fields::default();
+    let mut fields = pending.clone();
     let mut next = AccountFields::of(current);
     if let Some(name) = fields.check_opt("name", body.name.as_deref(), Name::parse) {
         next.name = name.into_string();

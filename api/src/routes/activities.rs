@@ -345,7 +345,7 @@ async fn list_activities(
 async fn create_activity(
     caller: Caller<Write>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateActivity>,
+    Json(body, mut fields): Json<CreateActivity>,
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
     let now = Utc::now();
@@ -353,7 +353,6 @@ async fn create_activity(
     if body.created_at.is_some() {
         caller.ensure_may_backdate()?;
     }
-    let mut fields = Fields::default();
     let subject = fields.check("subject", subject(&body.subject));
     let note = fields.check_opt("note", body.note.as_deref(), note).flatten();
     reject_future(&mut fields, "created_at", body.created_at, now);
@@ -429,14 +428,15 @@ async fn update_activity(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<UpdateActivity>,
+    Json(body, pending): Json<UpdateActivity>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state, if_match, body) = (&caller, &state, &if_match, &body);
+    let pending = &pending;
     let activity = retrying(if_match, move || async move {
         let current = visible_activity(caller, state, id, false).await?;
         check_version(if_match, current.version)?;
-        let next = changed(caller, state, &current, body).await?;
+        let next = changed(caller, state, &current, body, pending).await?;
         Ok(state
             .store
             .update_activity(org, id, current.version, &next, caller.actor(), Utc::now())
@@ -452,9 +452,10 @@ async fn changed(
     state: &AppState,
     current: &Activity,
     body: &UpdateActivity,
+    pending: &Fields,
 ) -> Result<ActivityFields, ApiError> {
     let now = Utc::now();
-    let mut fields = Fields::default();
+    let mut fields = pending.clone();
     let mut next = ActivityFields::of(current);
     if let Some(t) = body.activity_type {
         next.activity_type = t.into();
@@ -526,21 +527,21 @@ async fn complete_activity(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<CompleteActivity>,
+    Json(body, pending): Json<CompleteActivity>,
 ) -> Result<HttpResponse, ApiError> {
     if body.at.is_some() {
         caller.ensure_may_backdate()?;
     }
     let (org, id, at) = (caller.organization_id(), *id, body.at);
-    let (caller, state, if_match) = (&caller, &state, &if_match);
+    let (caller, state, if_match, pending) = (&caller, &state, &if_match, &pending);
     let activity = retrying(if_match, move || async move {
         let now = Utc::now();
+        let mut fields = pending.clone();
         let current = visible_activity(caller, state, id, false).await?;
         check_version(if_match, current.version)?;
         if current.done_at.is_some() {
             return Err(ApiError::Conflict("The activity is already done.".to_owned()));
         }
-        let mut fields = Fields::default();
         reject_future(&mut fields, "at", at, now);
         if at.is_some_and(|at| at < current.created_at) {
             fields.reject("at", "before_creation", "must not be before the activity was created");

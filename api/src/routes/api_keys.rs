@@ -14,7 +14,6 @@ use validator::Validate;
 use crate::{
     error::ApiError,
     extract::{Admin, Caller, Json, ListOf, PageQuery},
-    fields::Fields,
     security::secrets,
     state::AppState,
 };
@@ -154,9 +153,8 @@ async fn list_api_keys(
 async fn create_api_key(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateApiKey>,
+    Json(body, mut fields): Json<CreateApiKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
     let name = fields.check("name", Name::parse(&body.name));
     let name = fields.finish(|| name)?.expect("checked");
     let secret = secrets::api_key();

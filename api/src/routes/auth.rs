@@ -15,7 +15,6 @@ use validator::Validate;
 use crate::{
     error::ApiError,
     extract::{Caller, Json, UserOnly},
-    fields::Fields,
     routes::users::{user_response, UserView},
     security::{jwt::ACCESS_TOKEN_TTL_SECS, secrets},
     state::AppState,
@@ -69,7 +68,7 @@ pub struct SignupRequest {
     organization_name: String,
     #[schema(example = "Ada Lovelace", min_length = 1, max_length = 200)]
     name: String,
-    #[schema(example = "ada@example.com", max_length = 254)]
+    #[schema(example = "ada@example.com", max_length = 254, format = Email)]
     email: String,
     /// At least 10 characters.
     #[schema(example = "correct horse battery", min_length = 10, max_length = 128)]
@@ -134,7 +133,7 @@ pub struct UpdateMe {
 async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Json(body): Json<SignupRequest>,
+    Json(body, mut fields): Json<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.allow_signup {
         return Err(ApiError::Forbidden(
@@ -151,7 +150,6 @@ async fn signup(
         now,
     )
     .await?;
-    let mut fields = Fields::default();
     let org_name = fields.check("organization_name", Name::parse(&body.organization_name));
     let name = fields.check("name", Name::parse(&body.name));
     let email = fields.check("email", Email::parse(&body.email));
@@ -216,8 +214,9 @@ async fn signup(
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Json(body): Json<LoginRequest>,
+    Json(body, fields): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     let now = Utc::now();
     let email = body.email.trim().to_lowercase();
     // Keyed by a hash: the throttle table holds no email addresses.
@@ -269,7 +268,11 @@ async fn login(
     )
 )]
 #[post("/auth/refresh")]
-async fn refresh(state: web::Data<AppState>, Json(body): Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+async fn refresh(
+    state: web::Data<AppState>,
+    Json(body, fields): Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     let now = Utc::now();
     let next_token = secrets::refresh_token();
     let presented = secrets::sha256_hex(&body.refresh_token);
@@ -306,7 +309,11 @@ async fn refresh(state: web::Data<AppState>, Json(body): Json<RefreshRequest>) -
     )
 )]
 #[post("/auth/logout")]
-async fn logout(state: web::Data<AppState>, Json(body): Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+async fn logout(
+    state: web::Data<AppState>,
+    Json(body, fields): Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     state
         .store
         .revoke_refresh_family(&secrets::sha256_hex(&body.refresh_token), Utc::now())
@@ -365,12 +372,11 @@ async fn me(caller: Caller<UserOnly>) -> Result<HttpResponse, ApiError> {
 async fn update_me(
     caller: Caller<UserOnly>,
     state: web::Data<AppState>,
-    Json(body): Json<UpdateMe>,
+    Json(body, mut fields): Json<UpdateMe>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller
         .user()
         .ok_or(ApiError::Forbidden("This call needs a user login."))?;
-    let mut fields = Fields::default();
     let name = fields.check_opt("name", body.name.as_deref(), Name::parse);
     let new_password = fields.check_opt("password", body.password.as_deref(), Password::parse);
     if body.password.is_some() && body.current_password.is_none() {

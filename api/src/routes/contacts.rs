@@ -108,7 +108,7 @@ pub struct CreateContact {
     last_name: Option<String>,
     /// Unique within the organization, whatever its case: a duplicate is 409
     /// with the existing contact's id in `existing_id`.
-    #[schema(example = "ada@acme.example", max_length = 254)]
+    #[schema(example = "ada@acme.example", max_length = 254, format = Email)]
     email: Option<String>,
     #[schema(example = "+44 20 7946 0000", max_length = 50)]
     phone: Option<String>,
@@ -134,7 +134,7 @@ pub struct UpdateContact {
     #[schema(value_type = Option<String>, nullable, example = "King", max_length = 100)]
     last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
-    #[schema(value_type = Option<String>, nullable, example = "ada@acme.example", max_length = 254)]
+    #[schema(value_type = Option<String>, nullable, example = "ada@acme.example", max_length = 254, format = Email)]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "+44 20 7946 0000", max_length = 50)]
@@ -295,11 +295,10 @@ async fn list_contacts(
 async fn create_contact(
     caller: Caller<Write>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateContact>,
+    Json(body, mut fields): Json<CreateContact>,
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
     let owner = caller.new_record_owner(body.owner_id)?;
-    let mut fields = Fields::default();
     let new = ContactFields {
         first_name: records::text(&mut fields, "first_name", body.first_name.as_deref(), NAME_MAX),
         last_name: records::text(&mut fields, "last_name", body.last_name.as_deref(), NAME_MAX),
@@ -378,15 +377,16 @@ async fn update_contact(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<UpdateContact>,
+    Json(body, pending): Json<UpdateContact>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
+    let pending = &pending;
     let contact = retrying(if_match, move || async move {
         let current = state.store.contact(org, id).await?;
         caller.ensure_can_change(current.owner_id)?;
         check_version(if_match, current.version)?;
-        let next = changed(caller, state, &current, body).await?;
+        let next = changed(caller, state, &current, body, pending).await?;
         match state
             .store
             .update_contact(org, id, current.version, &next, caller.actor(), Utc::now())
@@ -406,9 +406,10 @@ async fn changed(
     state: &AppState,
     current: &Contact,
     body: &UpdateContact,
+    pending: &Fields,
 ) -> Result<ContactFields, ApiError> {
     let org = current.organization_id;
-    let mut fields = Fields::default();
+    let mut fields = pending.clone();
     let mut next = ContactFields::of(current)?;
     if let Some(v) = records::patch_text(&mut fields, "first_name", &body.first_name, NAME_MAX) {
         next.first_name = v;

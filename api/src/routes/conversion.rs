@@ -66,7 +66,7 @@ pub struct ConvertDeal {
     #[schema(example = "Acme — 50 seats", min_length = 1, max_length = 200)]
     title: Option<String>,
     /// Decimal string, ≥ 0, at most 2 places.
-    #[schema(example = "12500.00", max_length = 32)]
+    #[schema(example = "12500.00", max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     amount: String,
     /// ISO 4217; the lead's currency if omitted.
     #[schema(example = "EUR", min_length = 3, max_length = 3)]
@@ -147,13 +147,12 @@ async fn convert_lead(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<ConvertLead>,
+    Json(body, mut fields): Json<ConvertLead>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     if body.at.is_some() {
         caller.ensure_may_backdate()?;
     }
-    let mut fields = Fields::default();
     if body.at.is_some_and(|at| at > now) {
         fields.reject("at", "in_the_future", "must not be in the future");
     }

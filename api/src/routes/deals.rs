@@ -181,7 +181,7 @@ pub struct CreateDeal {
     #[schema(example = "Acme — 50 seats", min_length = 1, max_length = 200)]
     title: String,
     /// Decimal string, ≥ 0, at most 2 places.
-    #[schema(example = "12500.00", max_length = 32)]
+    #[schema(example = "12500.00", max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     amount: String,
     /// ISO 4217; the organization's base currency if omitted.
     #[schema(example = "EUR", min_length = 3, max_length = 3)]
@@ -210,7 +210,7 @@ pub struct CreateDeal {
 pub struct UpdateDeal {
     #[schema(min_length = 1, max_length = 200)]
     title: Option<String>,
-    #[schema(example = "13000.00", max_length = 32)]
+    #[schema(example = "13000.00", max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     amount: Option<String>,
     #[schema(min_length = 3, max_length = 3)]
     currency: Option<String>,
@@ -300,10 +300,10 @@ pub struct DealListQuery {
     created_to: Option<DateTime<Utc>>,
     expected_close_from: Option<NaiveDate>,
     expected_close_to: Option<NaiveDate>,
-    /// Decimal string.
-    #[param(max_length = 32)]
+    /// Decimal string, at most 2 places.
+    #[param(max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     amount_min: Option<String>,
-    #[param(max_length = 32)]
+    #[param(max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     amount_max: Option<String>,
 }
 
@@ -463,14 +463,13 @@ async fn list_deals(
 async fn create_deal(
     caller: Caller<Write>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateDeal>,
+    Json(body, mut fields): Json<CreateDeal>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let owner_id = caller.new_record_owner(body.owner_id)?;
     if body.created_at.is_some() {
         caller.ensure_may_backdate()?;
     }
-    let mut fields = Fields::default();
     let title = fields.check("title", title(&body.title));
     let amount = fields.check("amount", Amount::parse(&body.amount));
     let currency = fields.check_opt("currency", body.currency.as_deref(), Currency::parse);
@@ -564,12 +563,11 @@ async fn update_deal(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<UpdateDeal>,
+    Json(body, mut fields): Json<UpdateDeal>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(owner) = body.owner_id {
         caller.ensure_can_change(owner)?;
     }
-    let mut fields = Fields::default();
     let changes = DealChanges {
         title: fields.check_opt("title", body.title.as_deref(), title),
         amount: fields.check_opt("amount", body.amount.as_deref(), Amount::parse),
@@ -729,8 +727,9 @@ async fn move_deal(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<MoveDeal>,
+    Json(body, fields): Json<MoveDeal>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     command(
         &caller,
         &state,
@@ -764,8 +763,9 @@ async fn win_deal(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<WinDeal>,
+    Json(body, fields): Json<WinDeal>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     command(&caller, &state, *id, Command::Win, body.at, if_match).await
 }
 
@@ -789,8 +789,9 @@ async fn lose_deal(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<LoseDeal>,
+    Json(body, fields): Json<LoseDeal>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     let reason = LostReason::parse(&body.reason).map_err(|e| ApiError::invalid("reason", "invalid", e))?;
     command(&caller, &state, *id, Command::Lose { reason }, body.at, if_match).await
 }
@@ -815,8 +816,9 @@ async fn reopen_deal(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<ReopenDeal>,
+    Json(body, fields): Json<ReopenDeal>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     command(
         &caller,
         &state,

@@ -330,10 +330,9 @@ async fn list_forms(
 async fn create_form(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateForm>,
+    Json(body, mut fields): Json<CreateForm>,
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
-    let mut fields = Fields::default();
     let name = fields.check("name", Name::parse(&body.name));
     let accepted = accepted_fields(&mut fields, &body.fields);
     let required = required_fields(
@@ -409,14 +408,15 @@ async fn update_form(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<UpdateForm>,
+    Json(body, pending): Json<UpdateForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (state, body, if_match) = (&state, &body, &if_match);
+    let pending = &pending;
     let form = retrying(if_match, move || async move {
         let current = state.store.form(org, id).await?;
         check_version(if_match, current.version)?;
-        let next = changed(state, &current, body).await?;
+        let next = changed(state, &current, body, pending).await?;
         Ok(state
             .store
             .update_form(org, id, current.version, &next, Utc::now())
@@ -427,8 +427,13 @@ async fn update_form(
 }
 
 /// `current` with the changes of `body` applied, if they are valid.
-async fn changed(state: &AppState, current: &Form, body: &UpdateForm) -> Result<FormSettings, ApiError> {
-    let mut fields = Fields::default();
+async fn changed(
+    state: &AppState,
+    current: &Form,
+    body: &UpdateForm,
+    pending: &Fields,
+) -> Result<FormSettings, ApiError> {
+    let mut fields = pending.clone();
     let mut next = FormSettings::of(current);
     if let Some(raw) = &body.name {
         if let Some(name) = fields.check("name", Name::parse(raw)) {

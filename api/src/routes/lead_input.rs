@@ -72,7 +72,7 @@ pub struct LeadView {
     #[schema(example = "web_form")]
     pub source: Option<String>,
     /// What the prospect could spend per `value_period`: a decimal string in `currency`.
-    #[schema(example = "1200.00")]
+    #[schema(example = "1200.00", max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     pub estimated_value: Option<String>,
     #[schema(example = "EUR")]
     pub currency: String,
@@ -154,7 +154,7 @@ pub struct CreateLead {
     pub last_name: Option<String>,
     /// A lead or contact with the same email (whatever its case) is a
     /// duplicate: 409 with its id, unless `allow_duplicate=true`.
-    #[schema(example = "ada@acme.example", max_length = 254)]
+    #[schema(example = "ada@acme.example", max_length = 254, format = Email)]
     pub email: Option<String>,
     #[schema(example = "+44 20 7946 0000", max_length = 50)]
     pub phone: Option<String>,

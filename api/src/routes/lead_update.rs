@@ -43,7 +43,7 @@ pub struct UpdateLead {
     /// A lead or contact with the same email is a duplicate: 409 with its
     /// id, unless `allow_duplicate=true`. The lead itself does not count.
     #[serde(default, deserialize_with = "nullable::double_option")]
-    #[schema(value_type = Option<String>, nullable, example = "ada@acme.example", max_length = 254)]
+    #[schema(value_type = Option<String>, nullable, example = "ada@acme.example", max_length = 254, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "+44 20 7946 0000", max_length = 50)]
@@ -69,7 +69,7 @@ pub struct UpdateLead {
     pub source: Option<Option<String>>,
     /// A decimal string, at most 2 places.
     #[serde(default, deserialize_with = "nullable::double_option")]
-    #[schema(value_type = Option<String>, nullable, example = "1200.00")]
+    #[schema(value_type = Option<String>, nullable, example = "1200.00", max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     pub estimated_value: Option<Option<String>>,
     /// ISO 4217.
     #[schema(example = "EUR")]
@@ -97,9 +97,10 @@ pub async fn changed(
     state: &AppState,
     current: &Lead,
     body: &UpdateLead,
+    pending: &Fields,
     now: DateTime<Utc>,
 ) -> Result<LeadChange, ApiError> {
-    let mut fields = Fields::default();
+    let mut fields = pending.clone();
     let mut next = LeadFields::of(current)?;
     let text = |fields: &mut Fields, name: &str, raw: &Option<Option<String>>, max: usize| {
         records::patch_text(fields, name, raw, max)

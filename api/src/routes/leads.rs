@@ -17,7 +17,6 @@ use uuid::Uuid;
 use crate::{
     error::ApiError,
     extract::{if_match::etag, Caller, IfMatch, Json, Read, Write},
-    fields::Fields,
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
@@ -132,7 +131,7 @@ async fn create_lead(
     caller: Caller<Write>,
     state: web::Data<AppState>,
     query: web::Query<CreateLeadQuery>,
-    Json(body): Json<CreateLead>,
+    Json(body, mut fields): Json<CreateLead>,
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
     let now = Utc::now();
@@ -141,7 +140,6 @@ async fn create_lead(
         caller.ensure_may_backdate()?;
     }
     let base_currency = state.store.organization(org).await?.base_currency;
-    let mut fields = Fields::default();
     let lead_fields = lead_fields(&mut fields, &body, owner, base_currency);
     let created_at = body.created_at.unwrap_or(now);
     if created_at > now {
@@ -246,18 +244,19 @@ async fn update_lead(
     id: web::Path<Uuid>,
     if_match: IfMatch,
     query: web::Query<UpdateLeadQuery>,
-    Json(body): Json<UpdateLead>,
+    Json(body, pending): Json<UpdateLead>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let allow_duplicate = query.allow_duplicate == Some(true);
     let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
+    let pending = &pending;
     let lead = retrying(if_match, move || async move {
         let current = visible_lead(caller, state, id).await?;
         caller.ensure_can_change(current.owner_id)?;
         check_version(if_match, current.version)?;
         ensure_not_converted(&current)?;
         let now = Utc::now();
-        let change = changed(caller, state, &current, body, now).await?;
+        let change = changed(caller, state, &current, body, pending, now).await?;
         let new_email = change.fields.email.as_ref();
         if !allow_duplicate && new_email.map(Email::as_str) != current.email.as_deref() {
             duplicate_guard(state, org, new_email, Some(id)).await?;

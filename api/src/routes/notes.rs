@@ -15,7 +15,6 @@ use validator::Validate;
 use crate::{
     error::ApiError,
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, RecordScope, Write},
-    fields::Fields,
     routes::{
         links::{check_links, may_see_note_record},
         records::{self, check_version, retrying},
@@ -179,10 +178,9 @@ async fn list_notes(
 async fn create_note(
     caller: Caller<Write>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateNote>,
+    Json(body, mut fields): Json<CreateNote>,
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
-    let mut fields = Fields::default();
     let text = fields.check("body", NoteBody::parse(&body.body));
     let links = Links {
         lead_id: body.lead_id,
@@ -256,8 +254,9 @@ async fn update_note(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<UpdateNote>,
+    Json(body, fields): Json<UpdateNote>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     let text = NoteBody::parse(&body.body).map_err(|e| ApiError::invalid("body", "invalid", e))?;
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state, if_match, text) = (&caller, &state, &if_match, &text);

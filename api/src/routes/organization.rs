@@ -12,7 +12,6 @@ use validator::Validate;
 use crate::{
     error::ApiError,
     extract::{if_match::etag, Admin, Caller, IfMatch, Json, Read},
-    fields::Fields,
     state::AppState,
 };
 
@@ -115,9 +114,8 @@ async fn update_organization(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
     if_match: IfMatch,
-    Json(body): Json<UpdateOrganization>,
+    Json(body, mut fields): Json<UpdateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
     let changes = OrganizationChanges {
         name: fields.check_opt("name", body.name.as_deref(), Name::parse),
         base_currency: fields.check_opt("base_currency", body.base_currency.as_deref(), Currency::parse),
@@ -201,8 +199,9 @@ async fn put_exchange_rate(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
     currency: web::Path<String>,
-    Json(body): Json<PutExchangeRate>,
+    Json(body, fields): Json<PutExchangeRate>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     let currency = path_currency(&currency)?;
     let rate = ExchangeRate::parse(&body.rate).map_err(|e| ApiError::invalid("rate", "invalid", e))?;
     let org = state.store.organization(caller.organization_id()).await?;

@@ -205,9 +205,8 @@ async fn list_pipelines(
 async fn create_pipeline(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
-    Json(body): Json<CreatePipeline>,
+    Json(body, mut fields): Json<CreatePipeline>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
     let name = fields.check("name", Name::parse(&body.name));
     let stages: Vec<Option<NewStage>> = body
         .stages
@@ -275,8 +274,9 @@ async fn rename_pipeline(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<RenamePipeline>,
+    Json(body, fields): Json<RenamePipeline>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     let name = Name::parse(&body.name).map_err(|e| ApiError::invalid("name", "invalid", e))?;
     let pipeline = state
         .store
@@ -334,9 +334,8 @@ async fn add_stage(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    Json(body): Json<StageInput>,
+    Json(body, mut fields): Json<StageInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
     let stage = parse_stage(&mut fields, "", &body);
     fields.finish(|| ())?;
     let stage = stage.expect("checked");
@@ -374,9 +373,8 @@ async fn update_stage(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    Json(body): Json<UpdateStage>,
+    Json(body, mut fields): Json<UpdateStage>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
     let changes = StageChanges {
         name: fields.check_opt("name", body.name.as_deref(), Name::parse),
         probability: fields.check_opt("probability", body.probability, Probability::new),
@@ -465,8 +463,9 @@ async fn reorder_stages(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<StageOrder>,
+    Json(body, fields): Json<StageOrder>,
 ) -> Result<HttpResponse, ApiError> {
+    fields.finish(|| ())?;
     let pipeline = state
         .store
         .reorder_stages(caller.organization_id(), *id, &body.stage_ids, if_match.0, Utc::now())

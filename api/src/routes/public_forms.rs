@@ -188,7 +188,7 @@ async fn new_lead(
     body: &SubmissionBody,
     now: DateTime<Utc>,
 ) -> Result<NewLead, ApiError> {
-    let mut fields = Fields::default();
+    let mut fields = Fields::with_errors(body.problems.clone());
     let mut lead = CreateLead::default();
     for (name, value) in &body.values {
         if name == HONEYPOT {

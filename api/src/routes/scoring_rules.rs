@@ -333,9 +333,8 @@ async fn list_rules(
 async fn create_rule(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateRule>,
+    Json(body, mut fields): Json<CreateRule>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
     let name = fields.check("name", parse_name(&body.name));
     let points = fields.check("points", parse_points(body.points));
     let condition = condition(&mut fields, body.field, body.operator, &body.value);
@@ -397,14 +396,14 @@ async fn update_rule(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<UpdateRule>,
+    Json(body, pending): Json<UpdateRule>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
-    let (state, body, if_match) = (&state, &body, &if_match);
+    let (state, body, if_match, pending) = (&state, &body, &if_match, &pending);
     let rule = retrying(if_match, move || async move {
         let current = state.store.scoring_rule(org, id).await?;
         check_version(if_match, current.version)?;
-        let next = changed(&current, body)?;
+        let next = changed(&current, body, pending.clone())?;
         Ok(state
             .store
             .update_scoring_rule(org, id, current.version, &next, Utc::now())
@@ -415,8 +414,7 @@ async fn update_rule(
 }
 
 /// `current` with the changes of `body` applied, if they are valid.
-fn changed(current: &StoredRule, body: &UpdateRule) -> Result<RuleFields, ApiError> {
-    let mut fields = Fields::default();
+fn changed(current: &StoredRule, body: &UpdateRule, mut fields: Fields) -> Result<RuleFields, ApiError> {
     let old = &current.rule;
     let name = match &body.name {
         Some(raw) => fields.check("name", parse_name(raw)),

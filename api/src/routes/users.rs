@@ -13,7 +13,6 @@ use validator::Validate;
 use crate::{
     error::ApiError,
     extract::{if_match::etag, Admin, Caller, IfMatch, Json, ListOf, PageQuery, Read},
-    fields::Fields,
     state::AppState,
 };
 
@@ -96,7 +95,7 @@ pub fn user_response(status: actix_web::http::StatusCode, user: User) -> HttpRes
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(example = "grace@example.com", max_length = 254)]
+    #[schema(example = "grace@example.com", max_length = 254, format = Email)]
     email: String,
     #[schema(example = "Grace Hopper", min_length = 1, max_length = 200)]
     name: String,
@@ -154,9 +153,8 @@ async fn list_users(
 async fn create_user(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
-    Json(body): Json<CreateUser>,
+    Json(body, mut fields): Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
     let email = fields.check("email", Email::parse(&body.email));
     let name = fields.check("name", Name::parse(&body.name));
     let pass = fields.check("password", Password::parse(&body.password));
@@ -220,9 +218,8 @@ async fn update_user(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    Json(body): Json<UpdateUser>,
+    Json(body, mut fields): Json<UpdateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
     let name = fields.check_opt("name", body.name.as_deref(), Name::parse);
     let pass = fields.check_opt("password", body.password.as_deref(), Password::parse);
     fields.finish(|| ())?;
