@@ -2,17 +2,17 @@
 //! to the trash (`deleted_at`), from which it can be restored; purging it is
 //! final: its contacts and deals lose the link and the row goes.
 //!
-//! Writes name the `version` they were computed from: the API reads the
-//! record, checks it, and writes only if nobody changed it meanwhile
-//! ([`StoreError::VersionMismatch`] otherwise), so every check it made still
-//! holds when the write lands.
+//! An update locks the row and lets the API's [`Edit`] check and compute the
+//! change from it; trash, restore and purge name the `version` they were
+//! computed from: the API reads the record, checks it, and writes only if
+//! nobody changed it meanwhile ([`StoreError::VersionMismatch`] otherwise).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pipewise_domain::{text::search_key, Account};
 use uuid::Uuid;
 
-use crate::{Actor, Page, Result};
+use crate::{Actor, Edit, Page, Result};
 
 /// Every field of an account a client sets, already validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,14 +77,14 @@ pub trait AccountStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
-    /// Replaces the fields of the live account if it is still at `version`;
-    /// a new owner is told when `actor` is someone else.
+    /// Replaces the fields of the live account with what `edit` makes of it
+    /// under its row lock (`edit` checks `If-Match`). A new owner is told
+    /// when `actor` is someone else.
     async fn update_account(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
-        fields: &AccountFields,
+        edit: Edit<'_, Account, AccountFields>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
@@ -286,13 +286,28 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
-                    fields: &AccountFields,
+                    edit: $crate::Edit<'_, Account, AccountFields>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Account> {
                     let mut tx = self.begin_write().await?;
-                    let previous_owner = owner_of(&mut tx, org, id).await?;
+                    // Writers of one account queue up on this row lock (on SQLite, on the
+                    // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
+                    // version the update below replaces, so no write is lost and none
+                    // is refused for having raced another.
+                    let sql = format!(
+                        "select * from accounts where organization_id = $1 and id = $2 and deleted_at is null {}",
+                        <$store>::FOR_UPDATE
+                    );
+                    let current: Account = sqlx::query_as::<_, AccountRow>(&sql)
+                        .bind(org)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound)?
+                        .into();
+                    let fields = &edit(&current).map_err(StoreError::Refused)?;
+                    let (version, previous_owner) = (current.version, Some(current.owner_id));
                     let row = sqlx::query_as::<_, AccountRow>(
                         "update accounts
                          set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
@@ -428,17 +443,6 @@ macro_rules! impl_account_store {
                     tx.commit().await?;
                     Ok(())
                 }
-            }
-
-            /// The owner of the live account, locked until the transaction
-            /// ends (on PostgreSQL), so that it is still the previous owner
-            /// when the update lands.
-            async fn owner_of(tx: &mut Tx, org: Uuid, id: Uuid) -> $crate::Result<Option<Uuid>> {
-                let sql = format!(
-                    "select owner_id from accounts where organization_id = $1 and id = $2 and deleted_at is null {}",
-                    <$store>::FOR_UPDATE
-                );
-                Ok(sqlx::query_scalar(&sql).bind(org).bind(id).fetch_optional(&mut **tx).await?)
             }
 
             /// Tells the account's owner it is theirs, when someone else gave it to them.

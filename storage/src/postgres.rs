@@ -62,6 +62,18 @@ impl PgStore {
     }
 }
 
+/// Holds a lock named by `key` within `org` until the transaction ends: the
+/// writers of one email address (or one company) queue up on it, so a check
+/// for an existing holder and the insert that follows it cannot interleave
+/// with another writer's (64-bit hash; a collision only serializes more).
+async fn lock_key(conn: &mut Conn, org: Uuid, key: &str) -> crate::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("{org}/{key}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 impl_store!(PgStore, crate::Backend::Postgres);
 impl_pipeline_store!(PgStore);
 impl_deal_store!(PgStore);

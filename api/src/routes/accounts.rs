@@ -21,7 +21,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::records::{self, check_owner, check_version, retrying, DeleteQuery, RecordSort},
+    routes::records::{self, check_owner, check_version, owner_is_active, retrying, DeleteQuery, RecordSort},
     state::AppState,
 };
 
@@ -301,28 +301,30 @@ async fn update_account(
     if_match: IfMatch,
     Json(body): Json<UpdateAccount>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
-    let account = retrying(if_match, move || async move {
-        let current = state.store.account(org, id).await?;
+    let org = caller.organization_id();
+    let owner_active = match body.owner_id {
+        Some(owner) => owner_is_active(&state, org, owner).await?,
+        None => true,
+    };
+    let edit = records::edit(|current: &Account| {
         caller.ensure_can_change(current.owner_id)?;
-        check_version(if_match, current.version)?;
-        let next = changed(caller, state, &current, body).await?;
-        Ok(state
-            .store
-            .update_account(org, id, current.version, &next, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+        check_version(&if_match, current.version)?;
+        changed(&caller, current, &body, owner_active)
+    });
+    let account = state
+        .store
+        .update_account(org, *id, &edit, caller.actor(), Utc::now())
+        .await?;
     Ok(account_response(StatusCode::OK, account))
 }
 
-/// `current` with the changes of `body` applied, if they are valid.
-async fn changed(
+/// `current` with the changes of `body` applied, if they are valid;
+/// `owner_active` says whether `body.owner_id`, if any, is an active user.
+fn changed(
     caller: &Caller<Write>,
-    state: &AppState,
     current: &Account,
     body: &UpdateAccount,
+    owner_active: bool,
 ) -> Result<AccountFields, ApiError> {
     let mut fields = Fields::default();
     let mut next = AccountFields::of(current);
@@ -346,7 +348,9 @@ async fn changed(
     }
     if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
         caller.ensure_can_change(owner)?;
-        check_owner(state, current.organization_id, owner, &mut fields).await?;
+        if !owner_active {
+            records::reject_owner(&mut fields);
+        }
         next.owner_id = owner;
     }
     fields.finish(|| next)

@@ -10,7 +10,7 @@
 use std::future::Future;
 
 use pipewise_domain::text::{optional_text, search_key};
-use pipewise_storage::{Page, RecordOrder, StoreError};
+use pipewise_storage::{Page, RecordOrder, Refusal, StoreError};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -76,6 +76,15 @@ pub fn check_version(if_match: &IfMatch, current: i64) -> Result<(), ApiError> {
     }
 }
 
+/// An [`Edit`](pipewise_storage::Edit) from a check written with
+/// [`ApiError`]: storage runs it on the record under its row lock and hands
+/// its error back in `StoreError::Refused`, which converts back to it.
+pub fn edit<T, C>(
+    check: impl Fn(&T) -> Result<C, ApiError> + Send + Sync,
+) -> impl Fn(&T) -> Result<C, Refusal> + Send + Sync {
+    move |current| check(current).map_err(|err| Box::new(err) as Refusal)
+}
+
 /// Runs a read-check-write `attempt` until it does not lose a race (see the
 /// module documentation). Without `If-Match`, a write that keeps losing ends
 /// in 409 rather than in a 412 the client did not ask for.
@@ -101,14 +110,25 @@ where
 
 /// Records a 422 on `owner_id` unless `owner` is an active user of the organization.
 pub async fn check_owner(state: &AppState, org: Uuid, owner: Uuid, fields: &mut Fields) -> Result<(), ApiError> {
+    if !owner_is_active(state, org, owner).await? {
+        reject_owner(fields);
+    }
+    Ok(())
+}
+
+/// Whether `owner` is an active user of the organization; an [`edit`] asks
+/// before the row is locked, since it cannot read the database itself.
+pub async fn owner_is_active(state: &AppState, org: Uuid, owner: Uuid) -> Result<bool, ApiError> {
     match state.store.user(org, owner).await {
-        Ok(user) if user.active => Ok(()),
-        Ok(_) | Err(StoreError::NotFound) => {
-            fields.reject("owner_id", "invalid", "must be an active user of the organization");
-            Ok(())
-        }
+        Ok(user) => Ok(user.active),
+        Err(StoreError::NotFound) => Ok(false),
         Err(err) => Err(err.into()),
     }
+}
+
+/// The 422 on `owner_id` of an owner who is not an active user of the organization.
+pub fn reject_owner(fields: &mut Fields) {
+    fields.reject("owner_id", "invalid", "must be an active user of the organization");
 }
 
 /// Optional text: blank is absent; longer than `max` is invalid.
