@@ -18,7 +18,7 @@ use crate::{
     fields::Fields,
     routes::{
         links::{check_links, may_see_note_record},
-        records::{self, check_version, retrying},
+        records::{self, check_version},
     },
     state::AppState,
 };
@@ -259,18 +259,17 @@ async fn update_note(
     Json(body): Json<UpdateNote>,
 ) -> Result<HttpResponse, ApiError> {
     let text = NoteBody::parse(&body.body).map_err(|e| ApiError::invalid("body", "invalid", e))?;
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, if_match, text) = (&caller, &state, &if_match, &text);
-    let note = retrying(if_match, move || async move {
-        let current = visible_note(caller, state, id).await?;
-        ensure_may_change(caller, &current)?;
-        check_version(if_match, current.version)?;
-        Ok(state
-            .store
-            .update_note(org, id, current.version, text, Utc::now())
-            .await?)
-    })
-    .await?;
+    // A note never moves to another record, so whether the caller may see
+    // its record holds under the lock as well.
+    visible_note(&caller, &state, *id).await?;
+    let check = records::edit(|current: &Note| {
+        ensure_may_change(&caller, current)?;
+        check_version(&if_match, current.version)
+    });
+    let note = state
+        .store
+        .update_note(caller.organization_id(), *id, &check, &text, Utc::now())
+        .await?;
     Ok(note_response(StatusCode::OK, note))
 }
 
@@ -295,17 +294,16 @@ async fn delete_note(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, if_match) = (&caller, &state, &if_match);
-    retrying(if_match, move || async move {
-        let current = visible_note(caller, state, id).await?;
-        ensure_may_change(caller, &current)?;
-        check_version(if_match, current.version)?;
-        Ok(state
-            .store
-            .trash_note(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+    // A note never moves to another record, so whether the caller may see
+    // its record holds under the lock as well.
+    visible_note(&caller, &state, *id).await?;
+    let check = records::edit(|current: &Note| {
+        ensure_may_change(&caller, current)?;
+        check_version(&if_match, current.version)
+    });
+    state
+        .store
+        .trash_note(caller.organization_id(), *id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
