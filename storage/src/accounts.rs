@@ -2,10 +2,9 @@
 //! to the trash (`deleted_at`), from which it can be restored; purging it is
 //! final: its contacts and deals lose the link and the row goes.
 //!
-//! An update locks the row and lets the API's [`Edit`] check and compute the
-//! change from it; trash, restore and purge name the `version` they were
-//! computed from: the API reads the record, checks it, and writes only if
-//! nobody changed it meanwhile ([`StoreError::VersionMismatch`] otherwise).
+//! Every write locks the row and lets the API's [`Edit`] check it (and
+//! compute the change) there, so what it checked still holds when the write
+//! lands, and a write without `If-Match` never fails for having raced another.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -88,20 +87,35 @@ pub trait AccountStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
-    /// Moves the live account at `version` to the trash.
-    async fn trash_account(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
-    /// Takes the trashed account at `version` out of the trash.
+    /// Moves the live account to the trash if `check` passes on it, under its row lock.
+    async fn trash_account(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Account, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes the trashed account out of the trash if `check` passes on it, under its
+    /// row lock; a live one is returned as it is.
     async fn restore_account(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
+        check: Edit<'_, Account, ()>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
-    /// Deletes the account (live or trashed) at `version` for good: its
+    /// Deletes the account (live or trashed) for good if `check` passes on it: its
     /// contacts and deals keep existing without an account.
-    async fn purge_account(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    async fn purge_account(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Account, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -341,11 +355,14 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Account, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "deleted_at is null").await?.into();
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     let trashed = sqlx::query(
                         "update accounts set deleted_at = $4, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
@@ -370,11 +387,17 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Account, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Account> {
                     let mut tx = self.begin_write().await?;
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "1 = 1").await?.into();
+                    check(&current).map_err(StoreError::Refused)?;
+                    if current.deleted_at.is_none() {
+                        return Ok(current);
+                    }
+                    let version = current.version;
                     let row = sqlx::query_as::<_, AccountRow>(
                         "update accounts set deleted_at = null, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is not null
@@ -399,22 +422,13 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Account, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let sql = format!(
-                        "select version from accounts where organization_id = $1 and id = $2 {}",
-                        <$store>::FOR_UPDATE
-                    );
-                    let current: Option<i64> =
-                        sqlx::query_scalar(&sql).bind(org).bind(id).fetch_optional(&mut *tx).await?;
-                    match current {
-                        None => return Err(StoreError::NotFound),
-                        Some(v) if v != version => return Err(StoreError::VersionMismatch),
-                        Some(_) => {}
-                    }
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "1 = 1").await?.into();
+                    check(&current).map_err(StoreError::Refused)?;
                     // Contacts and deals outlive their account; their representation changes, so does their version.
                     sqlx::query(
                         "update contacts set account_id = null, version = version + 1, updated_at = $3

@@ -2,7 +2,7 @@
 //! the trash; purging it erases its personal fields for good but keeps the
 //! row, so that the deals it took part in keep their history.
 //!
-//! Writes name the `version` they were computed from, as for accounts.
+//! Writes lock the row and let the API's [`Edit`] check it there, as for accounts.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -94,21 +94,36 @@ pub trait ContactStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Contact>;
-    /// Moves the live contact at `version` to the trash.
-    async fn trash_contact(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
-    /// Takes the trashed contact at `version` out of the trash.
+    /// Moves the live contact to the trash if `check` passes on it, under its row lock.
+    async fn trash_contact(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Contact, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes the trashed contact out of the trash if `check` passes on it, under its
+    /// row lock; a live one is returned as it is.
     async fn restore_contact(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
+        check: Edit<'_, Contact, ()>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Contact>;
-    /// Erases the personal fields of the contact (live or trashed) at
-    /// `version` and leaves it trashed for good; the row stays for the deals'
+    /// Erases the personal fields of the contact (live or trashed) if `check`
+    /// passes on it, and leaves it trashed for good; the row stays for the deals'
     /// history.
-    async fn purge_contact(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    async fn purge_contact(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Contact, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -397,11 +412,14 @@ macro_rules! impl_contact_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Contact, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Contact = super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "deleted_at is null").await?.try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     let trashed = sqlx::query(
                         "update contacts set deleted_at = $4, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
@@ -426,11 +444,17 @@ macro_rules! impl_contact_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Contact, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Contact> {
                     let mut tx = self.begin_write().await?;
+                    let current: Contact = super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "erased_at is null").await?.try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    if current.deleted_at.is_none() {
+                        return Ok(current);
+                    }
+                    let version = current.version;
                     let row = sqlx::query_as::<_, ContactRow>(
                         "update contacts set deleted_at = null, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3
@@ -456,11 +480,14 @@ macro_rules! impl_contact_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Contact, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Contact = super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "erased_at is null").await?.try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     // Every personal field goes; what the deals' history needs
                     // (the row, its account, its buying role, its owner) stays.
                     let erased = sqlx::query(

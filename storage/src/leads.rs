@@ -1,9 +1,8 @@
 //! Leads: prospects from first touch until conversion. Every write scores
 //! the lead in its own transaction (see `lead_core`).
 //!
-//! Writes name the `version` they were computed from, as for contacts: the
-//! API reads the lead, checks it, and writes only if nobody changed it
-//! meanwhile. A converted lead is final: no write here touches one, except
+//! Writes lock the row and let the API's [`Edit`] check it there, as for
+//! contacts. A converted lead is final: no write here touches one, except
 //! the purge that erases its personal fields.
 
 use async_trait::async_trait;
@@ -71,15 +70,37 @@ pub trait LeadStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Lead>;
-    /// Moves the live, unconverted lead at `version` to the trash.
-    async fn trash_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
-    /// Takes the trashed lead at `version` out of the trash, and rescores it
+    /// Moves the live, unconverted lead to the trash if `check` passes on it, under its row lock.
+    async fn trash_lead(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Lead, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes the trashed lead out of the trash if `check` passes on it, under
+    /// its row lock (a live one is returned as it is), and rescores it
     /// (the rules may have changed meanwhile).
-    async fn restore_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
+    async fn restore_lead(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Lead, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Lead>;
     /// Erases the personal fields of the lead (live or trashed, converted or
-    /// not) at `version`, and the lead's name from its notifications; the lead
+    /// not) if `check` passes on it, and the lead's name from its notifications; the lead
     /// is `NotFound` from then on, while the row stays for its activities.
-    async fn purge_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    async fn purge_lead(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Lead, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
     /// The score of `lead` under the organization's active rules, and which
     /// rules make it up. It equals the stored score, which every write that
     /// changes its inputs recomputes in its own transaction.
@@ -255,11 +276,16 @@ macro_rules! impl_lead_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Lead, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Lead = super::lock_row::<LeadRow>(&mut tx, "leads", org, id, "deleted_at is null")
+                        .await?
+                        .try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     let trashed = sqlx::query(
                         "update leads set deleted_at = $4, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
@@ -285,11 +311,19 @@ macro_rules! impl_lead_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Lead, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Lead> {
                     let mut tx = self.begin_write().await?;
+                    let current: Lead = super::lock_row::<LeadRow>(&mut tx, "leads", org, id, "erased_at is null")
+                        .await?
+                        .try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    if current.deleted_at.is_none() {
+                        return Ok(current);
+                    }
+                    let version = current.version;
                     let restored = sqlx::query(
                         "update leads set deleted_at = null, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3
@@ -316,11 +350,16 @@ macro_rules! impl_lead_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Lead, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Lead = super::lock_row::<LeadRow>(&mut tx, "leads", org, id, "erased_at is null")
+                        .await?
+                        .try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     // Every personal field goes; what reports count (status,
                     // times, owner, source, score) stays.
                     let erased = sqlx::query(

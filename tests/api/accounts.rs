@@ -20,6 +20,7 @@ on_both_backends!(
     a_trashed_account_is_hidden_until_restored,
     only_admins_purge_accounts_and_links_are_cleared,
     twenty_parallel_patches_without_if_match_all_apply,
+    a_delete_without_if_match_racing_patches_always_applies,
 );
 
 /// Creates an account as `session` and returns its body.
@@ -836,4 +837,37 @@ async fn twenty_parallel_patches_without_if_match_all_apply(app: TestApp) {
     )
     .await;
     assert_eq!(stored["version"], 21);
+}
+
+async fn a_delete_without_if_match_racing_patches_always_applies(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-account-delete").await;
+    let account = create_account(&app, &admin, json!({"name": "Doomed Ltd"})).await;
+    let path = format!("/api/v1/accounts/{}", account["id"].as_str().unwrap());
+    let patches = (0..15).map(|i| {
+        app.patch(
+            &path,
+            &admin.access_token,
+            &json!({"industry": format!("Industry {i}")}),
+        )
+    });
+
+    // Act: the delete is sent in the middle of 15 PATCHes, all at once.
+    let (patches, delete) = tokio::join!(
+        statuses_in_parallel(patches.collect()),
+        app.delete(&path, &admin.access_token).send()
+    );
+
+    // Assert: the delete applies; a PATCH that comes after it finds no account.
+    assert_eq!(delete.unwrap().status(), StatusCode::NO_CONTENT);
+    assert!(
+        patches
+            .iter()
+            .all(|s| [StatusCode::OK, StatusCode::NOT_FOUND].contains(s)),
+        "{patches:?}"
+    );
+    let trashed = app
+        .scalar("select count(*) from accounts where deleted_at is not null")
+        .await;
+    assert_eq!(trashed, 1);
 }

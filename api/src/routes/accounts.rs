@@ -21,7 +21,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::records::{self, check_owner, check_version, owner_is_active, retrying, DeleteQuery, RecordSort},
+    routes::records::{self, check_owner, check_version, owner_is_active, DeleteQuery, RecordSort},
     state::AppState,
 };
 
@@ -384,26 +384,24 @@ async fn delete_account(
     let (caller, state, if_match) = (&caller, &state, &if_match);
     if query.purge == Some(true) {
         caller.ensure_admin()?;
-        retrying(if_match, move || async move {
-            let current = state.store.account_incl_trashed(org, id).await?;
+        let check = records::edit(|current: &Account| {
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .purge_account(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .purge_account(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     } else {
-        retrying(if_match, move || async move {
-            let current = state.store.account(org, id).await?;
+        let check = records::edit(|current: &Account| {
             caller.ensure_can_change(current.owner_id)?;
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .trash_account(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .trash_account(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -427,17 +425,13 @@ async fn restore_account(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state) = (&caller, &state);
-    let account = retrying(&IfMatch(None), move || async move {
-        let current = state.store.account_incl_trashed(org, id).await?;
+    let check = records::edit(|current: &Account| {
         caller.ensure_can_change(current.owner_id)?;
-        if current.deleted_at.is_none() {
-            return Ok(current);
-        }
-        Ok(state
-            .store
-            .restore_account(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+        Ok(())
+    });
+    let account = state
+        .store
+        .restore_account(org, id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(account_response(StatusCode::OK, account))
 }

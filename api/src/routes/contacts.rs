@@ -22,7 +22,7 @@ use crate::{
     routes::{
         deals::BuyingRoleName,
         leads::{self, EmailUse},
-        records::{self, check_owner, check_version, owner_is_active, retrying, DeleteQuery, RecordSort},
+        records::{self, check_owner, check_version, owner_is_active, DeleteQuery, RecordSort},
     },
     state::AppState,
 };
@@ -517,26 +517,24 @@ async fn delete_contact(
     let (caller, state, if_match) = (&caller, &state, &if_match);
     if query.purge == Some(true) {
         caller.ensure_admin()?;
-        retrying(if_match, move || async move {
-            let current = state.store.contact_incl_trashed(org, id).await?;
+        let check = records::edit(|current: &Contact| {
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .purge_contact(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .purge_contact(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     } else {
-        retrying(if_match, move || async move {
-            let current = state.store.contact(org, id).await?;
+        let check = records::edit(|current: &Contact| {
             caller.ensure_can_change(current.owner_id)?;
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .trash_contact(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .trash_contact(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -560,17 +558,13 @@ async fn restore_contact(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state) = (&caller, &state);
-    let contact = retrying(&IfMatch(None), move || async move {
-        let current = state.store.contact_incl_trashed(org, id).await?;
+    let check = records::edit(|current: &Contact| {
         caller.ensure_can_change(current.owner_id)?;
-        if current.deleted_at.is_none() {
-            return Ok(current);
-        }
-        Ok(state
-            .store
-            .restore_contact(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+        Ok(())
+    });
+    let contact = state
+        .store
+        .restore_contact(org, id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(contact_response(StatusCode::OK, contact))
 }

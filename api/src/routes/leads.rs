@@ -22,7 +22,7 @@ use crate::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
         lead_update::{changed, UpdateLead},
-        records::{self, check_owner, check_version, owner_is_active, retrying, DeleteQuery},
+        records::{self, check_owner, check_version, owner_is_active, DeleteQuery},
     },
     state::AppState,
 };
@@ -60,12 +60,11 @@ pub async fn visible_lead<P>(caller: &Caller<P>, state: &AppState, id: Uuid) -> 
     }
 }
 
-/// A lead live or in the trash (not purged), if the caller may see it.
-async fn visible_lead_incl_trashed<P>(caller: &Caller<P>, state: &AppState, id: Uuid) -> Result<Lead, ApiError> {
-    let lead = state.store.lead_incl_trashed(caller.organization_id(), id).await?;
+/// 404 for a rep's view of another rep's lead.
+fn ensure_visible<P>(caller: &Caller<P>, lead: &Lead) -> Result<(), ApiError> {
     match caller.visible_owner() {
         Some(me) if me != lead.owner_id => Err(ApiError::NotFound),
-        _ => Ok(lead),
+        _ => Ok(()),
     }
 }
 
@@ -266,9 +265,7 @@ async fn update_lead(
     };
     let now = Utc::now();
     let edit = records::edit(|current: &Lead| {
-        if caller.visible_owner().is_some_and(|me| me != current.owner_id) {
-            return Err(ApiError::NotFound);
-        }
+        ensure_visible(&caller, current)?;
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;
         ensure_not_converted(current)?;
@@ -314,27 +311,26 @@ async fn delete_lead(
     let (caller, state, if_match) = (&caller, &state, &if_match);
     if query.purge == Some(true) {
         caller.ensure_admin()?;
-        retrying(if_match, move || async move {
-            let current = state.store.lead_incl_trashed(org, id).await?;
+        let check = records::edit(|current: &Lead| {
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .purge_lead(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .purge_lead(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     } else {
-        retrying(if_match, move || async move {
-            let current = visible_lead(caller, state, id).await?;
+        let check = records::edit(|current: &Lead| {
+            ensure_visible(caller, current)?;
             caller.ensure_can_change(current.owner_id)?;
             check_version(if_match, current.version)?;
-            ensure_not_converted(&current)?;
-            Ok(state
-                .store
-                .trash_lead(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            ensure_not_converted(current)?;
+            Ok(())
+        });
+        state
+            .store
+            .trash_lead(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -358,18 +354,15 @@ async fn restore_lead(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state) = (&caller, &state);
-    let lead = retrying(&IfMatch(None), move || async move {
-        let current = visible_lead_incl_trashed(caller, state, id).await?;
+    let check = records::edit(|current: &Lead| {
+        ensure_visible(caller, current)?;
         caller.ensure_can_change(current.owner_id)?;
-        if current.deleted_at.is_none() {
-            return Ok(current);
-        }
-        Ok(state
-            .store
-            .restore_lead(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+        Ok(())
+    });
+    let lead = state
+        .store
+        .restore_lead(org, id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(lead_response(StatusCode::OK, lead))
 }
 
