@@ -30,9 +30,13 @@ pub enum ApiError {
     MethodNotAllowed(Vec<Method>),
     #[error("{0}")]
     Conflict(String),
-    /// A 409 caused by a duplicate: the problem names the existing record.
+    /// A 409 caused by a duplicate: the problem names the existing record
+    /// when the caller may read it.
     #[error("{detail}")]
-    Duplicate { detail: String, existing_id: uuid::Uuid },
+    Duplicate {
+        detail: String,
+        existing_id: Option<uuid::Uuid>,
+    },
     #[error("stale If-Match")]
     PreconditionFailed,
     /// The body did not arrive within the deadline.
@@ -167,7 +171,7 @@ impl ResponseError for ApiError {
                 _ => None,
             },
             existing_id: match self {
-                ApiError::Duplicate { existing_id, .. } => Some(*existing_id),
+                ApiError::Duplicate { existing_id, .. } => *existing_id,
                 _ => None,
             },
         };
@@ -200,6 +204,16 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(what) => ApiError::Conflict(capitalize(what)),
             StoreError::VersionMismatch => ApiError::PreconditionFailed,
+            // Without a caller to ask, the holder stays unnamed: see `leads::duplicate`.
+            StoreError::DuplicateEmail(_) => ApiError::Duplicate {
+                detail: "A lead or contact with this email already exists.".to_owned(),
+                existing_id: None,
+            },
+            // An `Edit` of ours refused the change: its error is the answer.
+            StoreError::Refused(refusal) => match refusal.downcast::<ApiError>() {
+                Ok(err) => *err,
+                Err(other) => ApiError::Internal(other),
+            },
             StoreError::Invalid(field, message) => ApiError::invalid(field, "invalid", message),
             StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err) => {
                 tracing::warn!(error = %sqlx_err, "database unavailable");

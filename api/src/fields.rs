@@ -39,6 +39,17 @@ impl Fields {
         self.errors.push(FieldError::new(field, code, message));
     }
 
+    /// Records again every error of `checked`, filled beforehand.
+    pub fn copy_all(&mut self, checked: &Fields) {
+        self.errors.extend(checked.errors.iter().cloned());
+    }
+
+    /// Records again the errors that `checked`, filled beforehand, holds for `field`.
+    pub fn copy_rejection(&mut self, checked: &Fields, field: &str) {
+        self.errors
+            .extend(checked.errors.iter().filter(|e| e.field == field).cloned());
+    }
+
     /// Fails with every recorded error (the first for each field); otherwise
     /// hands back `value`.
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, ApiError> {

@@ -2,17 +2,16 @@
 //! to the trash (`deleted_at`), from which it can be restored; purging it is
 //! final: its contacts and deals lose the link and the row goes.
 //!
-//! Writes name the `version` they were computed from: the API reads the
-//! record, checks it, and writes only if nobody changed it meanwhile
-//! ([`StoreError::VersionMismatch`] otherwise), so every check it made still
-//! holds when the write lands.
+//! Every write locks the row and lets the API's [`Edit`] check it (and
+//! compute the change) there, so what it checked still holds when the write
+//! lands, and a write without `If-Match` never fails for having raced another.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pipewise_domain::{text::search_key, Account};
 use uuid::Uuid;
 
-use crate::{Actor, Page, Result};
+use crate::{Actor, Edit, Page, Result};
 
 /// Every field of an account a client sets, already validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,31 +76,46 @@ pub trait AccountStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
-    /// Replaces the fields of the live account if it is still at `version`;
-    /// a new owner is told when `actor` is someone else.
+    /// Replaces the fields of the live account with what `edit` makes of it
+    /// under its row lock (`edit` checks `If-Match`). A new owner is told
+    /// when `actor` is someone else.
     async fn update_account(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
-        fields: &AccountFields,
+        edit: Edit<'_, Account, AccountFields>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
-    /// Moves the live account at `version` to the trash.
-    async fn trash_account(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
-    /// Takes the trashed account at `version` out of the trash.
+    /// Moves the live account to the trash if `check` passes on it, under its row lock.
+    async fn trash_account(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Account, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes the trashed account out of the trash if `check` passes on it, under its
+    /// row lock; a live one is returned as it is.
     async fn restore_account(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
+        check: Edit<'_, Account, ()>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
-    /// Deletes the account (live or trashed) at `version` for good: its
+    /// Deletes the account (live or trashed) for good if `check` passes on it: its
     /// contacts and deals keep existing without an account.
-    async fn purge_account(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    async fn purge_account(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Account, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -286,13 +300,28 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
-                    fields: &AccountFields,
+                    edit: $crate::Edit<'_, Account, AccountFields>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Account> {
                     let mut tx = self.begin_write().await?;
-                    let previous_owner = owner_of(&mut tx, org, id).await?;
+                    // Writers of one account queue up on this row lock (on SQLite, on the
+                    // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
+                    // version the update below replaces, so no write is lost and none
+                    // is refused for having raced another.
+                    let sql = format!(
+                        "select * from accounts where organization_id = $1 and id = $2 and deleted_at is null {}",
+                        <$store>::FOR_UPDATE
+                    );
+                    let current: Account = sqlx::query_as::<_, AccountRow>(&sql)
+                        .bind(org)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound)?
+                        .into();
+                    let fields = &edit(&current).map_err(StoreError::Refused)?;
+                    let (version, previous_owner) = (current.version, Some(current.owner_id));
                     let row = sqlx::query_as::<_, AccountRow>(
                         "update accounts
                          set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
@@ -326,11 +355,14 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Account, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "deleted_at is null").await?.into();
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     let trashed = sqlx::query(
                         "update accounts set deleted_at = $4, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
@@ -355,11 +387,17 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Account, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Account> {
                     let mut tx = self.begin_write().await?;
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "1 = 1").await?.into();
+                    check(&current).map_err(StoreError::Refused)?;
+                    if current.deleted_at.is_none() {
+                        return Ok(current);
+                    }
+                    let version = current.version;
                     let row = sqlx::query_as::<_, AccountRow>(
                         "update accounts set deleted_at = null, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is not null
@@ -384,22 +422,13 @@ macro_rules! impl_account_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Account, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let sql = format!(
-                        "select version from accounts where organization_id = $1 and id = $2 {}",
-                        <$store>::FOR_UPDATE
-                    );
-                    let current: Option<i64> =
-                        sqlx::query_scalar(&sql).bind(org).bind(id).fetch_optional(&mut *tx).await?;
-                    match current {
-                        None => return Err(StoreError::NotFound),
-                        Some(v) if v != version => return Err(StoreError::VersionMismatch),
-                        Some(_) => {}
-                    }
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "1 = 1").await?.into();
+                    check(&current).map_err(StoreError::Refused)?;
                     // Contacts and deals outlive their account; their representation changes, so does their version.
                     sqlx::query(
                         "update contacts set account_id = null, version = version + 1, updated_at = $3
@@ -428,17 +457,6 @@ macro_rules! impl_account_store {
                     tx.commit().await?;
                     Ok(())
                 }
-            }
-
-            /// The owner of the live account, locked until the transaction
-            /// ends (on PostgreSQL), so that it is still the previous owner
-            /// when the update lands.
-            async fn owner_of(tx: &mut Tx, org: Uuid, id: Uuid) -> $crate::Result<Option<Uuid>> {
-                let sql = format!(
-                    "select owner_id from accounts where organization_id = $1 and id = $2 and deleted_at is null {}",
-                    <$store>::FOR_UPDATE
-                );
-                Ok(sqlx::query_scalar(&sql).bind(org).bind(id).fetch_optional(&mut **tx).await?)
             }
 
             /// Tells the account's owner it is theirs, when someone else gave it to them.

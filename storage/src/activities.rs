@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     sql::{Arg, Sql},
-    Actor, Result, StoreError,
+    Actor, Edit, Result, StoreError,
 };
 
 /// Every field of an activity a client sets, already validated.
@@ -121,25 +121,32 @@ pub trait ActivityStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Activity>;
-    /// Replaces the fields of the live activity if it is still at `version`
-    /// (completing an activity is setting its `done_at`).
+    /// Replaces the fields of the live activity with what `edit` makes of it
+    /// under its row lock (completing an activity is setting its `done_at`).
     async fn update_activity(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
-        fields: &ActivityFields,
+        edit: Edit<'_, Activity, ActivityFields>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Activity>;
-    /// Moves the live activity at `version` to the trash.
-    async fn trash_activity(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
-    /// Takes the trashed activity at `version` out of the trash.
+    /// Moves the live activity to the trash if `check` passes on it, under its row lock.
+    async fn trash_activity(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Activity, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes the trashed activity out of the trash if `check` passes on it,
+    /// under its row lock; a live one is returned as it is.
     async fn restore_activity(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
+        check: Edit<'_, Activity, ()>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Activity>;
@@ -397,16 +404,13 @@ macro_rules! impl_activity_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
-                    fields: &ActivityFields,
+                    edit: $crate::Edit<'_, Activity, ActivityFields>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Activity> {
                     let mut tx = self.begin_write().await?;
-                    let current = lock(&mut tx, org, id, false).await?;
-                    if current.version != version {
-                        return Err(StoreError::VersionMismatch);
-                    }
+                    let current = lock(&mut tx, org, id, Some(false)).await?;
+                    let fields = &edit(&current).map_err(StoreError::Refused)?;
                     let l = &fields.links;
                     // A new due date may become overdue again: the owner is told anew.
                     let renotify = fields.due_at != current.due_at || fields.owner_id != current.owner_id;
@@ -465,15 +469,13 @@ macro_rules! impl_activity_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Activity, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let current = lock(&mut tx, org, id, false).await?;
-                    if current.version != version {
-                        return Err(StoreError::VersionMismatch);
-                    }
+                    let current = lock(&mut tx, org, id, Some(false)).await?;
+                    check(&current).map_err(StoreError::Refused)?;
                     sqlx::query(
                         "update activities set deleted_at = $3, version = version + 1, updated_at = $3
                          where organization_id = $1 and id = $2",
@@ -494,14 +496,15 @@ macro_rules! impl_activity_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Activity, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Activity> {
                     let mut tx = self.begin_write().await?;
-                    let current = lock(&mut tx, org, id, true).await?;
-                    if current.version != version {
-                        return Err(StoreError::VersionMismatch);
+                    let current = lock(&mut tx, org, id, None).await?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    if current.deleted_at.is_none() {
+                        return Ok(current);
                     }
                     sqlx::query(
                         "update activities set deleted_at = null, version = version + 1, updated_at = $3
@@ -531,10 +534,18 @@ macro_rules! impl_activity_store {
             }
 
             /// The activity, locked for the write: live, or trashed when `trashed`.
-            async fn lock(tx: &mut Tx, org: Uuid, id: Uuid, trashed: bool) -> $crate::Result<Activity> {
-                let state = if trashed { "is not null" } else { "is null" };
+            /// The activity, live (`Some(false)`), trashed (`Some(true)`) or either,
+            /// locked until the transaction ends. Every write to an activity takes
+            /// this lock first (on SQLite, BEGIN IMMEDIATE's write lock), so writes
+            /// queue up and each checks and changes the version it replaces.
+            async fn lock(tx: &mut Tx, org: Uuid, id: Uuid, trashed: Option<bool>) -> $crate::Result<Activity> {
+                let state = match trashed {
+                    Some(true) => "and deleted_at is not null",
+                    Some(false) => "and deleted_at is null",
+                    None => "",
+                };
                 let sql = format!(
-                    "select * from activities where organization_id = $1 and id = $2 and deleted_at {state} {}",
+                    "select * from activities where organization_id = $1 and id = $2 {state} {}",
                     <$store>::FOR_UPDATE
                 );
                 sqlx::query_as::<_, ActivityRow>(&sql)

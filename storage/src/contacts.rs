@@ -2,14 +2,14 @@
 //! the trash; purging it erases its personal fields for good but keeps the
 //! row, so that the deals it took part in keep their history.
 //!
-//! Writes name the `version` they were computed from, as for accounts.
+//! Writes lock the row and let the API's [`Edit`] check it there, as for accounts.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pipewise_domain::{deal::BuyingRole, text::search_key, Contact, Email};
 use uuid::Uuid;
 
-use crate::{accounts::RecordOrder, Actor, Page, Result, StoreError};
+use crate::{accounts::RecordOrder, Actor, Edit, Page, Result, StoreError};
 
 /// Every field of a contact a client sets, already validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +74,8 @@ pub trait ContactStore {
     async fn contacts(&self, org: Uuid, filter: &ContactFilter, order: RecordOrder, page: Page)
         -> Result<Vec<Contact>>;
     /// Conflict when another contact of the organization has the email
-    /// address. The owner is told when `actor` is someone else.
+    /// address, `DuplicateEmail` when a lead (live or trashed, not converted)
+    /// has it. The owner is told when `actor` is someone else.
     async fn create_contact(
         &self,
         org: Uuid,
@@ -82,33 +83,47 @@ pub trait ContactStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Contact>;
-    /// Replaces the fields of the live contact if it is still at `version`;
-    /// Conflict when another contact has the email address. A new owner is
-    /// told when `actor` is someone else.
+    /// Replaces the fields of the live contact with what `edit` makes of it
+    /// under its row lock (`edit` checks `If-Match`); a new email is refused
+    /// as for a new contact. A new owner is told when `actor` is someone else.
     async fn update_contact(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
-        fields: &ContactFields,
+        edit: Edit<'_, Contact, ContactFields>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Contact>;
-    /// Moves the live contact at `version` to the trash.
-    async fn trash_contact(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
-    /// Takes the trashed contact at `version` out of the trash.
+    /// Moves the live contact to the trash if `check` passes on it, under its row lock.
+    async fn trash_contact(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Contact, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes the trashed contact out of the trash if `check` passes on it, under its
+    /// row lock; a live one is returned as it is.
     async fn restore_contact(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
+        check: Edit<'_, Contact, ()>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Contact>;
-    /// Erases the personal fields of the contact (live or trashed) at
-    /// `version` and leaves it trashed for good; the row stays for the deals'
+    /// Erases the personal fields of the contact (live or trashed) if `check`
+    /// passes on it, and leaves it trashed for good; the row stays for the deals'
     /// history.
-    async fn purge_contact(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    async fn purge_contact(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Contact, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -298,6 +313,9 @@ macro_rules! impl_contact_store {
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Contact> {
                     let mut tx = self.begin_write().await?;
+                    if let Some(email) = &fields.email {
+                        super::lead_core::claim_email(&mut tx, org, email, None, false).await?;
+                    }
                     let contact: Contact = sqlx::query_as::<_, ContactRow>(
                         "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title,
                                                account_id, buying_role, owner_id, version, created_at, updated_at)
@@ -330,13 +348,32 @@ macro_rules! impl_contact_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
-                    fields: &ContactFields,
+                    edit: $crate::Edit<'_, Contact, ContactFields>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Contact> {
                     let mut tx = self.begin_write().await?;
-                    let previous_owner = owner_of(&mut tx, org, id).await?;
+                    // Writers of one contact queue up on this row lock (on SQLite, on the
+                    // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
+                    // version the update below replaces, so no write is lost and none
+                    // is refused for having raced another.
+                    let sql = format!(
+                        "select * from contacts where organization_id = $1 and id = $2 and deleted_at is null {}",
+                        <$store>::FOR_UPDATE
+                    );
+                    let current: Contact = sqlx::query_as::<_, ContactRow>(&sql)
+                        .bind(org)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound)?
+                        .try_into()?;
+                    let fields = &edit(&current).map_err(StoreError::Refused)?;
+                    if let Some(email) = fields.email.as_ref().filter(|e| current.email.as_deref() != Some(e.as_str())) {
+                        super::lead_core::claim_email(&mut tx, org, email, None, false).await?;
+                    }
+                    let version = current.version;
+                    let previous_owner = Some(current.owner_id);
                     let row = sqlx::query_as::<_, ContactRow>(
                         "update contacts
                          set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8, title = $9,
@@ -375,11 +412,14 @@ macro_rules! impl_contact_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Contact, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Contact = super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "deleted_at is null").await?.try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     let trashed = sqlx::query(
                         "update contacts set deleted_at = $4, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
@@ -404,11 +444,17 @@ macro_rules! impl_contact_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Contact, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Contact> {
                     let mut tx = self.begin_write().await?;
+                    let current: Contact = super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "erased_at is null").await?.try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    if current.deleted_at.is_none() {
+                        return Ok(current);
+                    }
+                    let version = current.version;
                     let row = sqlx::query_as::<_, ContactRow>(
                         "update contacts set deleted_at = null, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3
@@ -434,11 +480,14 @@ macro_rules! impl_contact_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Contact, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Contact = super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "erased_at is null").await?.try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     // Every personal field goes; what the deals' history needs
                     // (the row, its account, its buying role, its owner) stays.
                     let erased = sqlx::query(
@@ -473,17 +522,6 @@ macro_rules! impl_contact_store {
 
             /// Why a versioned write touched no row: the contact (live, or
             /// trashed when `trashed`) is gone, or it changed meanwhile.
-            /// The owner of the live contact, locked until the transaction
-            /// ends (on PostgreSQL), so that it is still the previous owner
-            /// when the update lands.
-            async fn owner_of(tx: &mut Tx, org: Uuid, id: Uuid) -> $crate::Result<Option<Uuid>> {
-                let sql = format!(
-                    "select owner_id from contacts where organization_id = $1 and id = $2 and deleted_at is null {}",
-                    <$store>::FOR_UPDATE
-                );
-                Ok(sqlx::query_scalar(&sql).bind(org).bind(id).fetch_optional(&mut **tx).await?)
-            }
-
             /// Tells the contact's owner it is theirs, when someone else gave it to them.
             async fn notify_owner(
                 tx: &mut Tx,

@@ -215,6 +215,10 @@ macro_rules! impl_conversion_store {
                         ContactChoice::Existing(id) => Some(live_contact(&mut tx, org, id).await?),
                         ContactChoice::FromLead => {
                             if let Some(email) = &lead.email {
+                                // The email's lock, as every writer of a lead's or contact's
+                                // email takes it (`lead_core::claim_email`): no lead or
+                                // contact with this email can be written until the commit.
+                                super::lock_key(&mut tx, org, &format!("email:{email}")).await?;
                                 let holder: Option<Uuid> = sqlx::query_scalar(
                                     "select id from contacts where organization_id = $1 and email = $2",
                                 )
@@ -390,6 +394,16 @@ macro_rules! impl_conversion_store {
                     return Ok((None, false));
                 };
                 let name_key = ::pipewise_domain::text::search_key(&[Some(company)]);
+                let domain = $crate::conversion::business_domain(lead);
+                // Conversions that look for the lead's company hold its name's (and its
+                // domain's) lock until they commit, so of two leads of one company the
+                // second looks after the first made the account, and finds it. Locks
+                // are always taken in one order (email, name, domain), so no two
+                // conversions can wait on each other in a cycle.
+                super::lock_key(&mut **tx, org, &format!("company:{name_key}")).await?;
+                if let Some(domain) = &domain {
+                    super::lock_key(&mut **tx, org, &format!("domain:{domain}")).await?;
+                }
                 let by_name = sqlx::query_as::<_, AccountRow>(
                     "select * from accounts
                      where organization_id = $1 and name_key = $2 and deleted_at is null
@@ -402,7 +416,6 @@ macro_rules! impl_conversion_store {
                 if let Some(row) = by_name {
                     return Ok((Some(row.into()), false));
                 }
-                let domain = $crate::conversion::business_domain(lead);
                 if let Some(domain) = &domain {
                     let by_domain = sqlx::query_as::<_, AccountRow>(
                         "select * from accounts

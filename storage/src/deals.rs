@@ -802,10 +802,21 @@ macro_rules! impl_deal_store {
             owner: Option<Uuid>,
             for_update: bool,
         ) -> $crate::Result<pipewise_domain::Deal> {
-            let lock = if for_update { <$store>::FOR_UPDATE.replace("for update", "for update of d") } else { String::new() };
+            if for_update {
+                // Every write to a deal takes this lock first, so writes queue up on the
+                // row and each one reads what the previous one committed. The lock is
+                // taken on `deals` alone: behind a join, PostgreSQL rechecks a row that
+                // changed while it waited against the stage it had joined before, so a
+                // deal that had just moved would vanish (404) instead of being read again.
+                let sql = format!(
+                    "select id from deals where organization_id = $1 and id = $2 {}",
+                    <$store>::FOR_UPDATE
+                );
+                sqlx::query_scalar::<_, Uuid>(&sql).bind(org).bind(id).fetch_optional(&mut *conn).await?;
+            }
             let sql = format!(
                 "select {} from deals d join stages s on s.id = d.stage_id
-                 where d.organization_id = $1 and d.id = $2 and d.deleted_at is null and ($3 is null or d.owner_id = $3) {lock}",
+                 where d.organization_id = $1 and d.id = $2 and d.deleted_at is null and ($3 is null or d.owner_id = $3)",
                 $crate::deals::DEAL_COLUMNS
             );
             let row = sqlx::query_as::<_, $crate::deals::DealRow>(&sql)

@@ -11,6 +11,13 @@ pub enum StoreError {
     /// (a stage of another pipeline, an inactive owner): the field and why.
     #[error("invalid {0}: {1}")]
     Invalid(&'static str, &'static str),
+    /// Another lead or a contact already holds the email address.
+    #[error("the email address is already taken")]
+    DuplicateEmail(crate::EmailHolder),
+    /// The caller's own check of the locked record (see [`crate::Edit`])
+    /// refused the change; the caller knows the type inside.
+    #[error("the change was refused")]
+    Refused(#[source] crate::Refusal),
     /// `If-Match` named a version that is no longer current.
     #[error("the record changed since the version given")]
     VersionMismatch,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Actor, NewLead, Page, Result, StoreError};
+use crate::{Actor, Edit, NewLead, Page, Result, StoreError};
 
 /// A lead field a form may accept. Owner, status and source are the form's
 /// business, never the visitor's.
@@ -147,22 +147,28 @@ pub trait FormStore {
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
-        settings: &FormSettings,
+        edit: Edit<'_, Form, FormSettings>,
         now: DateTime<Utc>,
     ) -> Result<Form>;
-    /// Gives the live form at `version` a new token; the old one stops working.
+    /// Gives the live form (at `if_version`, when given) a new token; the old one stops working.
     async fn rotate_form_token(
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
+        if_version: Option<i64>,
         token: &str,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Form>;
-    /// Moves the live form at `version` to the trash: its token stops working.
-    async fn trash_form(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    /// Moves the live form (at `if_version`, when given) to the trash: its token stops working.
+    async fn trash_form(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        if_version: Option<i64>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
     /// Stores a lead that came through the form, in one transaction: counts
     /// the assignment, picks the owner by round-robin (see [`pick_owner`]),
     /// inserts, scores and notifies. `lead.fields.owner_id` is ignored.
@@ -354,11 +360,14 @@ macro_rules! impl_form_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
-                    settings: &FormSettings,
+                    edit: $crate::Edit<'_, Form, FormSettings>,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Form> {
                     let mut tx = self.begin_write().await?;
+                    let current: Form = super::lock_row::<FormRow>(&mut tx, "forms", org, id, "deleted_at is null")
+                        .await?
+                        .try_into()?;
+                    let settings = &edit(&current).map_err(StoreError::Refused)?;
                     let row = sqlx::query_as::<_, FormRow>(
                         "update forms
                          set name = $4, fields = $5, required_fields = $6, source = $7, owner_ids = $8,
@@ -368,7 +377,7 @@ macro_rules! impl_form_store {
                     )
                     .bind(org)
                     .bind(id)
-                    .bind(version)
+                    .bind(current.version)
                     .bind(&settings.name)
                     .bind(fields_json(&settings.fields))
                     .bind(fields_json(&settings.required_fields))
@@ -391,20 +400,21 @@ macro_rules! impl_form_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    if_version: Option<i64>,
                     token: &str,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Form> {
                     let mut tx = self.begin_write().await?;
+                    // One statement that checks `If-Match` and writes: it cannot race.
                     let row = sqlx::query_as::<_, FormRow>(
                         "update forms set public_token = $4, version = version + 1, updated_at = $5
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                         where organization_id = $1 and id = $2 and ($3 is null or version = $3) and deleted_at is null
                          returning *",
                     )
                     .bind(org)
                     .bind(id)
-                    .bind(version)
+                    .bind(if_version)
                     .bind(token)
                     .bind(now)
                     .fetch_optional(&mut *tx)
@@ -422,18 +432,19 @@ macro_rules! impl_form_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    if_version: Option<i64>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    // One statement that checks `If-Match` and writes: it cannot race.
                     let trashed = sqlx::query(
                         "update forms set deleted_at = $4, version = version + 1, updated_at = $4
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
+                         where organization_id = $1 and id = $2 and ($3 is null or version = $3) and deleted_at is null",
                     )
                     .bind(org)
                     .bind(id)
-                    .bind(version)
+                    .bind(if_version)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?

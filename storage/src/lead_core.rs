@@ -415,6 +415,52 @@ macro_rules! impl_lead_core {
                 store_score(conn, lead, result.score, threshold, now).await
             }
 
+            /// The duplicate guard: `DuplicateEmail` when a lead (live or trashed,
+            /// not converted, not `except`: a lead is not its own duplicate) or,
+            /// with `contacts`, a contact of the organization has `email`.
+            ///
+            /// It first takes the email's lock for the rest of the transaction, and
+            /// every writer of a lead's or a contact's email takes it before its
+            /// check and its write: of two writers of one address, the second
+            /// checks after the first committed, so both cannot pass.
+            pub(crate) async fn claim_email(
+                conn: &mut Conn,
+                org: Uuid,
+                email: &Email,
+                except: Option<Uuid>,
+                contacts: bool,
+            ) -> $crate::Result<()> {
+                super::lock_key(conn, org, &format!("email:{}", email.as_str())).await?;
+                // A converted lead lives on as its contact: the contact is the duplicate.
+                // A purged lead has no email left to match.
+                let lead: Option<(Uuid, Uuid)> = sqlx::query_as(
+                    "select id, owner_id from leads
+                     where organization_id = $1 and email = $2 and converted_at is null
+                       and ($3 is null or id <> $3)
+                     order by id limit 1",
+                )
+                .bind(org)
+                .bind(email.as_str())
+                .bind(except)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some((id, owner_id)) = lead {
+                    return Err(StoreError::DuplicateEmail($crate::EmailHolder::Lead { id, owner_id }));
+                }
+                if contacts {
+                    let contact: Option<Uuid> =
+                        sqlx::query_scalar("select id from contacts where organization_id = $1 and email = $2")
+                            .bind(org)
+                            .bind(email.as_str())
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    if let Some(id) = contact {
+                        return Err(StoreError::DuplicateEmail($crate::EmailHolder::Contact(id)));
+                    }
+                }
+                Ok(())
+            }
+
             /// Inserts a lead, scores it, and tells its owner when someone
             /// else assigned it to them. Returns the stored lead.
             pub(crate) async fn insert_lead(

@@ -1,25 +1,25 @@
 //! Leads: prospects from first touch until conversion. Every write scores
 //! the lead in its own transaction (see `lead_core`).
 //!
-//! Writes name the `version` they were computed from, as for contacts: the
-//! API reads the lead, checks it, and writes only if nobody changed it
-//! meanwhile. A converted lead is final: no write here touches one, except
+//! Writes lock the row and let the API's [`Edit`] check it there, as for
+//! contacts. A converted lead is final: no write here touches one, except
 //! the purge that erases its personal fields.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pipewise_domain::{lead::LeadProgress, scoring::ScoreBreakdown, Email, Lead, MqlThreshold};
+use pipewise_domain::{lead::LeadProgress, scoring::ScoreBreakdown, Lead, MqlThreshold};
 use uuid::Uuid;
 
 use crate::{
     lead_list::{LeadFilter, LeadPage},
-    Actor, LeadFields, NewLead, Result,
+    Actor, Edit, LeadFields, NewLead, Result,
 };
 
-/// Who already has an email address: the duplicate guard's answer.
+/// Who already has an email address: the duplicate guard's answer. A lead
+/// comes with its owner, since reps may learn only of their own leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailHolder {
-    Lead(Uuid),
+    Lead { id: Uuid, owner_id: Uuid },
     Contact(Uuid),
 }
 
@@ -29,6 +29,8 @@ pub enum EmailHolder {
 pub struct LeadChange {
     pub fields: LeadFields,
     pub progress: LeadProgress,
+    /// Refuse (`DuplicateEmail`) an email that another lead or a contact has.
+    pub unique_email: bool,
 }
 
 /// A lead's score explained: computed live from the active rules.
@@ -44,27 +46,61 @@ pub trait LeadStore {
     async fn lead(&self, org: Uuid, id: Uuid) -> Result<Lead>;
     /// A live or trashed lead; purged ones are `NotFound`.
     async fn lead_incl_trashed(&self, org: Uuid, id: Uuid) -> Result<Lead>;
-    /// A lead (live or trashed, not converted, not `except`: a lead is not
-    /// its own duplicate) or else a contact of the organization with this
-    /// email address, if any.
-    async fn email_holder(&self, org: Uuid, email: &Email, except: Option<Uuid>) -> Result<Option<EmailHolder>>;
-    /// Stores a new lead, scored, and notifies its owner if `actor` is someone else.
-    async fn create_lead(&self, org: Uuid, lead: &NewLead, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
+    /// Stores a new lead, scored, and notifies its owner if `actor` is someone
+    /// else. With `unique_email`, `DuplicateEmail` when a lead (live or
+    /// trashed, not converted) or a contact of the organization has its email.
+    async fn create_lead(
+        &self,
+        org: Uuid,
+        lead: &NewLead,
+        unique_email: bool,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Lead>;
     /// Live leads matching `filter`, a page at a time.
     async fn leads(&self, org: Uuid, filter: &LeadFilter, page: &LeadPage) -> Result<Vec<Lead>>;
-    /// Replaces the fields and status of the live, unconverted lead `current`
-    /// if it is still at `current.version`; rescores it in the same
-    /// transaction and notifies a new owner (unless `actor` is that owner).
-    async fn update_lead(&self, current: &Lead, change: &LeadChange, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
-    /// Moves the live, unconverted lead at `version` to the trash.
-    async fn trash_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
-    /// Takes the trashed lead at `version` out of the trash, and rescores it
+    /// Replaces the fields and status of the live lead with what `edit` makes
+    /// of it under its row lock (Conflict once converted); rescores it in the
+    /// same transaction and notifies a new owner (unless `actor` is that owner).
+    async fn update_lead(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        edit: Edit<'_, Lead, LeadChange>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Lead>;
+    /// Moves the live, unconverted lead to the trash if `check` passes on it, under its row lock.
+    async fn trash_lead(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Lead, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes the trashed lead out of the trash if `check` passes on it, under
+    /// its row lock (a live one is returned as it is), and rescores it
     /// (the rules may have changed meanwhile).
-    async fn restore_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<Lead>;
+    async fn restore_lead(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Lead, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Lead>;
     /// Erases the personal fields of the lead (live or trashed, converted or
-    /// not) at `version`, and the lead's name from its notifications; the lead
+    /// not) if `check` passes on it, and the lead's name from its notifications; the lead
     /// is `NotFound` from then on, while the row stays for its activities.
-    async fn purge_lead(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    async fn purge_lead(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Lead, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
     /// The score of `lead` under the organization's active rules, and which
     /// rules make it up. It equals the stored score, which every write that
     /// changes its inputs recomputes in its own transaction.
@@ -82,7 +118,7 @@ macro_rules! impl_lead_store {
             use ::uuid::Uuid;
             use $crate::lead_core::LeadRow;
             use $crate::lead_list::{LeadFilter, LeadPage};
-            use $crate::leads::{EmailHolder, LeadChange, LeadScore};
+            use $crate::leads::{LeadChange, LeadScore};
             use $crate::{Actor, NewLead, StoreError};
 
             #[async_trait::async_trait]
@@ -114,46 +150,18 @@ macro_rules! impl_lead_store {
                 }
 
                 #[tracing::instrument(skip_all)]
-                async fn email_holder(
-                    &self,
-                    org: Uuid,
-                    email: &Email,
-                    except: Option<Uuid>,
-                ) -> $crate::Result<Option<EmailHolder>> {
-                    // A converted lead lives on as its contact: the contact is the duplicate.
-                    // A purged lead has no email left to match.
-                    let lead: Option<Uuid> = sqlx::query_scalar(
-                        "select id from leads
-                         where organization_id = $1 and email = $2 and converted_at is null
-                           and ($3 is null or id <> $3)
-                         order by id limit 1",
-                    )
-                    .bind(org)
-                    .bind(email.as_str())
-                    .bind(except)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    if let Some(id) = lead {
-                        return Ok(Some(EmailHolder::Lead(id)));
-                    }
-                    let contact: Option<Uuid> =
-                        sqlx::query_scalar("select id from contacts where organization_id = $1 and email = $2")
-                            .bind(org)
-                            .bind(email.as_str())
-                            .fetch_optional(&self.pool)
-                            .await?;
-                    Ok(contact.map(EmailHolder::Contact))
-                }
-
-                #[tracing::instrument(skip_all)]
                 async fn create_lead(
                     &self,
                     org: Uuid,
                     lead: &NewLead,
+                    unique_email: bool,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Lead> {
                     let mut tx = self.begin_write().await?;
+                    if let Some(email) = lead.fields.email.as_ref().filter(|_| unique_email) {
+                        super::lead_core::claim_email(&mut tx, org, email, None, true).await?;
+                    }
                     let lead = super::lead_core::insert_lead(&mut tx, org, lead, actor, now).await?;
                     tx.commit().await?;
                     Ok(lead)
@@ -181,23 +189,44 @@ macro_rules! impl_lead_store {
                 #[tracing::instrument(skip_all)]
                 async fn update_lead(
                     &self,
-                    current: &Lead,
-                    change: &LeadChange,
+                    org: Uuid,
+                    id: Uuid,
+                    edit: $crate::Edit<'_, Lead, LeadChange>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Lead> {
-                    let (org, id) = (current.organization_id, current.id);
-                    let (f, p) = (&change.fields, &change.progress);
                     let mut tx = self.begin_write().await?;
-                    let updated = sqlx::query(
+                    // Writers of one lead queue up on this row lock (on SQLite, on the
+                    // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
+                    // version the update below replaces, so no write is lost and none
+                    // is refused for having raced another.
+                    let sql = format!(
+                        "select * from leads where organization_id = $1 and id = $2 and deleted_at is null {}",
+                        <$store>::FOR_UPDATE
+                    );
+                    let current: Lead = sqlx::query_as::<_, LeadRow>(&sql)
+                        .bind(org)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound)?
+                        .try_into()?;
+                    let change = edit(&current).map_err(StoreError::Refused)?;
+                    if current.progress.status == ::pipewise_domain::LeadStatus::Converted {
+                        return Err(StoreError::Conflict("a converted lead cannot change"));
+                    }
+                    let (f, p) = (&change.fields, &change.progress);
+                    if let Some(email) = f.email.as_ref().filter(|_| change.unique_email) {
+                        super::lead_core::claim_email(&mut tx, org, email, Some(id), true).await?;
+                    }
+                    sqlx::query(
                         "update leads
                          set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8,
                              company_name = $9, company_key = $10, title = $11, industry = $12,
                              employee_count = $13, country = $14, source = $15, estimated_value_minor = $16,
                              currency = $17, value_period = $18, status = $19, unqualified_reason = $20,
                              owner_id = $21, qualified_at = $22, version = version + 1, updated_at = $23
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
-                           and status <> 'converted'",
+                         where organization_id = $1 and id = $2 and version = $3",
                     )
                     .bind(org)
                     .bind(id)
@@ -224,11 +253,7 @@ macro_rules! impl_lead_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await
-                    .map_err($crate::lead_core::lead_write_error)?
-                    .rows_affected();
-                    if updated == 0 {
-                        return Err(lead_write_missed(&mut tx, org, id, false).await?);
-                    }
+                    .map_err($crate::lead_core::lead_write_error)?;
                     let lead = super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
                     super::lead_core::notify_assignment(
                         &mut tx,
@@ -251,11 +276,16 @@ macro_rules! impl_lead_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Lead, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Lead = super::lock_row::<LeadRow>(&mut tx, "leads", org, id, "deleted_at is null")
+                        .await?
+                        .try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     let trashed = sqlx::query(
                         "update leads set deleted_at = $4, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
@@ -281,11 +311,19 @@ macro_rules! impl_lead_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Lead, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Lead> {
                     let mut tx = self.begin_write().await?;
+                    let current: Lead = super::lock_row::<LeadRow>(&mut tx, "leads", org, id, "erased_at is null")
+                        .await?
+                        .try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    if current.deleted_at.is_none() {
+                        return Ok(current);
+                    }
+                    let version = current.version;
                     let restored = sqlx::query(
                         "update leads set deleted_at = null, version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3
@@ -312,11 +350,16 @@ macro_rules! impl_lead_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Lead, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
+                    let current: Lead = super::lock_row::<LeadRow>(&mut tx, "leads", org, id, "erased_at is null")
+                        .await?
+                        .try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    let version = current.version;
                     // Every personal field goes; what reports count (status,
                     // times, owner, source, score) stays.
                     let erased = sqlx::query(

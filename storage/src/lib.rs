@@ -56,6 +56,16 @@ pub use timeline::{TimelineItem, TimelinePage, TimelineStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Why an [`Edit`] refused a change: the caller's own error, handed back to it
+/// in [`StoreError::Refused`].
+pub type Refusal = Box<dyn std::error::Error + Send + Sync>;
+
+/// A change computed from the record as it is under its row lock: a write
+/// without `If-Match` applies to whatever version it finds, after the writes
+/// queued before it, and checks (who may change it, what it may become) run
+/// on exactly the version that the write replaces.
+pub type Edit<'a, T, C> = &'a (dyn Fn(&T) -> std::result::Result<C, Refusal> + Send + Sync);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

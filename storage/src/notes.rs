@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     sql::{Arg, Sql},
-    Actor, Page, Result, StoreError,
+    Actor, Edit, Page, Result, StoreError,
 };
 
 /// Which live notes to list; every filter given must match.
@@ -34,11 +34,24 @@ pub trait NoteStore {
         author: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<Note>;
-    /// Replaces the body of the live note if it is still at `version`.
-    async fn update_note(&self, org: Uuid, id: Uuid, version: i64, body: &NoteBody, now: DateTime<Utc>)
-        -> Result<Note>;
-    /// Moves the live note at `version` to the trash.
-    async fn trash_note(&self, org: Uuid, id: Uuid, version: i64, actor: Actor, now: DateTime<Utc>) -> Result<()>;
+    /// Replaces the body of the live note if `check` passes on it, under its row lock.
+    async fn update_note(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Note, ()>,
+        body: &NoteBody,
+        now: DateTime<Utc>,
+    ) -> Result<Note>;
+    /// Moves the live note to the trash if `check` passes on it, under its row lock.
+    async fn trash_note(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        check: Edit<'_, Note, ()>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -193,26 +206,28 @@ macro_rules! impl_note_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Note, ()>,
                     body: &NoteBody,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Note> {
+                    let mut tx = self.begin_write().await?;
+                    let current: Note = super::lock_row::<NoteRow>(&mut tx, "notes", org, id, "deleted_at is null")
+                        .await?
+                        .try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
                     let row = sqlx::query_as::<_, NoteRow>(
-                        "update notes set body = $4, version = version + 1, updated_at = $5
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                        "update notes set body = $3, version = version + 1, updated_at = $4
+                         where organization_id = $1 and id = $2
                          returning *",
                     )
                     .bind(org)
                     .bind(id)
-                    .bind(version)
                     .bind(body.as_str())
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await?;
-                    match row {
-                        Some(row) => row.try_into(),
-                        None => Err(missed(&self.pool, org, id).await?),
-                    }
+                    tx.commit().await?;
+                    row.try_into()
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -220,25 +235,24 @@ macro_rules! impl_note_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
+                    check: $crate::Edit<'_, Note, ()>,
                     actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let trashed = sqlx::query(
-                        "update notes set deleted_at = $4, version = version + 1, updated_at = $4
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
+                    let current: Note = super::lock_row::<NoteRow>(&mut tx, "notes", org, id, "deleted_at is null")
+                        .await?
+                        .try_into()?;
+                    check(&current).map_err(StoreError::Refused)?;
+                    sqlx::query(
+                        "update notes set deleted_at = $3, version = version + 1, updated_at = $3
+                         where organization_id = $1 and id = $2",
                     )
                     .bind(org)
                     .bind(id)
-                    .bind(version)
                     .bind(now)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if trashed == 0 {
-                        return Err(missed(&mut *tx, org, id).await?);
-                    }
+                    .await?;
                     audit(&mut tx, org, actor, "note.trashed", Some(id), now).await?;
                     tx.commit().await?;
                     Ok(())
@@ -252,25 +266,6 @@ macro_rules! impl_note_store {
                     RecordRef::Account(_) => "account_id",
                     RecordRef::Deal(_) => "deal_id",
                 }
-            }
-
-            /// Why a versioned write touched no row: the note is gone, or it changed meanwhile.
-            async fn missed<'e, E>(executor: E, org: Uuid, id: Uuid) -> $crate::Result<StoreError>
-            where
-                E: sqlx::Executor<'e, Database = <Conn as sqlx::Connection>::Database>,
-            {
-                let exists: i64 = sqlx::query_scalar(
-                    "select count(*) from notes where organization_id = $1 and id = $2 and deleted_at is null",
-                )
-                .bind(org)
-                .bind(id)
-                .fetch_one(executor)
-                .await?;
-                Ok(if exists == 0 {
-                    StoreError::NotFound
-                } else {
-                    StoreError::VersionMismatch
-                })
             }
         }
     };

@@ -62,6 +62,40 @@ impl PgStore {
     }
 }
 
+/// The row `id` of `table` in `org` that matches `filter` (such as
+/// `deleted_at is null`), locked until the transaction ends, for a write
+/// that checks it and then changes it: `for update`: a writer that comes second waits here for the first to commit, then reads what it wrote. Every write of a
+/// record takes this lock before its check, so the check always sees the
+/// version the write replaces, and a write without `If-Match` never loses a
+/// race: it simply applies after the one before it.
+async fn lock_row<R>(conn: &mut Conn, table: &str, org: Uuid, id: Uuid, filter: &str) -> crate::Result<R>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let sql = format!(
+        "select * from {table} where organization_id = $1 and id = $2 and {filter} {}",
+        PgStore::FOR_UPDATE
+    );
+    sqlx::query_as::<_, R>(&sql)
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Holds a lock named by `key` within `org` until the transaction ends: the
+/// writers of one email address (or one company) queue up on it, so a check
+/// for an existing holder and the insert that follows it cannot interleave
+/// with another writer's (64-bit hash; a collision only serializes more).
+async fn lock_key(conn: &mut Conn, org: Uuid, key: &str) -> crate::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("{org}/{key}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 impl_store!(PgStore, crate::Backend::Postgres);
 impl_pipeline_store!(PgStore);
 impl_deal_store!(PgStore);

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use pipewise_domain::{Condition, Points};
 use uuid::Uuid;
 
-use crate::{Page, Result, StoredRule};
+use crate::{Edit, Page, Result, StoredRule};
 
 /// Every field of a rule a client sets, already validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,12 +50,11 @@ pub trait ScoringStore {
         &self,
         org: Uuid,
         id: Uuid,
-        version: i64,
-        rule: &RuleFields,
+        edit: Edit<'_, StoredRule, RuleFields>,
         now: DateTime<Utc>,
     ) -> Result<StoredRule>;
-    /// Deletes the rule if it is still at `version`.
-    async fn delete_scoring_rule(&self, org: Uuid, id: Uuid, version: i64) -> Result<()>;
+    /// Deletes the rule (if it is at `if_version`, when given).
+    async fn delete_scoring_rule(&self, org: Uuid, id: Uuid, if_version: Option<i64>) -> Result<()>;
     /// Recomputes the score of every lead of the organization under its
     /// current rules, setting `mql_at` (and notifying) where it is first reached.
     async fn rescore_leads(&self, org: Uuid, now: DateTime<Utc>) -> Result<Rescored>;
@@ -148,10 +147,13 @@ macro_rules! impl_scoring_store {
                     &self,
                     org: Uuid,
                     id: Uuid,
-                    version: i64,
-                    rule: &RuleFields,
+                    edit: $crate::Edit<'_, StoredRule, RuleFields>,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<StoredRule> {
+                    let mut tx = self.begin_write().await?;
+                    let current: StoredRule =
+                        super::lock_row::<ScoringRuleRow>(&mut tx, "scoring_rules", org, id, "1 = 1").await?.try_into()?;
+                    let rule = &edit(&current).map_err(StoreError::Refused)?;
                     let row = sqlx::query_as::<_, ScoringRuleRow>(
                         "update scoring_rules
                          set name = $4, field = $5, operator = $6, value = $7, points = $8, active = $9,
@@ -161,7 +163,7 @@ macro_rules! impl_scoring_store {
                     )
                     .bind(org)
                     .bind(id)
-                    .bind(version)
+                    .bind(current.version)
                     .bind(&rule.name)
                     .bind(rule.condition.field().as_str())
                     .bind(rule.condition.operator().as_str())
@@ -169,22 +171,21 @@ macro_rules! impl_scoring_store {
                     .bind(rule.points.value())
                     .bind(rule.active)
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await?;
-                    match row {
-                        Some(row) => row.try_into(),
-                        None => Err(self.rule_write_missed(org, id).await?),
-                    }
+                    tx.commit().await?;
+                    row.try_into()
                 }
 
                 #[tracing::instrument(skip_all)]
-                async fn delete_scoring_rule(&self, org: Uuid, id: Uuid, version: i64) -> $crate::Result<()> {
+                async fn delete_scoring_rule(&self, org: Uuid, id: Uuid, if_version: Option<i64>) -> $crate::Result<()> {
+                    // One statement that checks `If-Match` and deletes: it cannot race.
                     let deleted = sqlx::query(
-                        "delete from scoring_rules where organization_id = $1 and id = $2 and version = $3",
+                        "delete from scoring_rules where organization_id = $1 and id = $2 and ($3 is null or version = $3)",
                     )
                     .bind(org)
                     .bind(id)
-                    .bind(version)
+                    .bind(if_version)
                     .execute(&self.pool)
                     .await?
                     .rows_affected();

@@ -69,6 +69,35 @@ impl SqliteStore {
     }
 }
 
+/// The row `id` of `table` in `org` that matches `filter` (such as
+/// `deleted_at is null`), locked until the transaction ends, for a write
+/// that checks it and then changes it: the write transaction's `BEGIN IMMEDIATE` already holds the one write lock, so nothing can change the row until commit. Every write of a
+/// record takes this lock before its check, so the check always sees the
+/// version the write replaces, and a write without `If-Match` never loses a
+/// race: it simply applies after the one before it.
+async fn lock_row<R>(conn: &mut Conn, table: &str, org: Uuid, id: Uuid, filter: &str) -> crate::Result<R>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    let sql = format!(
+        "select * from {table} where organization_id = $1 and id = $2 and {filter} {}",
+        SqliteStore::FOR_UPDATE
+    );
+    sqlx::query_as::<_, R>(&sql)
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Nothing to take: a write transaction's `BEGIN IMMEDIATE` already holds
+/// the database's one write lock, so a check and the insert after it in the
+/// same transaction cannot interleave with another writer's.
+async fn lock_key(_conn: &mut Conn, _org: Uuid, _key: &str) -> crate::Result<()> {
+    Ok(())
+}
+
 impl_store!(SqliteStore, crate::Backend::Sqlite);
 impl_pipeline_store!(SqliteStore);
 impl_deal_store!(SqliteStore);

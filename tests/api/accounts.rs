@@ -1,6 +1,8 @@
 use std::collections::HashSet;
 
-use pipewise_tests::{expect_problem, expect_status, invalid_fields, on_both_backends, uuid, Session, TestApp};
+use pipewise_tests::{
+    expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, uuid, Session, TestApp,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -17,6 +19,8 @@ on_both_backends!(
     accounts_list_page_by_page_in_either_order,
     a_trashed_account_is_hidden_until_restored,
     only_admins_purge_accounts_and_links_are_cleared,
+    twenty_parallel_patches_without_if_match_all_apply,
+    a_delete_without_if_match_racing_patches_always_applies,
 );
 
 /// Creates an account as `session` and returns its body.
@@ -805,4 +809,65 @@ async fn only_admins_purge_accounts_and_links_are_cleared(app: TestApp) {
     ] {
         expect_problem(response, StatusCode::NOT_FOUND).await;
     }
+}
+
+async fn twenty_parallel_patches_without_if_match_all_apply(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-account-patches").await;
+    let account = create_account(&app, &admin, json!({"name": "Busy Ltd"})).await;
+    let path = format!("/api/v1/accounts/{}", account["id"].as_str().unwrap());
+
+    // Act
+    let requests = (0..20)
+        .map(|i| {
+            app.patch(
+                &path,
+                &admin.access_token,
+                &json!({"industry": format!("Industry {i}")}),
+            )
+        })
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: each write applies after the one before it; none is refused.
+    assert_eq!(statuses, vec![StatusCode::OK; 20]);
+    let stored = expect_status(
+        app.get(&path, &admin.access_token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored["version"], 21);
+}
+
+async fn a_delete_without_if_match_racing_patches_always_applies(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-account-delete").await;
+    let account = create_account(&app, &admin, json!({"name": "Doomed Ltd"})).await;
+    let path = format!("/api/v1/accounts/{}", account["id"].as_str().unwrap());
+    let patches = (0..15).map(|i| {
+        app.patch(
+            &path,
+            &admin.access_token,
+            &json!({"industry": format!("Industry {i}")}),
+        )
+    });
+
+    // Act: the delete is sent in the middle of 15 PATCHes, all at once.
+    let (patches, delete) = tokio::join!(
+        statuses_in_parallel(patches.collect()),
+        app.delete(&path, &admin.access_token).send()
+    );
+
+    // Assert: the delete applies; a PATCH that comes after it finds no account.
+    assert_eq!(delete.unwrap().status(), StatusCode::NO_CONTENT);
+    assert!(
+        patches
+            .iter()
+            .all(|s| [StatusCode::OK, StatusCode::NOT_FOUND].contains(s)),
+        "{patches:?}"
+    );
+    let trashed = app
+        .scalar("select count(*) from accounts where deleted_at is not null")
+        .await;
+    assert_eq!(trashed, 1);
 }

@@ -1,7 +1,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use pipewise_tests::{expect_problem, expect_status, invalid_fields, on_both_backends, uuid, Session, TestApp};
+use pipewise_tests::{
+    expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, uuid, Session, TestApp,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -26,6 +28,7 @@ on_both_backends!(
     a_trashed_activity_is_hidden_until_restored,
     api_keys_must_name_the_owner,
     completing_an_activity_on_a_lead_raises_its_score_by_the_rules_points,
+    twenty_parallel_patches_without_if_match_all_apply,
 );
 
 pub async fn create_activity(app: &TestApp, session: &Session, body: Value) -> Value {
@@ -906,4 +909,26 @@ async fn completing_an_activity_on_a_lead_raises_its_score_by_the_rules_points(a
     )
     .await;
     assert_eq!(app.scalar("select score from leads").await, 30);
+}
+
+async fn twenty_parallel_patches_without_if_match_all_apply(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-activity-patches").await;
+    let activity = create_activity(&app, &admin, json!({"type": "task", "subject": "Busy"})).await;
+    let path = format!("/api/v1/activities/{}", activity["id"].as_str().unwrap());
+
+    // Act
+    let requests = (0..20)
+        .map(|i| app.patch(&path, &admin.access_token, &json!({"subject": format!("Busy {i}")})))
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: each write applies after the one before it; none is refused.
+    assert_eq!(statuses, vec![StatusCode::OK; 20]);
+    let stored = expect_status(
+        app.get(&path, &admin.access_token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored["version"], 21);
 }

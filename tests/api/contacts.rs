@@ -1,6 +1,8 @@
 use std::collections::HashSet;
 
-use pipewise_tests::{expect_problem, expect_status, invalid_fields, on_both_backends, uuid, Session, TestApp};
+use pipewise_tests::{
+    expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, uuid, Session, TestApp,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -19,6 +21,7 @@ on_both_backends!(
     contacts_list_page_by_page_in_either_order,
     a_trashed_contact_is_hidden_until_restored,
     purging_a_contact_erases_it_but_keeps_deal_history,
+    twenty_parallel_patches_without_if_match_all_apply,
 );
 
 pub async fn create_contact(app: &TestApp, session: &Session, body: Value) -> Value {
@@ -855,4 +858,26 @@ async fn purging_a_contact_erases_it_but_keeps_deal_history(app: TestApp) {
             .await,
         2
     );
+}
+
+async fn twenty_parallel_patches_without_if_match_all_apply(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-contact-patches").await;
+    let contact = create_contact(&app, &admin, json!({"first_name": "Busy"})).await;
+    let path = format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap());
+
+    // Act
+    let requests = (0..20)
+        .map(|i| app.patch(&path, &admin.access_token, &json!({"title": format!("Title {i}")})))
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: each write applies after the one before it; none is refused.
+    assert_eq!(statuses, vec![StatusCode::OK; 20]);
+    let stored = expect_status(
+        app.get(&path, &admin.access_token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored["version"], 21);
 }

@@ -1,5 +1,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use pipewise_tests::{expect_problem, expect_status, invalid_fields, on_both_backends, uuid, Session, TestApp};
+use pipewise_tests::{
+    expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, uuid, Session, TestApp,
+};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -24,6 +26,7 @@ on_both_backends!(
     foreign_other_reps_and_trashed_leads_are_not_found,
     backdating_a_conversion_is_for_admins_and_import_keys,
     a_stale_if_match_converts_nothing,
+    parallel_conversions_of_one_companys_leads_make_one_account,
 );
 
 fn convert_path(lead: &Value) -> String {
@@ -716,4 +719,26 @@ async fn a_stale_if_match_converts_nothing(app: TestApp) {
     // The lead moved on: its old version is stale now.
     expect_problem(send("\"1\"").await.unwrap(), StatusCode::PRECONDITION_FAILED).await;
     assert_eq!(counts(&app).await, [1, 1, 1, 1]);
+}
+
+async fn parallel_conversions_of_one_companys_leads_make_one_account(app: TestApp) {
+    // Arrange: five leads of one company, no account yet.
+    let admin = app.signup("convert-parallel").await;
+    let mut leads = Vec::new();
+    for i in 0..5 {
+        let body = json!({"first_name": format!("Person {i}"), "email": format!("p{i}@acme.example"), "company_name": "Acme Parallel"});
+        leads.push(create_lead(&app, &admin, body).await);
+    }
+
+    // Act
+    let requests = leads
+        .iter()
+        .map(|lead| app.post(&convert_path(lead), &admin.access_token, &json!({})))
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: the first conversion makes the account, the others find it.
+    assert_eq!(statuses, vec![StatusCode::OK; 5]);
+    assert_eq!(counts(&app).await[..2], [5, 1]);
+    assert_eq!(converted_leads(&app).await, 5);
 }

@@ -1,7 +1,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use pipewise_tests::{expect_problem, expect_status, invalid_fields, on_both_backends, uuid, Session, TestApp};
+use pipewise_tests::{
+    expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, uuid, Session, TestApp,
+};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -22,9 +24,11 @@ on_both_backends!(
     unknown_filters_sorts_and_cursors_are_refused,
     deal_lists_walk_every_row_once_while_rows_are_inserted,
     concurrent_changes_with_one_etag_keep_exactly_one,
+    parallel_commands_on_one_deal_answer_412_or_409_and_never_404,
     reps_see_and_change_only_their_own_deals,
     api_keys_read_and_write_deals_by_scope,
     another_organizations_deals_are_not_found,
+    twenty_parallel_patches_without_if_match_all_apply,
 );
 
 /// Creates a deal as `session` and returns its body.
@@ -1474,6 +1478,63 @@ async fn concurrent_changes_with_one_etag_keep_exactly_one(app: TestApp) {
     expect_status(response, StatusCode::OK).await;
 }
 
+async fn parallel_commands_on_one_deal_answer_412_or_409_and_never_404(app: TestApp) {
+    // Arrange: a pipeline of 13 stages, so that 12 moves to 12 other stages are all legal.
+    let admin = app.signup("parallel-commands").await;
+    let names: Vec<String> = (0..13).map(|i| format!("Stage {i}")).collect();
+    let stages: Vec<(&str, i64)> = names.iter().map(|n| (n.as_str(), 50)).collect();
+    let pipeline = create_pipeline(&app, &admin, "Long", &stages).await;
+    let new_deal = json!({"title": "Contested", "amount": "100.00", "pipeline_id": pipeline["id"]});
+    let deal = create_deal(&app, &admin, new_deal.clone()).await;
+    let move_to = |deal: &Value, position: usize| {
+        app.post(
+            &format!("{}/move", deal_path(deal)),
+            &admin.access_token,
+            &json!({"stage_id": stage_id(&pipeline, position)}),
+        )
+    };
+
+    // Act: 12 moves with one If-Match.
+    let requests = (1..13).map(|p| move_to(&deal, p).header("if-match", "\"1\"")).collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: one wins, the others are told their version is stale.
+    let mut expected = vec![StatusCode::OK];
+    expected.extend([StatusCode::PRECONDITION_FAILED; 11]);
+    assert_eq!(statuses, expected);
+    assert_eq!(get_deal(&app, &admin, &deal).await["version"], 2);
+
+    // Act: 12 moves without If-Match, each to another stage than the first one.
+    let deal = create_deal(&app, &admin, new_deal.clone()).await;
+    let statuses = statuses_in_parallel((1..13).map(|p| move_to(&deal, p)).collect()).await;
+
+    // Assert: every legal move applies, one after the other.
+    assert_eq!(statuses, vec![StatusCode::OK; 12]);
+    assert_eq!(get_deal(&app, &admin, &deal).await["version"], 13);
+    assert_eq!(
+        kinds(&deal_events(&app, &admin, &deal).await)
+            .iter()
+            .filter(|k| **k == "moved")
+            .count(),
+        12
+    );
+
+    // Act: 12 wins of one open deal without If-Match.
+    let deal = create_deal(&app, &admin, new_deal).await;
+    let path = deal_path(&deal);
+    let requests = (0..12)
+        .map(|_| app.post(&format!("{path}/win"), &admin.access_token, &json!({})))
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: one wins; winning a won deal is a conflict, not a missing deal.
+    let mut expected = vec![StatusCode::OK];
+    expected.extend([StatusCode::CONFLICT; 11]);
+    assert_eq!(statuses, expected);
+    let won = get_deal(&app, &admin, &deal).await;
+    assert_eq!((&won["status"], &won["version"]), (&json!("won"), &json!(2)));
+}
+
 async fn reps_see_and_change_only_their_own_deals(app: TestApp) {
     let admin = app.signup("owners").await;
     let manager = app.add_user(&admin, "manager").await;
@@ -1775,4 +1836,32 @@ async fn another_organizations_deals_are_not_found(app: TestApp) {
     assert_eq!(kinds(&deal_events(&app, &a, &deal).await), ["created"]);
     assert_eq!(app.scalar("select count(*) from deals").await, 2);
     assert_eq!(app.scalar("select count(*) from deal_events").await, 2);
+}
+
+async fn twenty_parallel_patches_without_if_match_all_apply(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-deal-patches").await;
+    let sales = sales_pipeline(&app, &admin).await;
+    let deal = create_deal(
+        &app,
+        &admin,
+        json!({"title": "Busy", "amount": "100.00", "pipeline_id": sales["id"]}),
+    )
+    .await;
+
+    // Act
+    let requests = (0..20)
+        .map(|i| {
+            app.patch(
+                &deal_path(&deal),
+                &admin.access_token,
+                &json!({"title": format!("Busy {i}")}),
+            )
+        })
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: each write applies after the one before it; none is refused.
+    assert_eq!(statuses, vec![StatusCode::OK; 20]);
+    assert_eq!(get_deal(&app, &admin, &deal).await["version"], 21);
 }

@@ -1,4 +1,6 @@
-use pipewise_tests::{expect_problem, expect_status, invalid_fields, on_both_backends, Session, TestApp};
+use pipewise_tests::{
+    expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, Session, TestApp,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -25,6 +27,10 @@ on_both_backends!(
     a_patch_that_makes_rules_match_raises_the_score_and_makes_an_mql_once,
     the_mql_threshold_is_the_organizations,
     a_converted_lead_cannot_change,
+    twenty_parallel_patches_without_if_match_all_apply,
+    sixteen_parallel_creates_with_one_email_make_one_lead,
+    a_lead_and_a_contact_created_at_once_with_one_email_leave_one_record,
+    a_duplicate_names_the_existing_record_only_to_those_who_may_read_it,
 );
 
 /// Creates a lead and returns it; fails the test unless it is 201.
@@ -1333,5 +1339,137 @@ async fn a_converted_lead_cannot_change(app: TestApp) {
         app.scalar("select count(*) from leads where status = 'converted' and deleted_at is null")
             .await,
         1
+    );
+}
+
+async fn twenty_parallel_patches_without_if_match_all_apply(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-lead-patches").await;
+    let lead = create_lead(&app, &admin, json!({"first_name": "Busy"})).await;
+
+    // Act
+    let requests = (0..20)
+        .map(|i| {
+            app.patch(
+                &lead_path(&lead),
+                &admin.access_token,
+                &json!({"title": format!("Title {i}")}),
+            )
+        })
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: each write applies after the one before it; none is refused.
+    assert_eq!(statuses, vec![StatusCode::OK; 20]);
+    let stored = expect_status(
+        app.get(&lead_path(&lead), &admin.access_token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored["version"], 21);
+}
+
+async fn sixteen_parallel_creates_with_one_email_make_one_lead(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-lead-creates").await;
+
+    // Act
+    let requests = (0..16)
+        .map(|i| {
+            app.post(
+                "/api/v1/leads",
+                &admin.access_token,
+                &json!({"first_name": format!("Twin {i}"), "email": "twin@race.example"}),
+            )
+        })
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert
+    let mut expected = vec![StatusCode::CREATED];
+    expected.extend([StatusCode::CONFLICT; 15]);
+    assert_eq!(statuses, expected);
+    assert_eq!(app.scalar("select count(*) from leads").await, 1);
+}
+
+async fn a_lead_and_a_contact_created_at_once_with_one_email_leave_one_record(app: TestApp) {
+    // Arrange: eight emails, each sent as a lead and as a contact at the same time.
+    let admin = app.signup("parallel-lead-contact").await;
+    let emails: Vec<String> = (0..8).map(|i| format!("person{i}@race.example")).collect();
+
+    // Act
+    let requests = emails
+        .iter()
+        .flat_map(|email| {
+            [
+                app.post("/api/v1/leads", &admin.access_token, &json!({"email": email})),
+                app.post("/api/v1/contacts", &admin.access_token, &json!({"email": email})),
+            ]
+        })
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: for each email one of the two wins, the other is a duplicate.
+    let mut expected = vec![StatusCode::CREATED; 8];
+    expected.extend([StatusCode::CONFLICT; 8]);
+    assert_eq!(statuses, expected);
+    let records = app.scalar("select count(*) from leads").await + app.scalar("select count(*) from contacts").await;
+    assert_eq!(records, 8);
+}
+
+async fn a_duplicate_names_the_existing_record_only_to_those_who_may_read_it(app: TestApp) {
+    // Arrange: a lead of one rep, and a contact (which every rep reads).
+    let admin = app.signup("dup-visibility").await;
+    let (owner, other) = (app.add_user(&admin, "rep").await, app.add_user(&admin, "rep").await);
+    let lead = create_lead(&app, &owner, json!({"email": "secret@rival.example"})).await;
+    let contact = expect_status(
+        app.post(
+            "/api/v1/contacts",
+            &admin.access_token,
+            &json!({"email": "open@rival.example"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let mine = create_lead(&app, &other, json!({"email": "mine@rival.example"})).await;
+    let create =
+        |session: &Session, email: &str| app.post("/api/v1/leads", &session.access_token, &json!({"email": email}));
+
+    // Act
+    let hidden = create(&other, "secret@rival.example").send().await.unwrap();
+    let hidden_by_patch = app
+        .patch(
+            &lead_path(&mine),
+            &other.access_token,
+            &json!({"email": "secret@rival.example"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let own = create(&owner, "secret@rival.example").send().await.unwrap();
+    let seen_by_manager = create(&app.add_user(&admin, "manager").await, "secret@rival.example")
+        .send()
+        .await
+        .unwrap();
+    let public = create(&other, "open@rival.example").send().await.unwrap();
+
+    // Assert: a rep never learns the id of another rep's lead, but sees their own and every contact.
+    for response in [hidden, hidden_by_patch] {
+        let problem = expect_problem(response, StatusCode::CONFLICT).await;
+        assert!(problem.get("existing_id").is_none_or(Value::is_null), "{problem}");
+        assert_eq!(problem["type"], "https://pipewise.dev/problems/duplicate");
+    }
+    for response in [own, seen_by_manager] {
+        assert_eq!(
+            expect_problem(response, StatusCode::CONFLICT).await["existing_id"],
+            lead["id"]
+        );
+    }
+    assert_eq!(
+        expect_problem(public, StatusCode::CONFLICT).await["existing_id"],
+        contact["id"]
     );
 }

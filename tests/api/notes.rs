@@ -1,4 +1,6 @@
-use pipewise_tests::{expect_problem, expect_status, invalid_fields, on_both_backends, uuid, Session, TestApp};
+use pipewise_tests::{
+    expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, uuid, Session, TestApp,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -16,6 +18,7 @@ on_both_backends!(
     reps_read_notes_of_what_they_see_and_change_only_their_own,
     api_key_notes_have_no_author,
     a_stale_if_match_changes_no_note,
+    twenty_parallel_patches_without_if_match_all_apply,
 );
 
 pub async fn create_note(app: &TestApp, session: &Session, body: Value) -> Value {
@@ -449,4 +452,32 @@ async fn a_stale_if_match_changes_no_note(app: TestApp) {
         .unwrap();
     expect_status(response, StatusCode::OK).await;
     assert_eq!(app.scalar("select version from notes").await, 2);
+}
+
+async fn twenty_parallel_patches_without_if_match_all_apply(app: TestApp) {
+    // Arrange
+    let admin = app.signup("parallel-note-patches").await;
+    let account = create_account(&app, &admin, json!({"name": "Noted Ltd"})).await;
+    let note = create_note(&app, &admin, json!({"body": "Busy", "account_id": account["id"]})).await;
+
+    // Act
+    let requests = (0..20)
+        .map(|i| {
+            app.patch(
+                &note_path(&note),
+                &admin.access_token,
+                &json!({"body": format!("Busy {i}")}),
+            )
+        })
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+
+    // Assert: each write applies after the one before it; none is refused.
+    assert_eq!(statuses, vec![StatusCode::OK; 20]);
+    let stored = expect_status(
+        app.get(&note_path(&note), &admin.access_token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored["version"], 21);
 }

@@ -262,6 +262,18 @@ pub async fn serve(config: Config) -> String {
     address
 }
 
+/// Sends every request at once (a real race on the server) and returns the
+/// statuses, sorted.
+pub async fn statuses_in_parallel(requests: Vec<RequestBuilder>) -> Vec<StatusCode> {
+    let responses = futures_util::future::join_all(requests.into_iter().map(RequestBuilder::send)).await;
+    let mut statuses: Vec<StatusCode> = responses
+        .into_iter()
+        .map(|r| r.expect("request sent").status())
+        .collect();
+    statuses.sort();
+    statuses
+}
+
 /// Asserts the status (showing the body when it differs) and returns the JSON body.
 pub async fn expect_status(response: Response, status: StatusCode) -> Value {
     let actual = response.status();

@@ -21,7 +21,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::records::{self, check_owner, check_version, retrying, DeleteQuery, RecordSort},
+    routes::records::{self, check_owner, check_version, owner_is_active, DeleteQuery, RecordSort},
     state::AppState,
 };
 
@@ -300,30 +300,31 @@ async fn update_account(
     if_match: IfMatch,
     Json(body, pending): Json<UpdateAccount>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
-    let pending = &pending;
-    let account = retrying(if_match, move || async move {
-        let current = state.store.account(org, id).await?;
+    let org = caller.organization_id();
+    let owner_active = match body.owner_id {
+        Some(owner) => owner_is_active(&state, org, owner).await?,
+        None => true,
+    };
+    let edit = records::edit(|current: &Account| {
         caller.ensure_can_change(current.owner_id)?;
-        check_version(if_match, current.version)?;
-        let next = changed(caller, state, &current, body, pending).await?;
-        Ok(state
-            .store
-            .update_account(org, id, current.version, &next, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+        check_version(&if_match, current.version)?;
+        changed(&caller, current, &body, &pending, owner_active)
+    });
+    let account = state
+        .store
+        .update_account(org, *id, &edit, caller.actor(), Utc::now())
+        .await?;
     Ok(account_response(StatusCode::OK, account))
 }
 
-/// `current` with the changes of `body` applied, if they are valid.
-async fn changed(
+/// `current` with the changes of `body` applied, if they are valid;
+/// `owner_active` says whether `body.owner_id`, if any, is an active user.
+fn changed(
     caller: &Caller<Write>,
-    state: &AppState,
     current: &Account,
     body: &UpdateAccount,
     pending: &Fields,
+    owner_active: bool,
 ) -> Result<AccountFields, ApiError> {
     let mut fields = pending.clone();
     let mut next = AccountFields::of(current);
@@ -347,7 +348,9 @@ async fn changed(
     }
     if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
         caller.ensure_can_change(owner)?;
-        check_owner(state, current.organization_id, owner, &mut fields).await?;
+        if !owner_active {
+            records::reject_owner(&mut fields);
+        }
         next.owner_id = owner;
     }
     fields.finish(|| next)
@@ -381,26 +384,24 @@ async fn delete_account(
     let (caller, state, if_match) = (&caller, &state, &if_match);
     if query.purge == Some(true) {
         caller.ensure_admin()?;
-        retrying(if_match, move || async move {
-            let current = state.store.account_incl_trashed(org, id).await?;
+        let check = records::edit(|current: &Account| {
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .purge_account(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .purge_account(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     } else {
-        retrying(if_match, move || async move {
-            let current = state.store.account(org, id).await?;
+        let check = records::edit(|current: &Account| {
             caller.ensure_can_change(current.owner_id)?;
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .trash_account(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .trash_account(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -424,17 +425,13 @@ async fn restore_account(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state) = (&caller, &state);
-    let account = retrying(&IfMatch(None), move || async move {
-        let current = state.store.account_incl_trashed(org, id).await?;
+    let check = records::edit(|current: &Account| {
         caller.ensure_can_change(current.owner_id)?;
-        if current.deleted_at.is_none() {
-            return Ok(current);
-        }
-        Ok(state
-            .store
-            .restore_account(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+        Ok(())
+    });
+    let account = state
+        .store
+        .restore_account(org, id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(account_response(StatusCode::OK, account))
 }

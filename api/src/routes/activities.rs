@@ -26,7 +26,7 @@ use crate::{
     routes::{
         deals::same_names,
         links::check_links,
-        records::{check_owner, check_version, retrying},
+        records::{self, check_owner, check_version, owner_is_active},
     },
     state::AppState,
 };
@@ -430,29 +430,67 @@ async fn update_activity(
     if_match: IfMatch,
     Json(body, pending): Json<UpdateActivity>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, if_match, body) = (&caller, &state, &if_match, &body);
-    let pending = &pending;
-    let activity = retrying(if_match, move || async move {
-        let current = visible_activity(caller, state, id, false).await?;
-        check_version(if_match, current.version)?;
-        let next = changed(caller, state, &current, body, pending).await?;
-        Ok(state
-            .store
-            .update_activity(org, id, current.version, &next, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+    let org = caller.organization_id();
+    // What the PATCH links to and whom it gives the activity must be checked
+    // in the database, which an `Edit` cannot read: it is checked first, against
+    // the activity as read now (a link it keeps is no error).
+    let before = visible_activity(&caller, &state, *id, false).await?;
+    let mut link_fields = Fields::default();
+    let (links, _) = patched_links(&before, &body);
+    check_links(&caller, &state, links, &mut link_fields).await?;
+    let owner_active = match body.owner_id {
+        Some(owner) => owner_is_active(&state, org, owner).await?,
+        None => true,
+    };
+    let edit = records::edit(|current: &Activity| {
+        ensure_visible_activity(&caller, current)?;
+        check_version(&if_match, current.version)?;
+        changed(&caller, current, &body, &pending, &link_fields, owner_active)
+    });
+    let activity = state
+        .store
+        .update_activity(org, *id, &edit, caller.actor(), Utc::now())
+        .await?;
     Ok(activity_response(StatusCode::OK, activity))
 }
 
+/// The links a PATCH sets that differ from `current`'s, and all links after it.
+fn patched_links(current: &Activity, body: &UpdateActivity) -> (Links, Links) {
+    let mut new_links = Links::default();
+    let mut next = current.links;
+    let patch_link = |given: Option<Option<Uuid>>, slot: &mut Option<Uuid>, new: &mut Option<Uuid>| {
+        if let Some(value) = given {
+            if value != *slot {
+                *new = value;
+            }
+            *slot = value;
+        }
+    };
+    patch_link(body.lead_id, &mut next.lead_id, &mut new_links.lead_id);
+    patch_link(body.contact_id, &mut next.contact_id, &mut new_links.contact_id);
+    patch_link(body.account_id, &mut next.account_id, &mut new_links.account_id);
+    patch_link(body.deal_id, &mut next.deal_id, &mut new_links.deal_id);
+    (new_links, next)
+}
+
+/// 404 for a rep's view of another rep's activity.
+fn ensure_visible_activity<P>(caller: &Caller<P>, activity: &Activity) -> Result<(), ApiError> {
+    match caller.visible_owner() {
+        Some(me) if me != activity.owner_id => Err(ApiError::NotFound),
+        _ => Ok(()),
+    }
+}
+
 /// `current` with the changes of `body` applied, if they are valid.
-async fn changed(
+/// `link_fields` holds the 422s of the links checked beforehand;
+/// `owner_active` says whether `body.owner_id`, if any, is an active user.
+fn changed(
     caller: &Caller<Write>,
-    state: &AppState,
     current: &Activity,
     body: &UpdateActivity,
     pending: &Fields,
+    link_fields: &Fields,
+    owner_active: bool,
 ) -> Result<ActivityFields, ApiError> {
     let now = Utc::now();
     let mut fields = pending.clone();
@@ -481,25 +519,25 @@ async fn changed(
         reject_future(&mut fields, "done_at", done, now);
         next.done_at = done;
     }
-    let mut new_links = Links::default();
-    let patch_link = |given: Option<Option<Uuid>>, slot: &mut Option<Uuid>, new: &mut Option<Uuid>| {
-        if let Some(value) = given {
-            if value != *slot {
-                *new = value;
-            }
-            *slot = value;
-        }
-    };
-    patch_link(body.lead_id, &mut next.links.lead_id, &mut new_links.lead_id);
-    patch_link(body.contact_id, &mut next.links.contact_id, &mut new_links.contact_id);
-    patch_link(body.account_id, &mut next.links.account_id, &mut new_links.account_id);
-    patch_link(body.deal_id, &mut next.links.deal_id, &mut new_links.deal_id);
     // Only links that change are checked: keeping a link to a record that
     // has since gone to the trash is no error.
-    check_links(caller, state, new_links, &mut fields).await?;
+    let (new_links, links) = patched_links(current, body);
+    next.links = links;
+    for (field, link) in [
+        ("lead_id", new_links.lead_id),
+        ("contact_id", new_links.contact_id),
+        ("account_id", new_links.account_id),
+        ("deal_id", new_links.deal_id),
+    ] {
+        if link.is_some() {
+            fields.copy_rejection(link_fields, field);
+        }
+    }
     if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
         caller.ensure_can_change(owner)?;
-        check_owner(state, current.organization_id, owner, &mut fields).await?;
+        if !owner_active {
+            records::reject_owner(&mut fields);
+        }
         next.owner_id = owner;
     }
     fields.finish(|| next)
@@ -532,28 +570,26 @@ async fn complete_activity(
     if body.at.is_some() {
         caller.ensure_may_backdate()?;
     }
-    let (org, id, at) = (caller.organization_id(), *id, body.at);
-    let (caller, state, if_match, pending) = (&caller, &state, &if_match, &pending);
-    let activity = retrying(if_match, move || async move {
-        let now = Utc::now();
-        let mut fields = pending.clone();
-        let current = visible_activity(caller, state, id, false).await?;
-        check_version(if_match, current.version)?;
+    let (org, at, now) = (caller.organization_id(), body.at, Utc::now());
+    let edit = records::edit(|current: &Activity| {
+        ensure_visible_activity(&caller, current)?;
+        check_version(&if_match, current.version)?;
         if current.done_at.is_some() {
             return Err(ApiError::Conflict("The activity is already done.".to_owned()));
         }
+        let mut fields = pending.clone();
         reject_future(&mut fields, "at", at, now);
         if at.is_some_and(|at| at < current.created_at) {
             fields.reject("at", "before_creation", "must not be before the activity was created");
         }
-        let mut next = fields.finish(|| ActivityFields::of(&current))?;
+        let mut next = fields.finish(|| ActivityFields::of(current))?;
         next.done_at = Some(at.unwrap_or(now));
-        Ok(state
-            .store
-            .update_activity(org, id, current.version, &next, caller.actor(), now)
-            .await?)
-    })
-    .await?;
+        Ok(next)
+    });
+    let activity = state
+        .store
+        .update_activity(org, *id, &edit, caller.actor(), now)
+        .await?;
     Ok(activity_response(StatusCode::OK, activity))
 }
 
@@ -578,17 +614,14 @@ async fn delete_activity(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, if_match) = (&caller, &state, &if_match);
-    retrying(if_match, move || async move {
-        let current = visible_activity(caller, state, id, false).await?;
-        check_version(if_match, current.version)?;
-        Ok(state
-            .store
-            .trash_activity(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+    let check = records::edit(|current: &Activity| {
+        ensure_visible_activity(&caller, current)?;
+        check_version(&if_match, current.version)
+    });
+    state
+        .store
+        .trash_activity(caller.organization_id(), *id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -609,19 +642,11 @@ async fn restore_activity(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state) = (&caller, &state);
-    let activity = retrying(&IfMatch(None), move || async move {
-        let current = visible_activity(caller, state, id, true).await?;
-        if current.deleted_at.is_none() {
-            return Ok(current);
-        }
-        Ok(state
-            .store
-            .restore_activity(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+    let check = records::edit(|current: &Activity| ensure_visible_activity(&caller, current));
+    let activity = state
+        .store
+        .restore_activity(caller.organization_id(), *id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(activity_response(StatusCode::OK, activity))
 }
 

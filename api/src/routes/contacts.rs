@@ -21,7 +21,8 @@ use crate::{
     nullable,
     routes::{
         deals::BuyingRoleName,
-        records::{self, check_owner, check_version, retrying, DeleteQuery, RecordSort},
+        leads::{self, EmailUse},
+        records::{self, check_owner, check_version, owner_is_active, DeleteQuery, RecordSort},
     },
     state::AppState,
 };
@@ -211,28 +212,46 @@ fn given(raw: &Option<Option<String>>) -> Option<&str> {
 
 /// Records a 422 on `account_id` unless it names a live account of the organization.
 async fn check_account(state: &AppState, org: Uuid, account: Uuid, fields: &mut Fields) -> Result<(), ApiError> {
+    if !account_exists(state, org, account).await? {
+        reject_account(fields);
+    }
+    Ok(())
+}
+
+async fn account_exists(state: &AppState, org: Uuid, account: Uuid) -> Result<bool, ApiError> {
     match state.store.account(org, account).await {
-        Ok(_) => Ok(()),
-        Err(StoreError::NotFound) => {
-            fields.reject(
-                "account_id",
-                "invalid",
-                "must be an account of the organization that is not in the trash",
-            );
-            Ok(())
-        }
+        Ok(_) => Ok(true),
+        Err(StoreError::NotFound) => Ok(false),
         Err(err) => Err(err.into()),
     }
 }
 
-/// A duplicate email is a 409 naming the contact that has it.
-async fn duplicate_email(state: &AppState, org: Uuid, email: Option<&Email>, err: StoreError) -> ApiError {
+fn reject_account(fields: &mut Fields) {
+    fields.reject(
+        "account_id",
+        "invalid",
+        "must be an account of the organization that is not in the trash",
+    );
+}
+
+/// A duplicate email is a 409 naming the contact that has it, or the lead,
+/// if the caller may read that lead.
+async fn duplicate_email(
+    caller: &Caller<Write>,
+    state: &AppState,
+    org: Uuid,
+    email: Option<&Email>,
+    err: StoreError,
+) -> ApiError {
+    if let StoreError::DuplicateEmail(_) = err {
+        return leads::duplicate_email(caller, EmailUse::Contact)(err);
+    }
     if let (StoreError::Conflict(_), Some(email)) = (&err, email) {
         match state.store.contact_id_by_email(org, email).await {
             Ok(Some(existing_id)) => {
                 return ApiError::Duplicate {
                     detail: "A contact with this email already exists.".to_owned(),
-                    existing_id,
+                    existing_id: Some(existing_id),
                 }
             }
             Ok(None) => {}
@@ -325,7 +344,7 @@ async fn create_contact(
     let new = fields.finish(|| new)?;
     let contact = match state.store.create_contact(org, &new, caller.actor(), Utc::now()).await {
         Ok(contact) => contact,
-        Err(err) => return Err(duplicate_email(&state, org, new.email.as_ref(), err).await),
+        Err(err) => return Err(duplicate_email(&caller, &state, org, new.email.as_ref(), err).await),
     };
     let location = format!("/api/v1/contacts/{}", contact.id);
     let mut response = contact_response(StatusCode::CREATED, contact);
@@ -379,36 +398,55 @@ async fn update_contact(
     if_match: IfMatch,
     Json(body, pending): Json<UpdateContact>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
-    let pending = &pending;
-    let contact = retrying(if_match, move || async move {
-        let current = state.store.contact(org, id).await?;
+    let org = caller.organization_id();
+    let refs = Refs {
+        account_exists: match body.account_id.flatten() {
+            Some(account) => account_exists(&state, org, account).await?,
+            None => true,
+        },
+        owner_active: match body.owner_id {
+            Some(owner) => owner_is_active(&state, org, owner).await?,
+            None => true,
+        },
+    };
+    let edit = records::edit(|current: &Contact| {
         caller.ensure_can_change(current.owner_id)?;
-        check_version(if_match, current.version)?;
-        let next = changed(caller, state, &current, body, pending).await?;
-        match state
-            .store
-            .update_contact(org, id, current.version, &next, caller.actor(), Utc::now())
-            .await
-        {
-            Ok(contact) => Ok(contact),
-            Err(err) => Err(duplicate_email(state, org, next.email.as_ref(), err).await),
+        check_version(&if_match, current.version)?;
+        changed(&caller, current, &body, &pending, refs)
+    });
+    let result = state
+        .store
+        .update_contact(org, *id, &edit, caller.actor(), Utc::now())
+        .await;
+    let contact = match result {
+        Ok(contact) => contact,
+        Err(err) => {
+            let email = body
+                .email
+                .as_ref()
+                .and_then(|e| parse_email(e.as_deref()?).ok().flatten());
+            return Err(duplicate_email(&caller, &state, org, email.as_ref(), err).await);
         }
-    })
-    .await?;
+    };
     Ok(contact_response(StatusCode::OK, contact))
 }
 
+/// What a PATCH refers to, checked before the contact is locked: whether
+/// its `account_id` (if any) is a live account, its `owner_id` an active user.
+#[derive(Debug, Clone, Copy)]
+struct Refs {
+    account_exists: bool,
+    owner_active: bool,
+}
+
 /// `current` with the changes of `body` applied, if they are valid.
-async fn changed(
+fn changed(
     caller: &Caller<Write>,
-    state: &AppState,
     current: &Contact,
     body: &UpdateContact,
     pending: &Fields,
+    refs: Refs,
 ) -> Result<ContactFields, ApiError> {
-    let org = current.organization_id;
     let mut fields = pending.clone();
     let mut next = ContactFields::of(current)?;
     if let Some(v) = records::patch_text(&mut fields, "first_name", &body.first_name, NAME_MAX) {
@@ -435,14 +473,16 @@ async fn changed(
         [given(&body.first_name), given(&body.last_name), given(&body.email)],
     );
     if let Some(account) = body.account_id {
-        if let Some(account) = account.filter(|a| Some(*a) != current.account_id) {
-            check_account(state, org, account, &mut fields).await?;
+        if account.is_some_and(|a| Some(a) != current.account_id) && !refs.account_exists {
+            reject_account(&mut fields);
         }
         next.account_id = account;
     }
     if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
         caller.ensure_can_change(owner)?;
-        check_owner(state, org, owner, &mut fields).await?;
+        if !refs.owner_active {
+            records::reject_owner(&mut fields);
+        }
         next.owner_id = owner;
     }
     fields.finish(|| next)
@@ -477,26 +517,24 @@ async fn delete_contact(
     let (caller, state, if_match) = (&caller, &state, &if_match);
     if query.purge == Some(true) {
         caller.ensure_admin()?;
-        retrying(if_match, move || async move {
-            let current = state.store.contact_incl_trashed(org, id).await?;
+        let check = records::edit(|current: &Contact| {
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .purge_contact(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .purge_contact(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     } else {
-        retrying(if_match, move || async move {
-            let current = state.store.contact(org, id).await?;
+        let check = records::edit(|current: &Contact| {
             caller.ensure_can_change(current.owner_id)?;
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .trash_contact(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .trash_contact(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -520,17 +558,13 @@ async fn restore_contact(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state) = (&caller, &state);
-    let contact = retrying(&IfMatch(None), move || async move {
-        let current = state.store.contact_incl_trashed(org, id).await?;
+    let check = records::edit(|current: &Contact| {
         caller.ensure_can_change(current.owner_id)?;
-        if current.deleted_at.is_none() {
-            return Ok(current);
-        }
-        Ok(state
-            .store
-            .restore_contact(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+        Ok(())
+    });
+    let contact = state
+        .store
+        .restore_contact(org, id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(contact_response(StatusCode::OK, contact))
 }

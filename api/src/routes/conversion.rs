@@ -176,7 +176,7 @@ async fn convert_lead(
                 detail: "A contact with the lead's email already exists; pass its id as contact_id to convert the \
                          lead into it."
                     .to_owned(),
-                existing_id,
+                existing_id: Some(existing_id),
             },
             ConversionError::Store(err) => err.into(),
         })?;

@@ -22,7 +22,7 @@ use crate::{
     nullable,
     routes::{
         lead_input::TEXT_MAX,
-        records::{check_version, retrying},
+        records::{self, check_version},
     },
     state::AppState,
 };
@@ -410,28 +410,27 @@ async fn update_form(
     if_match: IfMatch,
     Json(body, pending): Json<UpdateForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (state, body, if_match) = (&state, &body, &if_match);
-    let pending = &pending;
-    let form = retrying(if_match, move || async move {
-        let current = state.store.form(org, id).await?;
-        check_version(if_match, current.version)?;
-        let next = changed(state, &current, body, pending).await?;
-        Ok(state
-            .store
-            .update_form(org, id, current.version, &next, Utc::now())
-            .await?)
-    })
-    .await?;
+    let org = caller.organization_id();
+    // The owners are users, checked before the form is locked: an `Edit` cannot read.
+    let mut owner_fields = Fields::default();
+    if let Some(owners) = &body.owner_ids {
+        check_owners(&state, org, owners, &mut owner_fields).await?;
+    }
+    let edit = records::edit(|current: &Form| {
+        check_version(&if_match, current.version)?;
+        changed(current, &body, &pending, &owner_fields)
+    });
+    let form = state.store.update_form(org, *id, &edit, Utc::now()).await?;
     Ok(form_response(StatusCode::OK, form))
 }
 
-/// `current` with the changes of `body` applied, if they are valid.
-async fn changed(
-    state: &AppState,
+/// `current` with the changes of `body` applied, if they are valid;
+/// `owner_fields` holds the 422s of the owners, checked beforehand.
+fn changed(
     current: &Form,
     body: &UpdateForm,
     pending: &Fields,
+    owner_fields: &Fields,
 ) -> Result<FormSettings, ApiError> {
     let mut fields = pending.clone();
     let mut next = FormSettings::of(current);
@@ -470,7 +469,7 @@ async fn changed(
         Some(Some(raw)) => next.redirect_url = redirect_url(&mut fields, raw),
     }
     if let Some(owners) = &body.owner_ids {
-        check_owners(state, current.organization_id, owners, &mut fields).await?;
+        fields.copy_all(owner_fields);
         next.owner_ids = owners.clone();
     }
     if let Some(active) = body.active {
@@ -499,17 +498,10 @@ async fn delete_form(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, if_match) = (&caller, &state, &if_match);
-    retrying(if_match, move || async move {
-        let current = state.store.form(org, id).await?;
-        check_version(if_match, current.version)?;
-        Ok(state
-            .store
-            .trash_form(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+    state
+        .store
+        .trash_form(caller.organization_id(), *id, if_match.0, caller.actor(), Utc::now())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -534,17 +526,17 @@ async fn rotate_token(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, if_match) = (&caller, &state, &if_match);
-    let form = retrying(if_match, move || async move {
-        let current = state.store.form(org, id).await?;
-        check_version(if_match, current.version)?;
-        Ok(state
-            .store
-            .rotate_form_token(org, id, current.version, &public_token(), caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+    let form = state
+        .store
+        .rotate_form_token(
+            caller.organization_id(),
+            *id,
+            if_match.0,
+            &public_token(),
+            caller.actor(),
+            Utc::now(),
+        )
+        .await?;
     Ok(form_response(StatusCode::OK, form))
 }
 

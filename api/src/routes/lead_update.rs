@@ -23,9 +23,8 @@ use crate::{
             parse_country, parse_email, parse_employee_count, LeadStatusName, ValuePeriodName, NAME_MAX, PHONE_MAX,
             REASON_MAX, TEXT_MAX,
         },
-        records::{self, check_owner},
+        records,
     },
-    state::AppState,
 };
 
 /// The fields to change; `null` clears a field that may be empty. The lead
@@ -92,12 +91,13 @@ pub struct UpdateLead {
 
 /// `current` with the changes of `body` applied, if they are valid (422
 /// naming every invalid field; 403 when a rep gives the lead away).
-pub async fn changed(
+/// `owner_active` says whether `body.owner_id`, if any, is an active user.
+pub fn changed(
     caller: &Caller<Write>,
-    state: &AppState,
     current: &Lead,
     body: &UpdateLead,
     pending: &Fields,
+    owner_active: bool,
     now: DateTime<Utc>,
 ) -> Result<LeadChange, ApiError> {
     let mut fields = pending.clone();
@@ -160,12 +160,15 @@ pub async fn changed(
     let progress = progress(&mut fields, current, body, now);
     if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
         caller.ensure_can_change(owner)?;
-        check_owner(state, current.organization_id, owner, &mut fields).await?;
+        if !owner_active {
+            records::reject_owner(&mut fields);
+        }
         next.owner_id = owner;
     }
     fields.finish(|| LeadChange {
         fields: next,
         progress: progress.expect("valid when no field was rejected"),
+        unique_email: false,
     })
 }
 

@@ -8,7 +8,7 @@
 use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use pipewise_domain::{lead::LeadStatus, Email, Lead};
-use pipewise_storage::{EmailHolder, NewLead};
+use pipewise_storage::{EmailHolder, NewLead, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -21,7 +21,7 @@ use crate::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
         lead_update::{changed, UpdateLead},
-        records::{check_owner, check_version, retrying, DeleteQuery},
+        records::{self, check_owner, check_version, owner_is_active, DeleteQuery},
     },
     state::AppState,
 };
@@ -59,12 +59,11 @@ pub async fn visible_lead<P>(caller: &Caller<P>, state: &AppState, id: Uuid) -> 
     }
 }
 
-/// A lead live or in the trash (not purged), if the caller may see it.
-async fn visible_lead_incl_trashed<P>(caller: &Caller<P>, state: &AppState, id: Uuid) -> Result<Lead, ApiError> {
-    let lead = state.store.lead_incl_trashed(caller.organization_id(), id).await?;
+/// 404 for a rep's view of another rep's lead.
+fn ensure_visible<P>(caller: &Caller<P>, lead: &Lead) -> Result<(), ApiError> {
     match caller.visible_owner() {
         Some(me) if me != lead.owner_id => Err(ApiError::NotFound),
-        _ => Ok(lead),
+        _ => Ok(()),
     }
 }
 
@@ -79,37 +78,45 @@ fn ensure_not_converted(lead: &Lead) -> Result<(), ApiError> {
     }
 }
 
-/// 409 naming the lead or contact that already has `email`; `except` is the
-/// lead being changed, which is not its own duplicate.
-pub async fn duplicate_guard(
-    state: &AppState,
-    org: Uuid,
-    email: Option<&Email>,
-    except: Option<Uuid>,
-) -> Result<(), ApiError> {
-    let Some(email) = email else { return Ok(()) };
-    let what = if except.is_some() {
-        "use it anyway"
-    } else {
-        "create another"
-    };
-    match state.store.email_holder(org, email, except).await? {
-        None => Ok(()),
-        Some(EmailHolder::Lead(existing_id)) => Err(ApiError::Duplicate {
-            detail: format!("A lead with this email already exists; pass allow_duplicate=true to {what}."),
+/// What the client was writing when the email turned out to be taken: it
+/// decides the hint of the 409.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailUse {
+    NewLead,
+    LeadChange,
+    Contact,
+}
+
+/// Maps `DuplicateEmail` to the 409 duplicate problem, naming the holder in
+/// `existing_id` only when the caller may read it: everyone reads contacts,
+/// reps only their own leads (another rep's lead stays unknown to them, as
+/// it is 404 everywhere else). Other errors convert as usual.
+pub fn duplicate_email<P>(caller: &Caller<P>, writing: EmailUse) -> impl Fn(StoreError) -> ApiError + '_ {
+    move |err| {
+        let StoreError::DuplicateEmail(holder) = err else {
+            return err.into();
+        };
+        let hint = match writing {
+            EmailUse::NewLead => "; pass allow_duplicate=true to create another",
+            EmailUse::LeadChange => "; pass allow_duplicate=true to use it anyway",
+            EmailUse::Contact => "",
+        };
+        let (what, existing_id) = match holder {
+            EmailHolder::Lead { id, owner_id } => {
+                let readable = caller.visible_owner().is_none_or(|me| me == owner_id);
+                ("lead", readable.then_some(id))
+            }
+            EmailHolder::Contact(id) => ("contact", Some(id)),
+        };
+        let hint = if what == "contact" && writing == EmailUse::NewLead {
+            "; pass allow_duplicate=true to create a lead anyway"
+        } else {
+            hint
+        };
+        ApiError::Duplicate {
+            detail: format!("A {what} with this email already exists{hint}."),
             existing_id,
-        }),
-        Some(EmailHolder::Contact(existing_id)) => Err(ApiError::Duplicate {
-            detail: format!(
-                "A contact with this email already exists; pass allow_duplicate=true to {}.",
-                if except.is_some() {
-                    "use it anyway"
-                } else {
-                    "create a lead anyway"
-                }
-            ),
-            existing_id,
-        }),
+        }
     }
 }
 
@@ -153,10 +160,12 @@ async fn create_lead(
         form_id: None,
         created_at,
     })?;
-    if query.allow_duplicate != Some(true) {
-        duplicate_guard(&state, org, new.fields.email.as_ref(), None).await?;
-    }
-    let lead = state.store.create_lead(org, &new, caller.actor(), now).await?;
+    let unique_email = query.allow_duplicate != Some(true);
+    let lead = state
+        .store
+        .create_lead(org, &new, unique_email, caller.actor(), now)
+        .await
+        .map_err(duplicate_email(&caller, EmailUse::NewLead))?;
     let location = format!("/api/v1/leads/{}", lead.id);
     let mut response = lead_response(StatusCode::CREATED, lead);
     response
@@ -248,22 +257,26 @@ async fn update_lead(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let allow_duplicate = query.allow_duplicate == Some(true);
-    let (caller, state, body, if_match) = (&caller, &state, &body, &if_match);
-    let pending = &pending;
-    let lead = retrying(if_match, move || async move {
-        let current = visible_lead(caller, state, id).await?;
+    let owner_active = match body.owner_id {
+        Some(owner) => owner_is_active(&state, org, owner).await?,
+        None => true,
+    };
+    let now = Utc::now();
+    let edit = records::edit(|current: &Lead| {
+        ensure_visible(&caller, current)?;
         caller.ensure_can_change(current.owner_id)?;
-        check_version(if_match, current.version)?;
-        ensure_not_converted(&current)?;
-        let now = Utc::now();
-        let change = changed(caller, state, &current, body, pending, now).await?;
-        let new_email = change.fields.email.as_ref();
-        if !allow_duplicate && new_email.map(Email::as_str) != current.email.as_deref() {
-            duplicate_guard(state, org, new_email, Some(id)).await?;
-        }
-        Ok(state.store.update_lead(&current, &change, caller.actor(), now).await?)
-    })
-    .await?;
+        check_version(&if_match, current.version)?;
+        ensure_not_converted(current)?;
+        let mut change = changed(&caller, current, &body, &pending, owner_active, now)?;
+        change.unique_email =
+            !allow_duplicate && change.fields.email.as_ref().map(Email::as_str) != current.email.as_deref();
+        Ok(change)
+    });
+    let lead = state
+        .store
+        .update_lead(org, id, &edit, caller.actor(), now)
+        .await
+        .map_err(duplicate_email(&caller, EmailUse::LeadChange))?;
     Ok(lead_response(StatusCode::OK, lead))
 }
 
@@ -296,27 +309,26 @@ async fn delete_lead(
     let (caller, state, if_match) = (&caller, &state, &if_match);
     if query.purge == Some(true) {
         caller.ensure_admin()?;
-        retrying(if_match, move || async move {
-            let current = state.store.lead_incl_trashed(org, id).await?;
+        let check = records::edit(|current: &Lead| {
             check_version(if_match, current.version)?;
-            Ok(state
-                .store
-                .purge_lead(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            Ok(())
+        });
+        state
+            .store
+            .purge_lead(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     } else {
-        retrying(if_match, move || async move {
-            let current = visible_lead(caller, state, id).await?;
+        let check = records::edit(|current: &Lead| {
+            ensure_visible(caller, current)?;
             caller.ensure_can_change(current.owner_id)?;
             check_version(if_match, current.version)?;
-            ensure_not_converted(&current)?;
-            Ok(state
-                .store
-                .trash_lead(org, id, current.version, caller.actor(), Utc::now())
-                .await?)
-        })
-        .await?;
+            ensure_not_converted(current)?;
+            Ok(())
+        });
+        state
+            .store
+            .trash_lead(org, id, &check, caller.actor(), Utc::now())
+            .await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -340,18 +352,15 @@ async fn restore_lead(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (caller.organization_id(), *id);
     let (caller, state) = (&caller, &state);
-    let lead = retrying(&IfMatch(None), move || async move {
-        let current = visible_lead_incl_trashed(caller, state, id).await?;
+    let check = records::edit(|current: &Lead| {
+        ensure_visible(caller, current)?;
         caller.ensure_can_change(current.owner_id)?;
-        if current.deleted_at.is_none() {
-            return Ok(current);
-        }
-        Ok(state
-            .store
-            .restore_lead(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+        Ok(())
+    });
+    let lead = state
+        .store
+        .restore_lead(org, id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(lead_response(StatusCode::OK, lead))
 }
 

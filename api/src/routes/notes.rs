@@ -17,7 +17,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, RecordScope, Write},
     routes::{
         links::{check_links, may_see_note_record},
-        records::{self, check_version, retrying},
+        records::{self, check_version},
     },
     state::AppState,
 };
@@ -258,18 +258,17 @@ async fn update_note(
 ) -> Result<HttpResponse, ApiError> {
     fields.finish(|| ())?;
     let text = NoteBody::parse(&body.body).map_err(|e| ApiError::invalid("body", "invalid", e))?;
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, if_match, text) = (&caller, &state, &if_match, &text);
-    let note = retrying(if_match, move || async move {
-        let current = visible_note(caller, state, id).await?;
-        ensure_may_change(caller, &current)?;
-        check_version(if_match, current.version)?;
-        Ok(state
-            .store
-            .update_note(org, id, current.version, text, Utc::now())
-            .await?)
-    })
-    .await?;
+    // A note never moves to another record, so whether the caller may see
+    // its record holds under the lock as well.
+    visible_note(&caller, &state, *id).await?;
+    let check = records::edit(|current: &Note| {
+        ensure_may_change(&caller, current)?;
+        check_version(&if_match, current.version)
+    });
+    let note = state
+        .store
+        .update_note(caller.organization_id(), *id, &check, &text, Utc::now())
+        .await?;
     Ok(note_response(StatusCode::OK, note))
 }
 
@@ -294,17 +293,16 @@ async fn delete_note(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (caller, state, if_match) = (&caller, &state, &if_match);
-    retrying(if_match, move || async move {
-        let current = visible_note(caller, state, id).await?;
-        ensure_may_change(caller, &current)?;
-        check_version(if_match, current.version)?;
-        Ok(state
-            .store
-            .trash_note(org, id, current.version, caller.actor(), Utc::now())
-            .await?)
-    })
-    .await?;
+    // A note never moves to another record, so whether the caller may see
+    // its record holds under the lock as well.
+    visible_note(&caller, &state, *id).await?;
+    let check = records::edit(|current: &Note| {
+        ensure_may_change(&caller, current)?;
+        check_version(&if_match, current.version)
+    });
+    state
+        .store
+        .trash_note(caller.organization_id(), *id, &check, caller.actor(), Utc::now())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

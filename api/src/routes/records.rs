@@ -1,16 +1,15 @@
 //! What accounts and contacts share: list order, trash and purge, owners,
-//! PATCH fields, and the read-check-write loop of every change.
+//! PATCH fields, and the [`edit`] that every change runs under its row lock.
 //!
-//! A change reads the record, checks the caller may change it and that the
-//! change is valid, then writes it only if the record is still at the version
-//! it read. If another write slipped in between, the whole check runs again
-//! on the new version; with `If-Match`, the client asked for that exact
-//! version and gets 412 instead.
-
-use std::future::Future;
+//! A change hands storage an `Edit`: storage locks the record and runs it on
+//! what it finds, so the checks (who may change it, `If-Match`, what it may
+//! become) and the write see one version and nothing slips in between. A
+//! write without `If-Match` therefore always applies, after the writes queued
+//! before it; with `If-Match`, a stale version is 412. What an `Edit` cannot
+//! read itself (is the new owner an active user?) is asked just before.
 
 use pipewise_domain::text::{optional_text, search_key};
-use pipewise_storage::{Page, RecordOrder, StoreError};
+use pipewise_storage::{Page, RecordOrder, Refusal, StoreError};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -76,39 +75,36 @@ pub fn check_version(if_match: &IfMatch, current: i64) -> Result<(), ApiError> {
     }
 }
 
-/// Runs a read-check-write `attempt` until it does not lose a race (see the
-/// module documentation). Without `If-Match`, a write that keeps losing ends
-/// in 409 rather than in a 412 the client did not ask for.
-pub async fn retrying<T, F, Fut>(if_match: &IfMatch, mut attempt: F) -> Result<T, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ApiError>>,
-{
-    const ATTEMPTS: usize = 3;
-    for _ in 1..ATTEMPTS {
-        match attempt().await {
-            Err(ApiError::PreconditionFailed) if if_match.0.is_none() => continue,
-            other => return other,
-        }
-    }
-    attempt().await.map_err(|err| match err {
-        ApiError::PreconditionFailed if if_match.0.is_none() => {
-            ApiError::Conflict("The record keeps changing; try again.".to_owned())
-        }
-        other => other,
-    })
+/// An [`Edit`](pipewise_storage::Edit) from a check written with
+/// [`ApiError`]: storage runs it on the record under its row lock and hands
+/// its error back in `StoreError::Refused`, which converts back to it.
+pub fn edit<T, C>(
+    check: impl Fn(&T) -> Result<C, ApiError> + Send + Sync,
+) -> impl Fn(&T) -> Result<C, Refusal> + Send + Sync {
+    move |current| check(current).map_err(|err| Box::new(err) as Refusal)
 }
 
 /// Records a 422 on `owner_id` unless `owner` is an active user of the organization.
 pub async fn check_owner(state: &AppState, org: Uuid, owner: Uuid, fields: &mut Fields) -> Result<(), ApiError> {
+    if !owner_is_active(state, org, owner).await? {
+        reject_owner(fields);
+    }
+    Ok(())
+}
+
+/// Whether `owner` is an active user of the organization; an [`edit`] asks
+/// before the row is locked, since it cannot read the database itself.
+pub async fn owner_is_active(state: &AppState, org: Uuid, owner: Uuid) -> Result<bool, ApiError> {
     match state.store.user(org, owner).await {
-        Ok(user) if user.active => Ok(()),
-        Ok(_) | Err(StoreError::NotFound) => {
-            fields.reject("owner_id", "invalid", "must be an active user of the organization");
-            Ok(())
-        }
+        Ok(user) => Ok(user.active),
+        Err(StoreError::NotFound) => Ok(false),
         Err(err) => Err(err.into()),
     }
+}
+
+/// The 422 on `owner_id` of an owner who is not an active user of the organization.
+pub fn reject_owner(fields: &mut Fields) {
+    fields.reject("owner_id", "invalid", "must be an active user of the organization");
 }
 
 /// Optional text: blank is absent; longer than `max` is invalid.

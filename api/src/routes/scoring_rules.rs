@@ -24,7 +24,7 @@ use crate::{
     error::ApiError,
     extract::{if_match::etag, Admin, Caller, IfMatch, Json, ListOf, Read},
     fields::Fields,
-    routes::records::{self, check_version, retrying},
+    routes::records::{self, check_version},
     state::AppState,
 };
 
@@ -398,18 +398,14 @@ async fn update_rule(
     if_match: IfMatch,
     Json(body, pending): Json<UpdateRule>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (state, body, if_match, pending) = (&state, &body, &if_match, &pending);
-    let rule = retrying(if_match, move || async move {
-        let current = state.store.scoring_rule(org, id).await?;
-        check_version(if_match, current.version)?;
-        let next = changed(&current, body, pending.clone())?;
-        Ok(state
-            .store
-            .update_scoring_rule(org, id, current.version, &next, Utc::now())
-            .await?)
-    })
-    .await?;
+    let edit = records::edit(|current: &StoredRule| {
+        check_version(&if_match, current.version)?;
+        changed(current, &body, pending.clone())
+    });
+    let rule = state
+        .store
+        .update_scoring_rule(caller.organization_id(), *id, &edit, Utc::now())
+        .await?;
     Ok(rule_response(StatusCode::OK, rule))
 }
 
@@ -464,14 +460,10 @@ async fn delete_rule(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (caller.organization_id(), *id);
-    let (state, if_match) = (&state, &if_match);
-    retrying(if_match, move || async move {
-        let current = state.store.scoring_rule(org, id).await?;
-        check_version(if_match, current.version)?;
-        Ok(state.store.delete_scoring_rule(org, id, current.version).await?)
-    })
-    .await?;
+    state
+        .store
+        .delete_scoring_rule(caller.organization_id(), *id, if_match.0)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
