@@ -17,4 +17,4 @@ pub mod state;
 pub mod telemetry;
 
 pub use config::Config;
-pub use startup::{openapi_document, Application};
+pub use startup::{openapi_document, openapi_yaml, Application};

@@ -126,6 +126,15 @@ pub struct ValidationFailed(pub Problem);
 )]
 pub struct TooManyRequests(pub Problem);
 
+/// Any other error. A 5xx is a bug (its body says no more than that); 503
+/// means the server is shutting down or cannot reach its database.
+#[derive(ToResponse)]
+#[response(
+    description = "Any other error, as a problem: a 500 is a bug, a 503 a server that is draining or cannot reach its database",
+    content_type = "application/problem+json"
+)]
+pub struct Unexpected(pub Problem);
+
 /// Declares an `IntoResponses` set of the problem responses above, so that
 /// a handler lists the errors it can answer with in one name.
 macro_rules! error_set {

@@ -21,7 +21,7 @@ use crate::{
     error::ApiError,
     extract::json::MAX_BODY_BYTES,
     metrics,
-    openapi::{BaseDoc, MethodTable},
+    openapi::{self, BaseDoc, MethodTable},
     request_id::{self, RequestSpan},
     routes,
     security::{jwt::JwtKeys, secrets},
@@ -107,8 +107,9 @@ impl Application {
             )
             .split_for_parts();
             let methods = web::Data::new(MethodTable::new(&api));
+            let contract = serde_json::to_value(openapi::contract(&api)).expect("the contract is JSON");
             app.app_data(methods)
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+                .service(SwaggerUi::new("/docs/{_:.*}").external_url_unchecked("/openapi.json", contract))
                 .service(web::redirect("/docs", "/docs/"))
                 .default_service(web::to(fallback))
         })
@@ -162,11 +163,17 @@ where
         )
 }
 
-/// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.yaml`.
+/// The OpenAPI document as the routes generate it (see [`openapi::contract`]
+/// for the one served and committed).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     register_routes(App::new().into_utoipa_app().openapi(BaseDoc::openapi()))
         .split_for_parts()
         .1
+}
+
+/// The contract, as served at `/openapi.json` and committed as `openapi.yaml`.
+pub fn openapi_yaml() -> String {
+    serde_norway::to_string(&openapi::contract(&openapi_document())).expect("the contract serializes")
 }
 
 /// Unknown path: 404. Known path, other method: 405 with `Allow`.
