@@ -273,6 +273,8 @@ async fn visible_activity<P>(
     }
 }
 
+/// List activities
+///
 /// List activities. Reps see only the ones they own. Unknown filters or
 /// sort fields are 400.
 #[utoipa::path(
@@ -330,6 +332,8 @@ async fn list_activities(
     }))
 }
 
+/// Create an activity
+///
 /// Create an activity. Its linked records' `last_activity_at` moves forward
 /// and a linked lead is rescored; an owner other than the caller is notified.
 #[utoipa::path(
@@ -387,6 +391,8 @@ async fn create_activity(
     Ok(response)
 }
 
+/// Get an activity
+///
 /// Get an activity. Reps get 404 for activities they do not own.
 #[utoipa::path(
     tag = "activities",
@@ -407,6 +413,8 @@ async fn get_activity(
     Ok(activity_response(StatusCode::OK, activity))
 }
 
+/// Update an activity
+///
 /// Change an activity. Setting `done_at` or links moves the linked records'
 /// `last_activity_at` forward; giving it to someone else notifies them
 /// (reps cannot give their activities away).
@@ -504,6 +512,8 @@ async fn changed(
     fields.finish(|| next)
 }
 
+/// Complete an activity
+///
 /// Complete an open activity: `done_at` becomes `at`, or now. 409 if it is
 /// already done. Its linked records' `last_activity_at` moves forward and a
 /// linked lead is rescored.
@@ -556,6 +566,8 @@ async fn complete_activity(
     Ok(activity_response(StatusCode::OK, activity))
 }
 
+/// Trash an activity
+///
 /// Move an activity to the trash (`POST …/restore` brings it back). A
 /// linked lead is rescored; `last_activity_at` of linked records stays.
 #[utoipa::path(
@@ -591,6 +603,8 @@ async fn delete_activity(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Restore an activity
+///
 /// Bring an activity back from the trash. Restoring one that is not in the
 /// trash changes nothing.
 #[utoipa::path(

@@ -119,6 +119,8 @@ pub struct CreateApiKey {
     scopes: Vec<ScopeName>,
 }
 
+/// List API keys
+///
 /// List the organization's API keys, revoked ones included (admins only).
 #[utoipa::path(
     tag = "api-keys",
@@ -140,6 +142,8 @@ async fn list_api_keys(
     Ok(web::Json(ListOf::from_rows(keys, page, |k| k.id, ApiKeyView::from)))
 }
 
+/// Create an API key
+///
 /// Create an API key (admins only). The key is in this response and nowhere else.
 #[utoipa::path(
     tag = "api-keys",
@@ -184,6 +188,8 @@ async fn create_api_key(
         }))
 }
 
+/// Get an API key
+///
 /// Get one API key (admins only).
 #[utoipa::path(
     tag = "api-keys",
@@ -205,6 +211,8 @@ async fn get_api_key(
     ))
 }
 
+/// Revoke an API key
+///
 /// Revoke an API key (admins only): it gets 401 from now on. Revoking twice is harmless.
 #[utoipa::path(
     tag = "api-keys",

@@ -110,6 +110,8 @@ pub struct UpdateMe {
     current_password: Option<String>,
 }
 
+/// Sign up
+///
 /// Create an organization and its first admin, and log them in. Servers can
 /// switch this off (`PIPEWISE_ALLOW_SIGNUP=false`): then it answers 403.
 #[utoipa::path(
@@ -177,6 +179,8 @@ async fn signup(state: web::Data<AppState>, Json(body): Json<SignupRequest>) -> 
     }))
 }
 
+/// Log in
+///
 /// Log in with email and password. Unknown emails and wrong passwords get
 /// the same 401; after 5 failures for one account, or 30 from one address,
 /// within 15 minutes, attempts get 429 until the window ends.
@@ -243,6 +247,8 @@ async fn login(
     Ok(HttpResponse::Ok().json(start_session(&state, &user, now).await?))
 }
 
+/// Refresh tokens
+///
 /// Trade a refresh token for a new pair. Each refresh token works once:
 /// presenting a spent one ends that whole login (someone holds a copy).
 #[utoipa::path(
@@ -281,6 +287,8 @@ async fn refresh(state: web::Data<AppState>, Json(body): Json<RefreshRequest>) -
     }
 }
 
+/// Log out
+///
 /// End one login: its refresh token (and every rotation of it) stops working.
 /// Answers 204 whether or not the token was live, so it reveals nothing.
 #[utoipa::path(
@@ -303,6 +311,8 @@ async fn logout(state: web::Data<AppState>, Json(body): Json<RefreshRequest>) ->
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Log out everywhere
+///
 /// Log out everywhere: every refresh token of the caller is revoked and
 /// every access token issued so far stops working at once.
 #[utoipa::path(
@@ -322,6 +332,8 @@ async fn logout_all(caller: Caller<UserOnly>, state: web::Data<AppState>) -> Res
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Get the current user
+///
 /// The logged-in user.
 #[utoipa::path(
     tag = "auth",
@@ -339,6 +351,8 @@ async fn me(caller: Caller<UserOnly>) -> Result<HttpResponse, ApiError> {
     Ok(user_response(StatusCode::OK, user.clone()))
 }
 
+/// Update the current user
+///
 /// Change your own name or password. A new password needs the current one,
 /// and ends every session, this one included: log in again afterwards.
 #[utoipa::path(

@@ -384,6 +384,8 @@ fn source(raw: &str) -> Result<Option<String>, pipewise_domain::text::TextError>
     optional_text(raw, 100)
 }
 
+/// List deals
+///
 /// List deals. Reps see only the deals they own. Unknown filters or sort fields are 400.
 #[utoipa::path(
     tag = "deals",
@@ -448,6 +450,8 @@ async fn list_deals(
     }))
 }
 
+/// Create a deal
+///
 /// Create a deal in a stage of a pipeline (its first stage by default). Its
 /// `created` event is written in the same transaction.
 #[utoipa::path(
@@ -513,6 +517,8 @@ async fn create_deal(
     Ok(deal_response(StatusCode::CREATED, deal))
 }
 
+/// Get a deal
+///
 /// Get a deal. Reps get 404 for deals they do not own.
 #[utoipa::path(
     tag = "deals",
@@ -536,6 +542,8 @@ async fn get_deal(
     Ok(deal_response(StatusCode::OK, deal))
 }
 
+/// Update a deal
+///
 /// Change a deal's fields. Stage, status and closing change only through
 /// the commands (`move`, `win`, `lose`, `reopen`), so they are not accepted here.
 #[utoipa::path(
@@ -606,6 +614,8 @@ async fn update_deal(
     Ok(deal_response(StatusCode::OK, deal))
 }
 
+/// Trash or purge a deal
+///
 /// Move a deal to the trash (out of every list and report; `restore` brings
 /// it back), or with `purge=true` delete it for good with its history (admins only).
 #[utoipa::path(
@@ -649,6 +659,8 @@ async fn delete_deal(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Restore a deal
+///
 /// Bring a deal back from the trash.
 #[utoipa::path(
     tag = "deals",
@@ -708,6 +720,8 @@ fn stage(id: Uuid) -> StageRef {
     }
 }
 
+/// Move a deal
+///
 /// Move an open deal to another stage (of its pipeline, or of another
 /// pipeline, which moves the deal there). 409 if the deal is closed or already in that stage.
 #[utoipa::path(
@@ -744,6 +758,8 @@ async fn move_deal(
     .await
 }
 
+/// Win a deal
+///
 /// Mark an open deal won. 409 if it is already closed.
 #[utoipa::path(
     tag = "deals",
@@ -769,6 +785,8 @@ async fn win_deal(
     command(&caller, &state, *id, Command::Win, body.at, if_match).await
 }
 
+/// Lose a deal
+///
 /// Mark an open deal lost, with a reason (1–200 characters). 409 if it is already closed.
 #[utoipa::path(
     tag = "deals",
@@ -795,6 +813,8 @@ async fn lose_deal(
     command(&caller, &state, *id, Command::Lose { reason }, body.at, if_match).await
 }
 
+/// Reopen a deal
+///
 /// Reopen a won or lost deal, in the stage it closed in or in `stage_id`. 409 if it is open.
 #[utoipa::path(
     tag = "deals",
@@ -830,6 +850,8 @@ async fn reopen_deal(
     .await
 }
 
+/// List a deal's events
+///
 /// The deal's event log, oldest first: `created`, `moved`, `won`, `lost`, `reopened`.
 #[utoipa::path(
     tag = "deals",

@@ -294,6 +294,8 @@ async fn check_owners(state: &AppState, org: Uuid, owners: &[Uuid], fields: &mut
     Ok(())
 }
 
+/// List forms
+///
 /// List the organization's forms (trashed ones excepted), oldest first (admins only).
 #[utoipa::path(
     tag = "forms",
@@ -315,6 +317,8 @@ async fn list_forms(
     Ok(web::Json(ListOf::from_rows(forms, page, |f| f.id, FormView::from)))
 }
 
+/// Create a form
+///
 /// Create a capture form (admins only). The answer carries its
 /// `public_token` and the `submit_url` a website posts to.
 #[utoipa::path(
@@ -368,6 +372,8 @@ async fn create_form(
     Ok(response)
 }
 
+/// Get a form
+///
 /// Get one form (admins only).
 #[utoipa::path(
     tag = "forms",
@@ -388,6 +394,8 @@ async fn get_form(
     Ok(form_response(StatusCode::OK, form))
 }
 
+/// Update a form
+///
 /// Change a form (admins only). `required_fields` must stay a subset of
 /// `fields`, whichever of the two changes. The token stays the same.
 #[utoipa::path(
@@ -474,6 +482,8 @@ async fn changed(state: &AppState, current: &Form, body: &UpdateForm) -> Result<
     fields.finish(|| next)
 }
 
+/// Trash a form
+///
 /// Move a form to the trash (admins only): its token answers 404 from now on.
 #[utoipa::path(
     tag = "forms",
@@ -508,6 +518,8 @@ async fn delete_form(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Rotate a form's token
+///
 /// Give a form a new `public_token` (admins only); the old one answers 404
 /// from now on, so update the website's form at the same time.
 #[utoipa::path(

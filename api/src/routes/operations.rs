@@ -17,6 +17,8 @@ pub struct Health {
     status: &'static str,
 }
 
+/// Liveness
+///
 /// The process is alive.
 #[utoipa::path(tag = "operations", responses((status = 200, body = Health)))]
 #[get("/healthz")]
@@ -24,6 +26,8 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
+/// Readiness
+///
 /// The database answers and the process is not shutting down: send traffic.
 #[utoipa::path(
     tag = "operations",
@@ -45,6 +49,8 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
 }
 
+/// Prometheus metrics
+///
 /// Prometheus metrics: request counts and latency histograms by route and status.
 #[utoipa::path(
     tag = "operations",

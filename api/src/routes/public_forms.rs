@@ -79,6 +79,8 @@ pub struct Accepted {
 #[allow(dead_code)] // Documents the body; `SubmissionBody` reads it.
 pub struct Submission(std::collections::HashMap<String, String>);
 
+/// Submit a form
+///
 /// Submit a lead through a capture form. No credentials: the token in the
 /// path identifies the form. Send `application/json` or
 /// `application/x-www-form-urlencoded` (at most 64 KiB).

@@ -296,6 +296,8 @@ fn condition(fields: &mut Fields, field: FieldName, operator: OperatorName, valu
     }
 }
 
+/// List scoring rules
+///
 /// List the scoring rules, oldest first.
 #[utoipa::path(
     tag = "scoring",
@@ -318,6 +320,8 @@ async fn list_rules(
     Ok(web::Json(ListOf::from_rows(rules, page, |r| r.rule.id, RuleView::from)))
 }
 
+/// Create a scoring rule
+///
 /// Create a scoring rule (admins only). Existing leads keep their scores
 /// until they next change or `POST /scoring-rules/rescore` runs.
 #[utoipa::path(
@@ -357,6 +361,8 @@ async fn create_rule(
     Ok(response)
 }
 
+/// Get a scoring rule
+///
 /// Get one scoring rule.
 #[utoipa::path(
     tag = "scoring",
@@ -377,6 +383,8 @@ async fn get_rule(
     Ok(rule_response(StatusCode::OK, rule))
 }
 
+/// Update a scoring rule
+///
 /// Change a scoring rule (admins only).
 #[utoipa::path(
     tag = "scoring",
@@ -445,6 +453,8 @@ fn changed(current: &StoredRule, body: &UpdateRule) -> Result<RuleFields, ApiErr
     })
 }
 
+/// Delete a scoring rule
+///
 /// Delete a scoring rule (admins only). Scores change on the leads' next
 /// write or the next rescore.
 #[utoipa::path(
@@ -477,6 +487,8 @@ async fn delete_rule(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Rescore every lead
+///
 /// Recompute every lead's score under the current rules (admins only),
 /// in batches. Leads that reach the MQL threshold for the first time get
 /// `mql_at` and their owners a notification; `mql_at` never moves once set.

@@ -135,6 +135,8 @@ async fn timeline(
     }))
 }
 
+/// A lead's timeline
+///
 /// A lead's activities and notes, newest first. Reps: their own leads only.
 #[utoipa::path(
     tag = "timeline",
@@ -155,6 +157,8 @@ async fn lead_timeline(
     timeline(&caller, &state, RecordRef::Lead(*id), query.into_inner()).await
 }
 
+/// A contact's timeline
+///
 /// A contact's activities and notes, and those of the lead converted into
 /// it, newest first.
 #[utoipa::path(
@@ -176,6 +180,8 @@ async fn contact_timeline(
     timeline(&caller, &state, RecordRef::Contact(*id), query.into_inner()).await
 }
 
+/// An account's timeline
+///
 /// An account's activities and notes, newest first.
 #[utoipa::path(
     tag = "timeline",
@@ -196,6 +202,8 @@ async fn account_timeline(
     timeline(&caller, &state, RecordRef::Account(*id), query.into_inner()).await
 }
 
+/// A deal's timeline
+///
 /// A deal's events (created, moved, won, lost, reopened), activities and
 /// notes, and those of the lead converted into it, newest first. Reps:
 /// their own deals only.

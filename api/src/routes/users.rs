@@ -120,6 +120,8 @@ pub struct UpdateUser {
     password: Option<String>,
 }
 
+/// List users
+///
 /// List the organization's users, oldest first.
 #[utoipa::path(
     tag = "users",
@@ -141,6 +143,8 @@ async fn list_users(
     Ok(web::Json(ListOf::from_rows(users, page, |u| u.id, UserView::from)))
 }
 
+/// Create a user
+///
 /// Add a user to the organization (admins only).
 #[utoipa::path(
     tag = "users",
@@ -180,6 +184,8 @@ async fn create_user(
     Ok(response)
 }
 
+/// Get a user
+///
 /// Get one user.
 #[utoipa::path(
     tag = "users",
@@ -200,6 +206,8 @@ async fn get_user(
     Ok(user_response(actix_web::http::StatusCode::OK, user))
 }
 
+/// Update a user
+///
 /// Change a user's name, role, active flag or password (admins only).
 /// The organization must keep at least one active admin (409 otherwise).
 #[utoipa::path(
@@ -251,6 +259,8 @@ async fn update_user(
     Ok(user_response(actix_web::http::StatusCode::OK, user))
 }
 
+/// Deactivate a user
+///
 /// Deactivate a user (admins only): they can no longer log in and their
 /// sessions end at once; their records stay. `PATCH` with `active: true` undoes it.
 #[utoipa::path(
