@@ -9,6 +9,7 @@ use actix_web::http::Method;
 use serde_norway::{Mapping, Value};
 use utoipa::{
     openapi::{
+        schema::{Object, ObjectBuilder, Type},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
         OpenApi as Document, PathItem,
     },
@@ -98,6 +99,43 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// A string that takes one of `values`.
+pub fn one_of<S: Into<String>>(values: impl IntoIterator<Item = S>, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.into_iter().map(Into::into).collect::<Vec<String>>()))
+        .description(Some(description))
+        .build()
+}
+
+/// A list's `sort`: each of `fields` ascending, or with a `-` prefix descending.
+pub fn sort_values(fields: &[&str], description: &str) -> Object {
+    one_of(
+        fields.iter().flat_map(|f| [f.to_string(), format!("-{f}")]),
+        description,
+    )
+}
+
+/// A type that only gives a value the code keeps loosely typed (a sort
+/// parameter or an error code as a `String`, a rule operand as JSON) a
+/// precise schema of its own, used with `#[schema(value_type = Name)]` or
+/// `#[param(value_type = Name)]`.
+macro_rules! doc_schema {
+    ($(#[$doc:meta])* $name:ident = $schema:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::from($schema))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use doc_schema;
+
 /// Path templates of the documented routes and the methods each accepts.
 pub struct MethodTable {
     routes: Vec<(Vec<Segment>, Vec<Method>)>,
@@ -181,13 +219,7 @@ fn methods(item: &PathItem) -> Vec<Method> {
 
 /// Properties a response omits instead of sending `null` (they carry
 /// `skip_serializing_if`), so they stay optional in the contract.
-const OMITTED_WHEN_ABSENT: &[(&str, &str)] = &[
-    ("Problem", "errors"),
-    ("Problem", "existing_id"),
-    ("TimelineEntry", "event"),
-    ("TimelineEntry", "activity"),
-    ("TimelineEntry", "note"),
-];
+const OMITTED_WHEN_ABSENT: &[(&str, &str)] = &[("Problem", "errors"), ("Problem", "existing_id")];
 
 /// The contract as served at `/openapi.json` and committed as `openapi.yaml`:
 /// the generated document with what every operation shares applied once, here

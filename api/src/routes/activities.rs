@@ -199,6 +199,14 @@ pub struct CompleteActivity {
     at: Option<DateTime<Utc>>,
 }
 
+crate::openapi::doc_schema!(
+    /// The activity list's `sort` values, as `parse_sort` reads them.
+    ActivitySortValues = crate::openapi::sort_values(
+        &["created_at", "due_at"],
+        "A field to sort by, ascending, or with `-` descending",
+    )
+);
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -211,7 +219,7 @@ pub struct ActivityListQuery {
     cursor: Option<String>,
     /// `created_at` (the default), `-created_at`, `due_at` or `-due_at`;
     /// activities without a due date come last in either `due_at` order.
-    #[param(example = "due_at", max_length = 32)]
+    #[param(value_type = Option<ActivitySortValues>, inline, example = "due_at")]
     sort: Option<String>,
     owner_id: Option<Uuid>,
     #[serde(rename = "type")]

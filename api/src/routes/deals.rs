@@ -5,7 +5,7 @@ use actix_web::{delete, get, http::StatusCode, patch, post, web, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, NaiveDate, Utc};
 use pipewise_domain::{
-    deal::{BuyingRole, Command, DealStatus, ForecastCategory, LostReason, StageRef},
+    deal::{BuyingRole, Command, DealStatus, EventKind, ForecastCategory, LostReason, StageRef},
     text::{optional_text, search_key},
     Amount, Currency, Deal, DealContact, DealEvent, Probability,
 };
@@ -80,6 +80,18 @@ pub(crate) use same_names;
 same_names!(StatusName <=> DealStatus { Open, Won, Lost });
 same_names!(ForecastName <=> ForecastCategory { Pipeline, BestCase, Commit, Omitted });
 same_names!(BuyingRoleName <=> BuyingRole { DecisionMaker, Influencer, Champion, User, Other });
+same_names!(EventKindName <=> EventKind { Created, Moved, Won, Lost, Reopened });
+
+/// What happened to a deal.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKindName {
+    Created,
+    Moved,
+    Won,
+    Lost,
+    Reopened,
+}
 
 /// A contact's part in this deal.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -268,6 +280,14 @@ pub struct ReopenDeal {
     at: Option<DateTime<Utc>>,
 }
 
+crate::openapi::doc_schema!(
+    /// The deal list's `sort` values, as `parse_sort` reads them.
+    DealSort = crate::openapi::sort_values(
+        &["created_at", "updated_at", "amount", "expected_close_date", "title"],
+        "A field to sort by, ascending, or with `-` descending",
+    )
+);
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -281,7 +301,7 @@ pub struct DealListQuery {
     /// `created_at`, `updated_at`, `amount`, `expected_close_date` or `title`;
     /// prefix `-` for descending. Default `created_at`. Deals without an
     /// expected close date come last either way.
-    #[param(example = "-amount", max_length = 32)]
+    #[param(value_type = Option<DealSort>, inline, example = "-amount")]
     sort: Option<String>,
     pipeline_id: Option<Uuid>,
     stage_id: Option<Uuid>,
@@ -318,9 +338,7 @@ pub struct DeleteQuery {
 #[derive(Serialize, ToSchema)]
 pub struct DealEventView {
     id: Uuid,
-    /// `created`, `moved`, `won`, `lost` or `reopened`.
-    #[schema(example = "moved")]
-    kind: String,
+    kind: EventKindName,
     at: DateTime<Utc>,
     pipeline_id: Uuid,
     /// The stage the deal is in after the event.
@@ -336,7 +354,7 @@ impl From<DealEvent> for DealEventView {
     fn from(e: DealEvent) -> Self {
         Self {
             id: e.id,
-            kind: e.kind.as_str().to_owned(),
+            kind: e.kind.into(),
             at: e.at,
             pipeline_id: e.pipeline_id,
             stage_id: e.stage_id,

@@ -15,7 +15,10 @@ use pipewise_storage::{Rescored, RuleFields, StoredRule};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type},
+    IntoParams, ToSchema,
+};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
@@ -97,7 +100,7 @@ pub struct RuleView {
     pub operator: OperatorName,
     /// The operand: `null` for `exists`, a list for `in`, otherwise one value.
     /// Numbers are decimal strings.
-    #[schema(value_type = Value, example = json!("200"))]
+    #[schema(value_type = StoredOperand, example = json!("200"))]
     pub value: Value,
     /// Added to the score when the rule matches: −100…100.
     #[schema(example = 20)]
@@ -127,6 +130,37 @@ impl From<StoredRule> for RuleView {
     }
 }
 
+crate::openapi::doc_schema!(
+    /// A rule's operand as `operand_json` writes it.
+    StoredOperand = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some(
+            "`null` for `exists`, a list for `in`, otherwise one value; numbers are decimal strings",
+        ))
+        .build()
+);
+
+crate::openapi::doc_schema!(
+    /// A rule's operand as `operand` reads it.
+    OperandInput = {
+        let one = || {
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::String))
+                .item(ObjectBuilder::new().schema_type(Type::Number))
+        };
+        one()
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(ArrayBuilder::new().items(one()))
+            .description(Some(
+                "`null` (or absent) for `exists`, a list for `in`, otherwise one value: text for text fields, \
+                 a number or a decimal string for number fields",
+            ))
+            .build()
+    }
+);
+
 fn operand_json(operand: &Operand) -> Value {
     match operand {
         Operand::None => Value::Null,
@@ -154,7 +188,7 @@ pub struct CreateRule {
     /// Absent or `null` for `exists`; a list of values for `in`; otherwise
     /// one value: text for text fields, a number (or decimal string) for
     /// number fields.
-    #[schema(value_type = Value, example = json!(200))]
+    #[schema(value_type = OperandInput, example = json!(200))]
     #[serde(default)]
     value: Value,
     /// −100…100.
@@ -174,7 +208,7 @@ pub struct UpdateRule {
     field: Option<FieldName>,
     operator: Option<OperatorName>,
     /// As for creation; `null` only for `exists`.
-    #[schema(value_type = Value, example = json!(1000))]
+    #[schema(value_type = OperandInput, required = false, example = json!(1000))]
     #[serde(default, deserialize_with = "crate::nullable::double_option")]
     value: Option<Option<Value>>,
     #[schema(example = 30, minimum = -100, maximum = 100)]
