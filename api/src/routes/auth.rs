@@ -32,6 +32,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 const REFRESH_TOKEN_TTL_DAYS: i64 = 30;
+
+crate::openapi::doc_schema!(
+    /// How to send the access token.
+    TokenType = crate::openapi::one_of(["Bearer"], "Send the access token as `Authorization: Bearer …`")
+);
+
 /// Failed logins tolerated per account and per client address in one window.
 const FAILURES_PER_ACCOUNT: i64 = 5;
 const FAILURES_PER_ADDRESS: i64 = 30;
@@ -43,7 +49,7 @@ pub struct TokenPair {
     access_token: String,
     /// Single-use: trade it at `/auth/refresh` for a new pair.
     refresh_token: String,
-    #[schema(example = "Bearer")]
+    #[schema(value_type = TokenType)]
     token_type: &'static str,
     /// Seconds until the access token expires.
     #[schema(example = 900)]
@@ -54,7 +60,7 @@ pub struct TokenPair {
 pub struct SignupResponse {
     access_token: String,
     refresh_token: String,
-    #[schema(example = "Bearer")]
+    #[schema(value_type = TokenType)]
     token_type: &'static str,
     #[schema(example = 900)]
     expires_in: i64,

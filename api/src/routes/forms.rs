@@ -142,10 +142,10 @@ pub struct CreateForm {
     /// `phone`, `company_name`, `title`, `industry`, `employee_count`,
     /// `country`, `estimated_value`, `currency`, `value_period`; at least one
     /// of `first_name`, `last_name`, `email` and `company_name`.
-    #[schema(value_type = Vec<FormFieldName>, example = json!(["first_name", "last_name", "email", "company_name"]))]
+    #[schema(value_type = Vec<FormFieldName>, max_items = 12, example = json!(["first_name", "last_name", "email", "company_name"]))]
     fields: Vec<String>,
     /// A subset of `fields` a submission must fill in; none if omitted.
-    #[schema(value_type = Option<Vec<FormFieldName>>, example = json!(["email"]))]
+    #[schema(value_type = Option<Vec<FormFieldName>>, max_items = 12, example = json!(["email"]))]
     required_fields: Option<Vec<String>>,
     /// Stamped on every lead of the form; `web_form` if omitted.
     #[schema(example = "web_form", max_length = 200)]
@@ -168,9 +168,9 @@ pub struct CreateForm {
 pub struct UpdateForm {
     #[schema(example = "Contact us", min_length = 1, max_length = 200)]
     name: Option<String>,
-    #[schema(value_type = Option<Vec<FormFieldName>>, example = json!(["first_name", "email"]))]
+    #[schema(value_type = Option<Vec<FormFieldName>>, max_items = 12, example = json!(["first_name", "email"]))]
     fields: Option<Vec<String>>,
-    #[schema(value_type = Option<Vec<FormFieldName>>, example = json!(["email"]))]
+    #[schema(value_type = Option<Vec<FormFieldName>>, max_items = 12, example = json!(["email"]))]
     required_fields: Option<Vec<String>>,
     #[schema(example = "web_form", max_length = 200)]
     source: Option<String>,

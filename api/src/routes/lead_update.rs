@@ -69,10 +69,10 @@ pub struct UpdateLead {
     pub source: Option<Option<String>>,
     /// A decimal string, at most 2 places.
     #[serde(default, deserialize_with = "nullable::double_option")]
-    #[schema(value_type = Option<String>, nullable, example = "1200.00")]
+    #[schema(value_type = Option<String>, nullable, example = "1200.00", max_length = 32)]
     pub estimated_value: Option<Option<String>>,
     /// ISO 4217.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", min_length = 3, max_length = 3)]
     pub currency: Option<String>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<ValuePeriodName>, nullable)]

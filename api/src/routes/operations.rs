@@ -11,9 +11,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
 }
 
+crate::openapi::doc_schema!(
+    /// `Health.status`.
+    HealthStatus = crate::openapi::one_of(["ok"], "Healthy")
+);
+
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    #[schema(example = "ok")]
+    #[schema(value_type = HealthStatus)]
     status: &'static str,
 }
 

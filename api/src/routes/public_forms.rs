@@ -63,10 +63,15 @@ pub struct FormRateLimits {
 
 const WINDOW_SECS: i64 = 60;
 
+crate::openapi::doc_schema!(
+    /// `Accepted.status`.
+    AcceptedStatus = crate::openapi::one_of(["accepted"], "The submission was taken")
+);
+
 /// What an accepted submission answers.
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
-    #[schema(example = "accepted")]
+    #[schema(value_type = AcceptedStatus)]
     status: &'static str,
 }
 
