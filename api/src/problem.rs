@@ -36,6 +36,7 @@ crate::openapi::doc_schema!(
 /// `invalid_value`, `required`), of `validator` (`length`), and of the
 /// schema-driven request validator.
 pub const FIELD_ERROR_CODES: &[&str] = &[
+    "base_currency",
     "before_creation",
     "control_character",
     "duplicate",
