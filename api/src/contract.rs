@@ -46,12 +46,18 @@ pub struct ContractError {
     message: String,
 }
 
-impl Contract {
-    pub fn compile(document: &utoipa::openapi::OpenApi) -> Result<Self, ContractError> {
-        let document = serde_json::to_value(document).map_err(|e| ContractError {
+impl From<serde_json::Error> for ContractError {
+    fn from(err: serde_json::Error) -> Self {
+        Self {
             operation: "the document".to_owned(),
-            message: e.to_string(),
-        })?;
+            message: err.to_string(),
+        }
+    }
+}
+
+impl Contract {
+    /// Compiles the contract as served (`openapi::contract`).
+    pub fn compile(document: &Value) -> Result<Self, ContractError> {
         let schemas = document
             .pointer("/components/schemas")
             .and_then(Value::as_object)

@@ -238,3 +238,35 @@ fn capitalize(what: &str) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_slug_is_listed_in_the_contract() {
+        let every_variant = [
+            ApiError::BadRequest(String::new()),
+            ApiError::Unauthorized(""),
+            ApiError::Forbidden(""),
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed(Vec::new()),
+            ApiError::Conflict(String::new()),
+            ApiError::Duplicate {
+                detail: String::new(),
+                existing_id: Some(uuid::Uuid::nil()),
+            },
+            ApiError::PreconditionFailed,
+            ApiError::PayloadTooLarge,
+            ApiError::RequestTimeout,
+            ApiError::DeadlineExceeded,
+            ApiError::UnsupportedMediaType,
+            ApiError::Validation(Vec::new()),
+            ApiError::TooManyRequests { retry_after_secs: 1 },
+            ApiError::Unavailable,
+            ApiError::Internal("".into()),
+        ];
+        let slugs: Vec<&str> = every_variant.iter().map(|e| e.slug_and_title().0).collect();
+        assert_eq!(slugs, crate::problem::PROBLEM_SLUGS);
+    }
+}

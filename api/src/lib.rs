@@ -21,4 +21,4 @@ pub mod telemetry;
 pub mod throttle;
 
 pub use config::Config;
-pub use startup::{openapi_document, Application};
+pub use startup::{openapi_document, openapi_yaml, Application};

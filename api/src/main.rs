@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use pipewise_api::{
     config::{Cli, Command},
-    openapi_document, telemetry, Application,
+    openapi_yaml, telemetry, Application,
 };
 
 #[tokio::main]
@@ -11,10 +11,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(&cli.config.log, cli.config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Openapi => openapi_document()
-            .to_yaml()
-            .map(|yaml| print!("{yaml}"))
-            .map_err(|e| e.to_string()),
+        Command::Openapi => {
+            print!("{}", openapi_yaml());
+            Ok(())
+        }
         Command::Migrate => pipewise_storage::connect(&cli.config.database_url)
             .await
             .map(|_| println!("migrations applied to {}", redact(&cli.config.database_url)))

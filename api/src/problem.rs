@@ -4,6 +4,69 @@
 use serde::Serialize;
 use utoipa::{ToResponse, ToSchema};
 
+/// The problem kinds: `type` is `https://pipewise.dev/problems/<slug>`
+/// with one of these slugs (see `ApiError::slug_and_title`).
+pub const PROBLEM_SLUGS: &[&str] = &[
+    "bad-request",
+    "unauthorized",
+    "forbidden",
+    "not-found",
+    "method-not-allowed",
+    "conflict",
+    "duplicate",
+    "precondition-failed",
+    "payload-too-large",
+    "request-timeout",
+    "deadline-exceeded",
+    "unsupported-media-type",
+    "validation",
+    "rate-limited",
+    "unavailable",
+    "internal",
+];
+
+crate::openapi::doc_schema!(
+    /// The URIs of `Problem.type`.
+    ProblemType = crate::openapi::one_of(
+        PROBLEM_SLUGS.iter().map(|slug| format!("https://pipewise.dev/problems/{slug}")),
+        "A URI naming the kind of problem",
+    )
+);
+
+/// Every `FieldError.code` the server sends: those of the handlers and
+/// domain parsers, of the JSON extractor (`unknown_field`, `invalid_type`,
+/// `invalid_value`, `required`), of `validator` (`length`), and of the
+/// schema-driven request validator.
+pub const FIELD_ERROR_CODES: &[&str] = &[
+    "base_currency",
+    "before_creation",
+    "control_character",
+    "duplicate",
+    "format",
+    "in_the_future",
+    "invalid",
+    "invalid_type",
+    "invalid_value",
+    "length",
+    "max_items",
+    "max_length",
+    "maximum",
+    "min_items",
+    "min_length",
+    "minimum",
+    "mismatch",
+    "not_in_fields",
+    "one_required",
+    "pattern",
+    "required",
+    "unknown_field",
+];
+
+crate::openapi::doc_schema!(
+    /// The codes of `FieldError.code`.
+    FieldErrorCode = crate::openapi::one_of(FIELD_ERROR_CODES.iter().copied(), "A stable, machine-readable error code")
+);
+
 /// An error, as `application/problem+json`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -17,6 +80,7 @@ use utoipa::{ToResponse, ToSchema};
 pub struct Problem {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
+    #[schema(value_type = ProblemType)]
     pub kind: String,
     /// A short summary of the kind of problem.
     pub title: String,
@@ -39,7 +103,8 @@ pub struct Problem {
 pub struct FieldError {
     /// The field's path in the request, such as `email` or `stages[1].name`.
     pub field: String,
-    /// A stable, machine-readable code such as `required`, `invalid`, `too_long`.
+    /// A stable, machine-readable code such as `required`, `invalid`, `length`.
+    #[schema(value_type = FieldErrorCode)]
     pub code: String,
     /// A human-readable explanation.
     pub message: String,
@@ -133,6 +198,15 @@ pub struct TooManyRequests(pub Problem);
     headers(("Retry-After" = u64, description = "Seconds to wait before trying again, when known"))
 )]
 pub struct ServiceUnavailable(pub Problem);
+
+/// Any other error. A 5xx is a bug (its body says no more than that); 503
+/// means the server is shutting down or cannot reach its database.
+#[derive(ToResponse)]
+#[response(
+    description = "Any other error, as a problem: a 500 is a bug, a 503 a server that is draining or cannot reach its database",
+    content_type = "application/problem+json"
+)]
+pub struct Unexpected(pub Problem);
 
 /// Declares an `IntoResponses` set of the problem responses above, so that
 /// a handler lists the errors it can answer with in one name.

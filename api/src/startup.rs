@@ -18,13 +18,13 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     config::Config,
-    contract::Contract,
+    contract::{Contract, ContractError},
     edge::{self, RequestDeadline},
     error::ApiError,
     extract::body::BodyDeadline,
     extract::json::MAX_BODY_BYTES,
     metrics,
-    openapi::{BaseDoc, MethodTable},
+    openapi::{self, BaseDoc, MethodTable},
     request_id::{self, RequestSpan},
     routes,
     security::{jwt::JwtKeys, password::Hasher, secrets},
@@ -92,8 +92,10 @@ impl Application {
             per_form: config.form_rate_per_form,
             per_client: config.form_rate_per_client,
         };
-        // The contract, compiled once: every worker checks requests against it.
-        let contract = web::Data::new(Contract::compile(&openapi_document())?);
+        // The contract, built once: served at /openapi.json and compiled into
+        // the checks every worker applies to requests.
+        let document = serde_json::to_value(openapi::contract(&openapi_document())).map_err(ContractError::from)?;
+        let contract = web::Data::new(Contract::compile(&document)?);
         let body_deadline = BodyDeadline(Duration::from_secs(config.body_timeout_secs));
         let request_deadline = RequestDeadline(Duration::from_secs(config.request_timeout_secs));
         let app_state = state.clone();
@@ -136,7 +138,7 @@ impl Application {
             .split_for_parts();
             let methods = web::Data::new(MethodTable::new(&api));
             app.app_data(methods)
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+                .service(SwaggerUi::new("/docs/{_:.*}").external_url_unchecked("/openapi.json", document.clone()))
                 .service(web::redirect("/docs", "/docs/"))
                 .default_service(web::to(fallback))
         })
@@ -190,11 +192,17 @@ where
         )
 }
 
-/// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.yaml`.
+/// The OpenAPI document as the routes generate it (see [`openapi::contract`]
+/// for the one served and committed).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     register_routes(App::new().into_utoipa_app().openapi(BaseDoc::openapi()))
         .split_for_parts()
         .1
+}
+
+/// The contract, as served at `/openapi.json` and committed as `openapi.yaml`.
+pub fn openapi_yaml() -> String {
+    serde_norway::to_string(&openapi::contract(&openapi_document())).expect("the contract serializes")
 }
 
 /// Unknown path: 404. Known path, other method: 405 with `Allow`.

@@ -167,6 +167,8 @@ fn parse_employee_count(count: i64) -> Result<Option<i64>, String> {
     }
 }
 
+/// List accounts
+///
 /// List the organization's accounts (trashed ones excepted), oldest first
 /// unless `sort=-created_at`. Unknown parameters and sort values are 400.
 #[utoipa::path(
@@ -211,6 +213,8 @@ async fn list_accounts(
     )))
 }
 
+/// Create an account
+///
 /// Create an account. Reps create accounts they own.
 #[utoipa::path(
     tag = "accounts",
@@ -257,6 +261,8 @@ async fn create_account(
     Ok(response)
 }
 
+/// Get an account
+///
 /// Get one account.
 #[utoipa::path(
     tag = "accounts",
@@ -277,6 +283,8 @@ async fn get_account(
     Ok(account_response(StatusCode::OK, account))
 }
 
+/// Update an account
+///
 /// Change an account. Reps change only the accounts they own, and cannot
 /// give them to someone else.
 #[utoipa::path(
@@ -356,6 +364,8 @@ fn changed(
     fields.finish(|| next)
 }
 
+/// Trash or purge an account
+///
 /// Move an account to the trash (`POST …/restore` brings it back), or with
 /// `purge=true` delete it for good (admins only): its contacts and deals
 /// stay, without an account.
@@ -406,6 +416,8 @@ async fn delete_account(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Restore an account
+///
 /// Bring an account back from the trash. Restoring an account that is not
 /// in the trash changes nothing.
 #[utoipa::path(

@@ -199,6 +199,14 @@ pub struct CompleteActivity {
     at: Option<DateTime<Utc>>,
 }
 
+crate::openapi::doc_schema!(
+    /// The activity list's `sort` values, as `parse_sort` reads them.
+    ActivitySortValues = crate::openapi::sort_values(
+        &["created_at", "due_at"],
+        "A field to sort by, ascending, or with `-` descending",
+    )
+);
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -211,7 +219,7 @@ pub struct ActivityListQuery {
     cursor: Option<String>,
     /// `created_at` (the default), `-created_at`, `due_at` or `-due_at`;
     /// activities without a due date come last in either `due_at` order.
-    #[param(example = "due_at", max_length = 32)]
+    #[param(value_type = Option<ActivitySortValues>, inline, example = "due_at")]
     sort: Option<String>,
     owner_id: Option<Uuid>,
     #[serde(rename = "type")]
@@ -273,6 +281,8 @@ async fn visible_activity<P>(
     }
 }
 
+/// List activities
+///
 /// List activities. Reps see only the ones they own. Unknown filters or
 /// sort fields are 400.
 #[utoipa::path(
@@ -330,6 +340,8 @@ async fn list_activities(
     }))
 }
 
+/// Create an activity
+///
 /// Create an activity. Its linked records' `last_activity_at` moves forward
 /// and a linked lead is rescored; an owner other than the caller is notified.
 #[utoipa::path(
@@ -386,6 +398,8 @@ async fn create_activity(
     Ok(response)
 }
 
+/// Get an activity
+///
 /// Get an activity. Reps get 404 for activities they do not own.
 #[utoipa::path(
     tag = "activities",
@@ -406,6 +420,8 @@ async fn get_activity(
     Ok(activity_response(StatusCode::OK, activity))
 }
 
+/// Update an activity
+///
 /// Change an activity. Setting `done_at` or links moves the linked records'
 /// `last_activity_at` forward; giving it to someone else notifies them
 /// (reps cannot give their activities away).
@@ -543,6 +559,8 @@ fn changed(
     fields.finish(|| next)
 }
 
+/// Complete an activity
+///
 /// Complete an open activity: `done_at` becomes `at`, or now. 409 if it is
 /// already done. Its linked records' `last_activity_at` moves forward and a
 /// linked lead is rescored.
@@ -593,6 +611,8 @@ async fn complete_activity(
     Ok(activity_response(StatusCode::OK, activity))
 }
 
+/// Trash an activity
+///
 /// Move an activity to the trash (`POST …/restore` brings it back). A
 /// linked lead is rescored; `last_activity_at` of linked records stays.
 #[utoipa::path(
@@ -625,6 +645,8 @@ async fn delete_activity(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Restore an activity
+///
 /// Bring an activity back from the trash. Restoring one that is not in the
 /// trash changes nothing.
 #[utoipa::path(

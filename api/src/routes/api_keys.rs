@@ -118,6 +118,8 @@ pub struct CreateApiKey {
     scopes: Vec<ScopeName>,
 }
 
+/// List API keys
+///
 /// List the organization's API keys, revoked ones included (admins only).
 #[utoipa::path(
     tag = "api-keys",
@@ -139,6 +141,8 @@ async fn list_api_keys(
     Ok(web::Json(ListOf::from_rows(keys, page, |k| k.id, ApiKeyView::from)))
 }
 
+/// Create an API key
+///
 /// Create an API key (admins only). The key is in this response and nowhere else.
 #[utoipa::path(
     tag = "api-keys",
@@ -182,6 +186,8 @@ async fn create_api_key(
         }))
 }
 
+/// Get an API key
+///
 /// Get one API key (admins only).
 #[utoipa::path(
     tag = "api-keys",
@@ -203,6 +209,8 @@ async fn get_api_key(
     ))
 }
 
+/// Revoke an API key
+///
 /// Revoke an API key (admins only): it gets 401 from now on. Revoking twice is harmless.
 #[utoipa::path(
     tag = "api-keys",

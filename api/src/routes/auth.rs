@@ -32,6 +32,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 const REFRESH_TOKEN_TTL_DAYS: i64 = 30;
+
+crate::openapi::doc_schema!(
+    /// How to send the access token.
+    TokenType = crate::openapi::one_of(["Bearer"], "Send the access token as `Authorization: Bearer …`")
+);
+
 /// Failed logins tolerated per account and per client address in one window.
 const FAILURES_PER_ACCOUNT: i64 = 5;
 const FAILURES_PER_ADDRESS: i64 = 30;
@@ -43,7 +49,7 @@ pub struct TokenPair {
     access_token: String,
     /// Single-use: trade it at `/auth/refresh` for a new pair.
     refresh_token: String,
-    #[schema(example = "Bearer")]
+    #[schema(value_type = TokenType)]
     token_type: &'static str,
     /// Seconds until the access token expires.
     #[schema(example = 900)]
@@ -54,7 +60,7 @@ pub struct TokenPair {
 pub struct SignupResponse {
     access_token: String,
     refresh_token: String,
-    #[schema(example = "Bearer")]
+    #[schema(value_type = TokenType)]
     token_type: &'static str,
     #[schema(example = 900)]
     expires_in: i64,
@@ -110,6 +116,8 @@ pub struct UpdateMe {
     current_password: Option<String>,
 }
 
+/// Sign up
+///
 /// Create an organization and its first admin, and log them in. Servers can
 /// switch this off (`PIPEWISE_ALLOW_SIGNUP=false`): then it answers 403.
 /// One client address may sign up 10 times an hour
@@ -193,6 +201,8 @@ async fn signup(
     }))
 }
 
+/// Log in
+///
 /// Log in with email and password. Unknown emails and wrong passwords get
 /// the same 401; after 5 failures for one account, or 30 from one address,
 /// within 15 minutes, attempts get 429 until the window ends.
@@ -253,6 +263,8 @@ async fn login(
     Ok(HttpResponse::Ok().json(start_session(&state, &user, now).await?))
 }
 
+/// Refresh tokens
+///
 /// Trade a refresh token for a new pair. Each refresh token works once:
 /// presenting a spent one ends that whole login (someone holds a copy).
 #[utoipa::path(
@@ -295,6 +307,8 @@ async fn refresh(
     }
 }
 
+/// Log out
+///
 /// End one login: its refresh token (and every rotation of it) stops working.
 /// Answers 204 whether or not the token was live, so it reveals nothing.
 #[utoipa::path(
@@ -321,6 +335,8 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Log out everywhere
+///
 /// Log out everywhere: every refresh token of the caller is revoked and
 /// every access token issued so far stops working at once.
 #[utoipa::path(
@@ -340,6 +356,8 @@ async fn logout_all(caller: Caller<UserOnly>, state: web::Data<AppState>) -> Res
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Get the current user
+///
 /// The logged-in user.
 #[utoipa::path(
     tag = "auth",
@@ -357,6 +375,8 @@ async fn me(caller: Caller<UserOnly>) -> Result<HttpResponse, ApiError> {
     Ok(user_response(StatusCode::OK, user.clone()))
 }
 
+/// Update the current user
+///
 /// Change your own name or password. A new password needs the current one,
 /// and ends every session, this one included: log in again afterwards.
 #[utoipa::path(

@@ -261,6 +261,8 @@ async fn duplicate_email(
     err.into()
 }
 
+/// List contacts
+///
 /// List the organization's contacts (trashed ones excepted), oldest first
 /// unless `sort=-created_at`. Unknown parameters and sort values are 400.
 #[utoipa::path(
@@ -299,6 +301,8 @@ async fn list_contacts(
     )))
 }
 
+/// Create a contact
+///
 /// Create a contact. Reps create contacts they own. A duplicate email is 409
 /// with the existing contact's id (which may be in the trash: restore it).
 #[utoipa::path(
@@ -354,6 +358,8 @@ async fn create_contact(
     Ok(response)
 }
 
+/// Get a contact
+///
 /// Get one contact.
 #[utoipa::path(
     tag = "contacts",
@@ -374,6 +380,8 @@ async fn get_contact(
     Ok(contact_response(StatusCode::OK, contact))
 }
 
+/// Update a contact
+///
 /// Change a contact. Reps change only the contacts they own, and cannot
 /// give them to someone else. A duplicate email is 409 with the existing
 /// contact's id.
@@ -488,6 +496,8 @@ fn changed(
     fields.finish(|| next)
 }
 
+/// Trash or purge a contact
+///
 /// Move a contact to the trash (`POST …/restore` brings it back), or with
 /// `purge=true` erase it for good (admins only): its names, email, phone
 /// and title are deleted everywhere, while the deals it took part in keep
@@ -539,6 +549,8 @@ async fn delete_contact(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Restore a contact
+///
 /// Bring a contact back from the trash; a purged contact is gone (404).
 /// Restoring a contact that is not in the trash changes nothing.
 #[utoipa::path(

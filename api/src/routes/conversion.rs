@@ -122,6 +122,8 @@ fn conversion_deal(fields: &mut Fields, deal: ConvertDeal) -> Option<ConversionD
     })
 }
 
+/// Convert a lead
+///
 /// Convert a lead into a contact, an account and optionally a deal, in one
 /// transaction: either all of it happens or none. The lead becomes
 /// `converted` (final), with `converted_at` and, if it never qualified,

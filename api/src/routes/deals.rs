@@ -5,7 +5,7 @@ use actix_web::{delete, get, http::StatusCode, patch, post, web, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, NaiveDate, Utc};
 use pipewise_domain::{
-    deal::{BuyingRole, Command, DealStatus, ForecastCategory, LostReason, StageRef},
+    deal::{BuyingRole, Command, DealStatus, EventKind, ForecastCategory, LostReason, StageRef},
     text::{optional_text, search_key},
     Amount, Currency, Deal, DealContact, DealEvent, Probability,
 };
@@ -80,6 +80,18 @@ pub(crate) use same_names;
 same_names!(StatusName <=> DealStatus { Open, Won, Lost });
 same_names!(ForecastName <=> ForecastCategory { Pipeline, BestCase, Commit, Omitted });
 same_names!(BuyingRoleName <=> BuyingRole { DecisionMaker, Influencer, Champion, User, Other });
+same_names!(EventKindName <=> EventKind { Created, Moved, Won, Lost, Reopened });
+
+/// What happened to a deal.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKindName {
+    Created,
+    Moved,
+    Won,
+    Lost,
+    Reopened,
+}
 
 /// A contact's part in this deal.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -268,6 +280,14 @@ pub struct ReopenDeal {
     at: Option<DateTime<Utc>>,
 }
 
+crate::openapi::doc_schema!(
+    /// The deal list's `sort` values, as `parse_sort` reads them.
+    DealSort = crate::openapi::sort_values(
+        &["created_at", "updated_at", "amount", "expected_close_date", "title"],
+        "A field to sort by, ascending, or with `-` descending",
+    )
+);
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -281,7 +301,7 @@ pub struct DealListQuery {
     /// `created_at`, `updated_at`, `amount`, `expected_close_date` or `title`;
     /// prefix `-` for descending. Default `created_at`. Deals without an
     /// expected close date come last either way.
-    #[param(example = "-amount", max_length = 32)]
+    #[param(value_type = Option<DealSort>, inline, example = "-amount")]
     sort: Option<String>,
     pipeline_id: Option<Uuid>,
     stage_id: Option<Uuid>,
@@ -318,9 +338,7 @@ pub struct DeleteQuery {
 #[derive(Serialize, ToSchema)]
 pub struct DealEventView {
     id: Uuid,
-    /// `created`, `moved`, `won`, `lost` or `reopened`.
-    #[schema(example = "moved")]
-    kind: String,
+    kind: EventKindName,
     at: DateTime<Utc>,
     pipeline_id: Uuid,
     /// The stage the deal is in after the event.
@@ -336,7 +354,7 @@ impl From<DealEvent> for DealEventView {
     fn from(e: DealEvent) -> Self {
         Self {
             id: e.id,
-            kind: e.kind.as_str().to_owned(),
+            kind: e.kind.into(),
             at: e.at,
             pipeline_id: e.pipeline_id,
             stage_id: e.stage_id,
@@ -384,6 +402,8 @@ fn source(raw: &str) -> Result<Option<String>, pipewise_domain::text::TextError>
     optional_text(raw, 100)
 }
 
+/// List deals
+///
 /// List deals. Reps see only the deals they own. Unknown filters or sort fields are 400.
 #[utoipa::path(
     tag = "deals",
@@ -448,6 +468,8 @@ async fn list_deals(
     }))
 }
 
+/// Create a deal
+///
 /// Create a deal in a stage of a pipeline (its first stage by default). Its
 /// `created` event is written in the same transaction.
 #[utoipa::path(
@@ -512,6 +534,8 @@ async fn create_deal(
     Ok(deal_response(StatusCode::CREATED, deal))
 }
 
+/// Get a deal
+///
 /// Get a deal. Reps get 404 for deals they do not own.
 #[utoipa::path(
     tag = "deals",
@@ -535,6 +559,8 @@ async fn get_deal(
     Ok(deal_response(StatusCode::OK, deal))
 }
 
+/// Update a deal
+///
 /// Change a deal's fields. Stage, status and closing change only through
 /// the commands (`move`, `win`, `lose`, `reopen`), so they are not accepted here.
 #[utoipa::path(
@@ -604,6 +630,8 @@ async fn update_deal(
     Ok(deal_response(StatusCode::OK, deal))
 }
 
+/// Trash or purge a deal
+///
 /// Move a deal to the trash (out of every list and report; `restore` brings
 /// it back), or with `purge=true` delete it for good with its history (admins only).
 #[utoipa::path(
@@ -647,6 +675,8 @@ async fn delete_deal(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Restore a deal
+///
 /// Bring a deal back from the trash.
 #[utoipa::path(
     tag = "deals",
@@ -706,6 +736,8 @@ fn stage(id: Uuid) -> StageRef {
     }
 }
 
+/// Move a deal
+///
 /// Move an open deal to another stage (of its pipeline, or of another
 /// pipeline, which moves the deal there). 409 if the deal is closed or already in that stage.
 #[utoipa::path(
@@ -743,6 +775,8 @@ async fn move_deal(
     .await
 }
 
+/// Win a deal
+///
 /// Mark an open deal won. 409 if it is already closed.
 #[utoipa::path(
     tag = "deals",
@@ -769,6 +803,8 @@ async fn win_deal(
     command(&caller, &state, *id, Command::Win, body.at, if_match).await
 }
 
+/// Lose a deal
+///
 /// Mark an open deal lost, with a reason (1–200 characters). 409 if it is already closed.
 #[utoipa::path(
     tag = "deals",
@@ -796,6 +832,8 @@ async fn lose_deal(
     command(&caller, &state, *id, Command::Lose { reason }, body.at, if_match).await
 }
 
+/// Reopen a deal
+///
 /// Reopen a won or lost deal, in the stage it closed in or in `stage_id`. 409 if it is open.
 #[utoipa::path(
     tag = "deals",
@@ -832,6 +870,8 @@ async fn reopen_deal(
     .await
 }
 
+/// List a deal's events
+///
 /// The deal's event log, oldest first: `created`, `moved`, `won`, `lost`, `reopened`.
 #[utoipa::path(
     tag = "deals",

@@ -56,6 +56,14 @@ pub fn submit_path(token: &str) -> String {
     format!("/public/v1/forms/{token}/submissions")
 }
 
+crate::openapi::doc_schema!(
+    /// The lead fields a form may accept.
+    FormFieldName = crate::openapi::one_of(
+        FormField::ALL.iter().map(|f| f.as_str()),
+        "A lead field a form may accept",
+    )
+);
+
 /// A lead capture form.
 #[derive(Serialize, ToSchema)]
 pub struct FormView {
@@ -64,10 +72,10 @@ pub struct FormView {
     #[schema(example = "Contact us")]
     pub name: String,
     /// The lead fields a submission may carry.
-    #[schema(example = json!(["first_name", "last_name", "email", "company_name"]))]
+    #[schema(value_type = Vec<FormFieldName>, example = json!(["first_name", "last_name", "email", "company_name"]))]
     pub fields: Vec<&'static str>,
     /// The fields a submission must fill in.
-    #[schema(example = json!(["email"]))]
+    #[schema(value_type = Vec<FormFieldName>, example = json!(["email"]))]
     pub required_fields: Vec<&'static str>,
     /// The `source` stamped on every lead of the form.
     #[schema(example = "web_form")]
@@ -134,16 +142,17 @@ pub struct CreateForm {
     /// `phone`, `company_name`, `title`, `industry`, `employee_count`,
     /// `country`, `estimated_value`, `currency`, `value_period`; at least one
     /// of `first_name`, `last_name`, `email` and `company_name`.
-    #[schema(example = json!(["first_name", "last_name", "email", "company_name"]))]
+    #[schema(value_type = Vec<FormFieldName>, max_items = 12, example = json!(["first_name", "last_name", "email", "company_name"]))]
     fields: Vec<String>,
     /// A subset of `fields` a submission must fill in; none if omitted.
-    #[schema(example = json!(["email"]))]
+    #[schema(value_type = Option<Vec<FormFieldName>>, max_items = 12, example = json!(["email"]))]
     required_fields: Option<Vec<String>>,
     /// Stamped on every lead of the form; `web_form` if omitted.
     #[schema(example = "web_form", max_length = 200)]
     source: Option<String>,
     /// 1–50 active users of the organization: one owns every new lead,
     /// several take turns in this order.
+    #[schema(min_items = 1, max_items = 50)]
     owner_ids: Vec<Uuid>,
     /// An absolute `http(s)` URL (at most 2000 ASCII characters) a browser
     /// is sent to after posting the form.
@@ -159,12 +168,13 @@ pub struct CreateForm {
 pub struct UpdateForm {
     #[schema(example = "Contact us", min_length = 1, max_length = 200)]
     name: Option<String>,
-    #[schema(example = json!(["first_name", "email"]))]
+    #[schema(value_type = Option<Vec<FormFieldName>>, max_items = 12, example = json!(["first_name", "email"]))]
     fields: Option<Vec<String>>,
-    #[schema(example = json!(["email"]))]
+    #[schema(value_type = Option<Vec<FormFieldName>>, max_items = 12, example = json!(["email"]))]
     required_fields: Option<Vec<String>>,
     #[schema(example = "web_form", max_length = 200)]
     source: Option<String>,
+    #[schema(min_items = 1, max_items = 50)]
     owner_ids: Option<Vec<Uuid>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "https://www.acme.example/thanks", max_length = 2000)]
@@ -294,6 +304,8 @@ async fn check_owners(state: &AppState, org: Uuid, owners: &[Uuid], fields: &mut
     Ok(())
 }
 
+/// List forms
+///
 /// List the organization's forms (trashed ones excepted), oldest first (admins only).
 #[utoipa::path(
     tag = "forms",
@@ -315,6 +327,8 @@ async fn list_forms(
     Ok(web::Json(ListOf::from_rows(forms, page, |f| f.id, FormView::from)))
 }
 
+/// Create a form
+///
 /// Create a capture form (admins only). The answer carries its
 /// `public_token` and the `submit_url` a website posts to.
 #[utoipa::path(
@@ -367,6 +381,8 @@ async fn create_form(
     Ok(response)
 }
 
+/// Get a form
+///
 /// Get one form (admins only).
 #[utoipa::path(
     tag = "forms",
@@ -387,6 +403,8 @@ async fn get_form(
     Ok(form_response(StatusCode::OK, form))
 }
 
+/// Update a form
+///
 /// Change a form (admins only). `required_fields` must stay a subset of
 /// `fields`, whichever of the two changes. The token stays the same.
 #[utoipa::path(
@@ -478,6 +496,8 @@ fn changed(
     fields.finish(|| next)
 }
 
+/// Trash a form
+///
 /// Move a form to the trash (admins only): its token answers 404 from now on.
 #[utoipa::path(
     tag = "forms",
@@ -505,6 +525,8 @@ async fn delete_form(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Rotate a form's token
+///
 /// Give a form a new `public_token` (admins only); the old one answers 404
 /// from now on, so update the website's form at the same time.
 #[utoipa::path(

@@ -173,10 +173,10 @@ pub struct CreateLead {
     #[schema(example = "referral", max_length = 200)]
     pub source: Option<String>,
     /// What the prospect could spend per `value_period`: a decimal string, at most 2 places.
-    #[schema(example = "1200.00")]
+    #[schema(example = "1200.00", max_length = 32)]
     pub estimated_value: Option<String>,
     /// ISO 4217; the organization's base currency if omitted.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", min_length = 3, max_length = 3)]
     pub currency: Option<String>,
     pub value_period: Option<ValuePeriodName>,
     /// `new` if omitted; `converted` only through conversion.

@@ -21,6 +21,14 @@ use crate::{
 
 pub const SOURCE_MAX: usize = 200;
 
+crate::openapi::doc_schema!(
+    /// The lead list's `sort` values, as `parse_sort` reads them.
+    LeadSort = crate::openapi::sort_values(
+        &["created_at", "score", "last_activity_at"],
+        "A field to sort by, ascending, or with `-` descending",
+    )
+);
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -33,7 +41,7 @@ pub struct LeadListQuery {
     pub cursor: Option<String>,
     /// `created_at` (the default), `score` or `last_activity_at`; prefix `-`
     /// for descending. Leads without any activity come last either way.
-    #[param(example = "-score", max_length = 32)]
+    #[param(value_type = Option<LeadSort>, inline, example = "-score")]
     pub sort: Option<String>,
     #[param(inline)]
     pub status: Option<LeadStatusName>,

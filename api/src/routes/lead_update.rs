@@ -71,7 +71,7 @@ pub struct UpdateLead {
     #[schema(value_type = Option<String>, nullable, example = "1200.00", max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     pub estimated_value: Option<Option<String>>,
     /// ISO 4217.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", min_length = 3, max_length = 3)]
     pub currency: Option<String>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<ValuePeriodName>, nullable)]

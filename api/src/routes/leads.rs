@@ -120,6 +120,8 @@ pub fn duplicate_email<P>(caller: &Caller<P>, writing: EmailUse) -> impl Fn(Stor
     }
 }
 
+/// Create a lead
+///
 /// Create a lead. It is scored at once; reps create leads they own. An
 /// email that a lead or contact of the organization already has is 409 with
 /// that record's id in `existing_id`, unless `allow_duplicate=true`.
@@ -174,6 +176,8 @@ async fn create_lead(
     Ok(response)
 }
 
+/// Get a lead
+///
 /// Get one lead.
 #[utoipa::path(
     tag = "leads",
@@ -194,6 +198,8 @@ async fn get_lead(
     Ok(lead_response(StatusCode::OK, lead))
 }
 
+/// List leads
+///
 /// List the leads (trashed ones excepted) the caller may see: reps only
 /// their own. Filters combine; `sort` is `created_at` (default), `score` or
 /// `last_activity_at`, `-` for descending; leads without activity come last
@@ -229,6 +235,8 @@ pub struct UpdateLeadQuery {
     pub allow_duplicate: Option<bool>,
 }
 
+/// Update a lead
+///
 /// Change a lead; it is rescored in the same transaction (which may make
 /// it an MQL). Reps change only their own leads and cannot give them away
 /// (403); a new owner is notified. A converted lead cannot change (409).
@@ -280,6 +288,8 @@ async fn update_lead(
     Ok(lead_response(StatusCode::OK, lead))
 }
 
+/// Trash or purge a lead
+///
 /// Move a lead to the trash (`POST …/restore` brings it back), or with
 /// `purge=true` erase it for good (admins only): its names, email, phone,
 /// title and company name are deleted, and it is gone everywhere (404), even
@@ -333,6 +343,8 @@ async fn delete_lead(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Restore a lead
+///
 /// Bring a lead back from the trash and rescore it; a purged lead is gone
 /// (404). Restoring a lead that is not in the trash changes nothing.
 #[utoipa::path(
@@ -393,6 +405,8 @@ pub struct LeadScoreView {
     pub matched: Vec<MatchedRuleView>,
 }
 
+/// Explain a lead's score
+///
 /// Explain a lead's score: the organization's active scoring rules the lead
 /// matches and their points, computed now. It always equals the stored
 /// `score`, because every write that changes a lead, its activities or the

@@ -132,6 +132,8 @@ fn ensure_may_change<P>(caller: &Caller<P>, note: &Note) -> Result<(), ApiError>
     }
 }
 
+/// List notes
+///
 /// List notes, oldest first, optionally of one record. Reps see the notes of
 /// every contact and account and of the leads and deals they own.
 #[utoipa::path(
@@ -164,6 +166,8 @@ async fn list_notes(
     Ok(web::Json(ListOf::from_rows(notes, page, |n| n.id, NoteView::from)))
 }
 
+/// Create a note
+///
 /// Write a note on one record.
 #[utoipa::path(
     tag = "notes",
@@ -214,6 +218,8 @@ async fn create_note(
     Ok(response)
 }
 
+/// Get a note
+///
 /// Get a note.
 #[utoipa::path(
     tag = "notes",
@@ -234,6 +240,8 @@ async fn get_note(
     Ok(note_response(StatusCode::OK, note))
 }
 
+/// Update a note
+///
 /// Change a note's body. Reps change only the notes they wrote.
 #[utoipa::path(
     tag = "notes",
@@ -272,6 +280,8 @@ async fn update_note(
     Ok(note_response(StatusCode::OK, note))
 }
 
+/// Trash a note
+///
 /// Delete a note (it goes to the trash, out of lists and timelines).
 /// Reps delete only the notes they wrote.
 #[utoipa::path(

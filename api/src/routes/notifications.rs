@@ -123,6 +123,8 @@ fn user_id(caller: &Caller<UserOnly>) -> Uuid {
     caller.user().expect("the UserOnly policy admits only users").id
 }
 
+/// List notifications
+///
 /// The calling user's notifications, unread first, then newest first. Any
 /// of their open activities that became overdue since the last call is
 /// notified first, once.
@@ -163,6 +165,8 @@ async fn list_notifications(
     }))
 }
 
+/// Mark a notification read
+///
 /// Mark one of your notifications read; marking it again changes nothing.
 /// Another user's notification is 404.
 #[utoipa::path(
@@ -187,6 +191,8 @@ async fn read_notification(
     Ok(web::Json(notification.into()))
 }
 
+/// Mark all notifications read
+///
 /// Mark every unread notification of yours read.
 #[utoipa::path(
     tag = "notifications",

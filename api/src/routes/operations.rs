@@ -11,12 +11,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
 }
 
+crate::openapi::doc_schema!(
+    /// `Health.status`.
+    HealthStatus = crate::openapi::one_of(["ok"], "Healthy")
+);
+
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    #[schema(example = "ok")]
+    #[schema(value_type = HealthStatus)]
     status: &'static str,
 }
 
+/// Liveness
+///
 /// The process is alive.
 #[utoipa::path(tag = "operations", responses((status = 200, body = Health)))]
 #[get("/healthz")]
@@ -24,6 +31,8 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
+/// Readiness
+///
 /// The database answers and the process is not shutting down: send traffic.
 #[utoipa::path(
     tag = "operations",
@@ -45,6 +54,8 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
 }
 
+/// Prometheus metrics
+///
 /// Prometheus metrics: request counts and latency histograms by route and status.
 #[utoipa::path(
     tag = "operations",

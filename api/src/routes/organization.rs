@@ -76,6 +76,8 @@ pub struct UpdateOrganization {
     mql_threshold: Option<i64>,
 }
 
+/// Get the organization
+///
 /// The caller's organization.
 #[utoipa::path(
     tag = "organization",
@@ -92,6 +94,8 @@ async fn get_organization(caller: Caller<Read>, state: web::Data<AppState>) -> R
     ))
 }
 
+/// Update the organization
+///
 /// Change the organization's settings (admins only).
 #[utoipa::path(
     tag = "organization",
@@ -156,6 +160,8 @@ pub struct PutExchangeRate {
     rate: String,
 }
 
+/// List exchange rates
+///
 /// The organization's exchange rates, by currency code.
 #[utoipa::path(
     tag = "organization",
@@ -182,6 +188,8 @@ async fn list_exchange_rates(caller: Caller<Read>, state: web::Data<AppState>) -
     }))
 }
 
+/// Set an exchange rate
+///
 /// Set the rate of a currency (admins only). Deals in a currency without a
 /// rate are left out of money sums in reports and counted as unconverted.
 #[utoipa::path(
@@ -223,6 +231,8 @@ async fn put_exchange_rate(
     }))
 }
 
+/// Remove an exchange rate
+///
 /// Remove the rate of a currency (admins only).
 #[utoipa::path(
     tag = "organization",

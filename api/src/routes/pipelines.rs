@@ -165,6 +165,8 @@ fn parse_stage(fields: &mut Fields, prefix: &str, input: &StageInput) -> Option<
     })
 }
 
+/// List pipelines
+///
 /// List pipelines with their stages.
 #[utoipa::path(
     tag = "pipelines",
@@ -191,6 +193,8 @@ async fn list_pipelines(
     )))
 }
 
+/// Create a pipeline
+///
 /// Create a pipeline with its ordered stages (admins only).
 #[utoipa::path(
     tag = "pipelines",
@@ -225,6 +229,8 @@ async fn create_pipeline(
     Ok(pipeline_response(StatusCode::CREATED, pipeline))
 }
 
+/// Get a pipeline
+///
 /// Get a pipeline with its stages.
 #[utoipa::path(
     tag = "pipelines",
@@ -247,6 +253,8 @@ async fn get_pipeline(
     ))
 }
 
+/// Rename a pipeline
+///
 /// Rename a pipeline (admins only).
 #[utoipa::path(
     tag = "pipelines",
@@ -285,6 +293,8 @@ async fn rename_pipeline(
     Ok(pipeline_response(StatusCode::OK, pipeline))
 }
 
+/// Delete a pipeline
+///
 /// Delete a pipeline (admins only): 409 while it holds any deal, even a trashed one.
 #[utoipa::path(
     tag = "pipelines",
@@ -312,6 +322,8 @@ async fn delete_pipeline(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Add a stage
+///
 /// Add a stage at the end of a pipeline (admins only).
 #[utoipa::path(
     tag = "pipelines",
@@ -351,6 +363,8 @@ async fn add_stage(
     Ok(HttpResponse::Created().json(StageView::from(created)))
 }
 
+/// Update a stage
+///
 /// Rename a stage, change its probability or its rotting limit (admins only).
 #[utoipa::path(
     tag = "pipelines",
@@ -397,6 +411,8 @@ async fn update_stage(
     Ok(HttpResponse::Ok().json(StageView::from(stage)))
 }
 
+/// Delete a stage
+///
 /// Delete a stage (admins only). A stage that holds deals (open or closed)
 /// answers 409 unless `move_deals_to` names another stage of the pipeline:
 /// then its deals move there in the same transaction, each move in the deal's
@@ -435,6 +451,8 @@ async fn delete_stage(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Reorder stages
+///
 /// Reorder a pipeline's stages (admins only): `stage_ids` must list every
 /// stage of the pipeline exactly once (422 otherwise).
 #[utoipa::path(

@@ -64,22 +64,71 @@ pub struct FormRateLimits {
 
 const WINDOW_SECS: i64 = 60;
 
+crate::openapi::doc_schema!(
+    /// `Accepted.status`.
+    AcceptedStatus = crate::openapi::one_of(["accepted"], "The submission was taken")
+);
+
 /// What an accepted submission answers.
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
-    #[schema(example = "accepted")]
+    #[schema(value_type = AcceptedStatus)]
     status: &'static str,
 }
 
-/// The submitted fields by name: the lead fields the form accepts, as
-/// strings (numbers are fine in JSON), plus the honeypot `website_url`,
-/// which must stay empty.
+crate::openapi::doc_schema!(
+    /// A number field of a submission: JSON may send a number, a form sends text.
+    TextOrNumber = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String))
+        .item(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Number))
+        .build()
+);
+
+/// The submitted fields by name: the lead fields the form accepts (any
+/// other is 422), plus the honeypot `website_url`, which must stay empty.
+/// `employee_count` and `estimated_value` take a number or its text.
 #[derive(ToSchema)]
 #[schema(example = json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.example",
                           "company_name": "Acme Ltd", "employee_count": "250", "website_url": ""}))]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Documents the body; `SubmissionBody` reads it.
-pub struct Submission(std::collections::HashMap<String, String>);
+pub struct Submission {
+    #[schema(required = false)]
+    first_name: String,
+    #[schema(required = false)]
+    last_name: String,
+    #[schema(required = false)]
+    email: String,
+    #[schema(required = false)]
+    phone: String,
+    #[schema(required = false)]
+    company_name: String,
+    #[schema(required = false)]
+    title: String,
+    #[schema(required = false)]
+    industry: String,
+    /// A whole number.
+    #[schema(value_type = TextOrNumber, required = false)]
+    employee_count: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(required = false)]
+    country: String,
+    /// A decimal, at most 2 places.
+    #[schema(value_type = TextOrNumber, required = false)]
+    estimated_value: String,
+    /// ISO 4217.
+    #[schema(required = false)]
+    currency: String,
+    /// `month`, `quarter` or `year`.
+    #[schema(required = false)]
+    value_period: String,
+    /// The honeypot: people never see it, so it stays empty.
+    #[schema(required = false)]
+    website_url: String,
+}
 
+/// Submit a form
+///
 /// Submit a lead through a capture form. No credentials: the token in the
 /// path identifies the form. Send `application/json` or
 /// `application/x-www-form-urlencoded` (at most 64 KiB).

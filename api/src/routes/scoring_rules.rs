@@ -15,7 +15,10 @@ use pipewise_storage::{Rescored, RuleFields, StoredRule};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type},
+    IntoParams, ToSchema,
+};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
@@ -97,7 +100,7 @@ pub struct RuleView {
     pub operator: OperatorName,
     /// The operand: `null` for `exists`, a list for `in`, otherwise one value.
     /// Numbers are decimal strings.
-    #[schema(value_type = Value, example = json!("200"))]
+    #[schema(value_type = StoredOperand, example = json!("200"))]
     pub value: Value,
     /// Added to the score when the rule matches: −100…100.
     #[schema(example = 20)]
@@ -127,6 +130,37 @@ impl From<StoredRule> for RuleView {
     }
 }
 
+crate::openapi::doc_schema!(
+    /// A rule's operand as `operand_json` writes it.
+    StoredOperand = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some(
+            "`null` for `exists`, a list for `in`, otherwise one value; numbers are decimal strings",
+        ))
+        .build()
+);
+
+crate::openapi::doc_schema!(
+    /// A rule's operand as `operand` reads it.
+    OperandInput = {
+        let one = || {
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::String))
+                .item(ObjectBuilder::new().schema_type(Type::Number))
+        };
+        one()
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(ArrayBuilder::new().items(one()))
+            .description(Some(
+                "`null` (or absent) for `exists`, a list for `in`, otherwise one value: text for text fields, \
+                 a number or a decimal string for number fields",
+            ))
+            .build()
+    }
+);
+
 fn operand_json(operand: &Operand) -> Value {
     match operand {
         Operand::None => Value::Null,
@@ -154,7 +188,7 @@ pub struct CreateRule {
     /// Absent or `null` for `exists`; a list of values for `in`; otherwise
     /// one value: text for text fields, a number (or decimal string) for
     /// number fields.
-    #[schema(value_type = Value, example = json!(200))]
+    #[schema(value_type = OperandInput, example = json!(200))]
     #[serde(default)]
     value: Value,
     /// −100…100.
@@ -174,7 +208,7 @@ pub struct UpdateRule {
     field: Option<FieldName>,
     operator: Option<OperatorName>,
     /// As for creation; `null` only for `exists`.
-    #[schema(value_type = Value, example = json!(1000))]
+    #[schema(value_type = OperandInput, required = false, example = json!(1000))]
     #[serde(default, deserialize_with = "crate::nullable::double_option")]
     value: Option<Option<Value>>,
     #[schema(example = 30, minimum = -100, maximum = 100)]
@@ -296,6 +330,8 @@ fn condition(fields: &mut Fields, field: FieldName, operator: OperatorName, valu
     }
 }
 
+/// List scoring rules
+///
 /// List the scoring rules, oldest first.
 #[utoipa::path(
     tag = "scoring",
@@ -318,6 +354,8 @@ async fn list_rules(
     Ok(web::Json(ListOf::from_rows(rules, page, |r| r.rule.id, RuleView::from)))
 }
 
+/// Create a scoring rule
+///
 /// Create a scoring rule (admins only). Existing leads keep their scores
 /// until they next change or `POST /scoring-rules/rescore` runs.
 #[utoipa::path(
@@ -356,6 +394,8 @@ async fn create_rule(
     Ok(response)
 }
 
+/// Get a scoring rule
+///
 /// Get one scoring rule.
 #[utoipa::path(
     tag = "scoring",
@@ -376,6 +416,8 @@ async fn get_rule(
     Ok(rule_response(StatusCode::OK, rule))
 }
 
+/// Update a scoring rule
+///
 /// Change a scoring rule (admins only).
 #[utoipa::path(
     tag = "scoring",
@@ -439,6 +481,8 @@ fn changed(current: &StoredRule, body: &UpdateRule, mut fields: Fields) -> Resul
     })
 }
 
+/// Delete a scoring rule
+///
 /// Delete a scoring rule (admins only). Scores change on the leads' next
 /// write or the next rescore.
 #[utoipa::path(
@@ -467,6 +511,8 @@ async fn delete_rule(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Rescore every lead
+///
 /// Recompute every lead's score under the current rules (admins only),
 /// in batches. Leads that reach the MQL threshold for the first time get
 /// `mql_at` and their owners a notification; `mql_at` never moves once set.

@@ -28,52 +28,69 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(deal_timeline);
 }
 
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TimelineKind {
-    Event,
-    Activity,
-    Note,
+// Untagged: each variant writes its own `kind`, so the JSON is the flat
+// `{kind, at, id, <kind>}` object that `kind` discriminates.
+/// One item: `kind` says which of `event`, `activity` and `note` it carries.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(discriminator(property_name = "kind", mapping(
+    ("event" = "#/components/schemas/TimelineEventEntry"),
+    ("activity" = "#/components/schemas/TimelineActivityEntry"),
+    ("note" = "#/components/schemas/TimelineNoteEntry"),
+)))]
+pub enum TimelineEntry {
+    Event(TimelineEventEntry),
+    Activity(TimelineActivityEntry),
+    Note(TimelineNoteEntry),
 }
 
-/// One item: `kind` says which of `event`, `activity` and `note` is set.
-#[derive(Serialize, ToSchema)]
-pub struct TimelineEntry {
-    kind: TimelineKind,
-    /// When it happened: what the timeline is ordered by.
-    at: DateTime<Utc>,
-    id: Uuid,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event: Option<DealEventView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    activity: Option<ActivityView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<NoteView>,
+macro_rules! timeline_entry {
+    ($entry:ident, $tag:ident::$variant:ident, $field:ident: $view:ty) => {
+        #[derive(Serialize, ToSchema)]
+        pub struct $entry {
+            #[schema(inline)]
+            kind: $tag,
+            /// When it happened: what the timeline is ordered by.
+            at: DateTime<Utc>,
+            id: Uuid,
+            $field: $view,
+        }
+
+        #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $tag {
+            $variant,
+        }
+    };
 }
+
+timeline_entry!(TimelineEventEntry, EventTag::Event, event: DealEventView);
+timeline_entry!(TimelineActivityEntry, ActivityTag::Activity, activity: ActivityView);
+timeline_entry!(TimelineNoteEntry, NoteTag::Note, note: NoteView);
 
 impl TimelineEntry {
     fn new(item: TimelineItem, now: DateTime<Utc>) -> Self {
         let (at, id) = (item.at(), item.id());
-        let mut entry = Self {
-            kind: TimelineKind::Event,
-            at,
-            id,
-            event: None,
-            activity: None,
-            note: None,
-        };
         match item {
-            TimelineItem::Event(e) => entry.event = Some(e.into()),
-            TimelineItem::Activity(a) => {
-                entry.kind = TimelineKind::Activity;
-                entry.activity = Some(ActivityView::new(a, now));
-            }
-            TimelineItem::Note(n) => {
-                entry.kind = TimelineKind::Note;
-                entry.note = Some(n.into());
-            }
+            TimelineItem::Event(e) => Self::Event(TimelineEventEntry {
+                kind: EventTag::Event,
+                at,
+                id,
+                event: e.into(),
+            }),
+            TimelineItem::Activity(a) => Self::Activity(TimelineActivityEntry {
+                kind: ActivityTag::Activity,
+                at,
+                id,
+                activity: ActivityView::new(a, now),
+            }),
+            TimelineItem::Note(n) => Self::Note(TimelineNoteEntry {
+                kind: NoteTag::Note,
+                at,
+                id,
+                note: n.into(),
+            }),
         }
-        entry
     }
 }
 
@@ -135,6 +152,8 @@ async fn timeline(
     }))
 }
 
+/// A lead's timeline
+///
 /// A lead's activities and notes, newest first. Reps: their own leads only.
 #[utoipa::path(
     tag = "timeline",
@@ -155,6 +174,8 @@ async fn lead_timeline(
     timeline(&caller, &state, RecordRef::Lead(*id), query.into_inner()).await
 }
 
+/// A contact's timeline
+///
 /// A contact's activities and notes, and those of the lead converted into
 /// it, newest first.
 #[utoipa::path(
@@ -176,6 +197,8 @@ async fn contact_timeline(
     timeline(&caller, &state, RecordRef::Contact(*id), query.into_inner()).await
 }
 
+/// An account's timeline
+///
 /// An account's activities and notes, newest first.
 #[utoipa::path(
     tag = "timeline",
@@ -196,6 +219,8 @@ async fn account_timeline(
     timeline(&caller, &state, RecordRef::Account(*id), query.into_inner()).await
 }
 
+/// A deal's timeline
+///
 /// A deal's events (created, moved, won, lost, reopened), activities and
 /// notes, and those of the lead converted into it, newest first. Reps:
 /// their own deals only.

@@ -118,6 +118,8 @@ pub struct UpdateUser {
     password: Option<String>,
 }
 
+/// List users
+///
 /// List the organization's users, oldest first.
 #[utoipa::path(
     tag = "users",
@@ -139,6 +141,8 @@ async fn list_users(
     Ok(web::Json(ListOf::from_rows(users, page, |u| u.id, UserView::from)))
 }
 
+/// Create a user
+///
 /// Add a user to the organization (admins only).
 #[utoipa::path(
     tag = "users",
@@ -177,6 +181,8 @@ async fn create_user(
     Ok(response)
 }
 
+/// Get a user
+///
 /// Get one user.
 #[utoipa::path(
     tag = "users",
@@ -197,6 +203,8 @@ async fn get_user(
     Ok(user_response(actix_web::http::StatusCode::OK, user))
 }
 
+/// Update a user
+///
 /// Change a user's name, role, active flag or password (admins only).
 /// The organization must keep at least one active admin (409 otherwise).
 #[utoipa::path(
@@ -247,6 +255,8 @@ async fn update_user(
     Ok(user_response(actix_web::http::StatusCode::OK, user))
 }
 
+/// Deactivate a user
+///
 /// Deactivate a user (admins only): they can no longer log in and their
 /// sessions end at once; their records stay. `PATCH` with `active: true` undoes it.
 #[utoipa::path(
