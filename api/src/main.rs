@@ -6,6 +6,12 @@ use pipewise_api::{
     openapi_yaml, telemetry, Application,
 };
 
+// glibc's malloc keeps the 19 MiB of a finished password hash in its heap
+// (its mmap threshold grows with each such block): measured, two hashing
+// threads left 400 MB resident; mimalloc returns large blocks to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

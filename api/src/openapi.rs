@@ -170,8 +170,13 @@ impl MethodTable {
         Self { routes }
     }
 
-    /// The methods a path accepts, or `None` if no documented route has this path.
+    /// The methods a path accepts, or `None` if no documented route has this
+    /// path. A fixed path (`/scoring-rules/rescore`) is its own route, not an
+    /// instance of the parameter path beside it (`/scoring-rules/{id}`).
     pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        if let Some(methods) = self.literal(path) {
+            return Some(methods);
+        }
         let parts: Vec<&str> = path.split('/').collect();
         let mut allowed: Vec<Method> = Vec::new();
         for (segments, methods) in &self.routes {

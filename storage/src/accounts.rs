@@ -321,6 +321,11 @@ macro_rules! impl_account_store {
                         .ok_or(StoreError::NotFound)?
                         .into();
                     let fields = &edit(&current).map_err(StoreError::Refused)?;
+                    // A write that changes nothing changes nothing: no new version, no event.
+                    if *fields == AccountFields::of(&current) {
+                        tx.commit().await?;
+                        return Ok(current);
+                    }
                     let (version, previous_owner) = (current.version, Some(current.owner_id));
                     let row = sqlx::query_as::<_, AccountRow>(
                         "update accounts

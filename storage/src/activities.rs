@@ -411,6 +411,11 @@ macro_rules! impl_activity_store {
                     let mut tx = self.begin_write().await?;
                     let current = lock(&mut tx, org, id, Some(false)).await?;
                     let fields = &edit(&current).map_err(StoreError::Refused)?;
+                    // A write that changes nothing changes nothing: no new version, no event.
+                    if *fields == ActivityFields::of(&current) {
+                        tx.commit().await?;
+                        return Ok(current);
+                    }
                     let l = &fields.links;
                     // A new due date may become overdue again: the owner is told anew.
                     let renotify = fields.due_at != current.due_at || fields.owner_id != current.owner_id;

@@ -369,6 +369,11 @@ macro_rules! impl_contact_store {
                         .ok_or(StoreError::NotFound)?
                         .try_into()?;
                     let fields = &edit(&current).map_err(StoreError::Refused)?;
+                    // A write that changes nothing changes nothing: no new version, no event.
+                    if *fields == ContactFields::of(&current)? {
+                        tx.commit().await?;
+                        return Ok(current);
+                    }
                     if let Some(email) = fields.email.as_ref().filter(|e| current.email.as_deref() != Some(e.as_str())) {
                         super::lead_core::claim_email(&mut tx, org, email, None, false).await?;
                     }

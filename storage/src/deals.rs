@@ -50,6 +50,25 @@ pub struct DealChanges {
     pub forecast_category: Option<ForecastCategory>,
 }
 
+impl DealChanges {
+    /// Whether applying these changes to `deal` would leave it as it is.
+    pub fn leaves_unchanged(&self, deal: &pipewise_domain::Deal) -> bool {
+        fn same<T: PartialEq>(change: &Option<T>, current: &T) -> bool {
+            change.as_ref().is_none_or(|value| value == current)
+        }
+        same(&self.title, &deal.title)
+            && same(&self.amount, &deal.amount)
+            && same(&self.currency, &deal.currency)
+            && same(&self.owner_id, &deal.owner_id)
+            && same(&self.account_id, &deal.account_id)
+            && same(&self.contacts, &deal.contacts)
+            && same(&self.source, &deal.source)
+            && same(&self.probability, &deal.probability)
+            && same(&self.expected_close_date, &deal.expected_close_date)
+            && same(&self.forecast_category, &deal.forecast_category)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct DealFilter {
     /// Visibility: a rep sees only the deals they own.
@@ -463,6 +482,11 @@ macro_rules! impl_deal_store {
                 let current = load_deal(&mut tx, org, id, owner, true).await?;
                 if if_version.is_some_and(|v| v != current.version) {
                     return Err(StoreError::VersionMismatch);
+                }
+                // A write that changes nothing changes nothing: the version stays.
+                if changes.leaves_unchanged(&current) {
+                    tx.commit().await?;
+                    return Ok(current);
                 }
                 let account = changes.account_id.unwrap_or(current.account_id);
                 check_deal_refs(&mut tx, org, changes.owner_id, changes.account_id.flatten(), changes.contacts.as_deref()).await?;

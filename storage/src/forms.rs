@@ -368,6 +368,11 @@ macro_rules! impl_form_store {
                         .await?
                         .try_into()?;
                     let settings = &edit(&current).map_err(StoreError::Refused)?;
+                    // A write that changes nothing changes nothing: no new version, no event.
+                    if *settings == FormSettings::of(&current) {
+                        tx.commit().await?;
+                        return Ok(current);
+                    }
                     let row = sqlx::query_as::<_, FormRow>(
                         "update forms
                          set name = $4, fields = $5, required_fields = $6, source = $7, owner_ids = $8,

@@ -215,6 +215,11 @@ macro_rules! impl_lead_store {
                     if current.progress.status == ::pipewise_domain::LeadStatus::Converted {
                         return Err(StoreError::Conflict("a converted lead cannot change"));
                     }
+                    // A write that changes nothing changes nothing: no new version, no event.
+                    if change.fields == $crate::LeadFields::of(&current)? && change.progress == current.progress {
+                        tx.commit().await?;
+                        return Ok(current);
+                    }
                     let (f, p) = (&change.fields, &change.progress);
                     if let Some(email) = f.email.as_ref().filter(|_| change.unique_email) {
                         super::lead_core::claim_email(&mut tx, org, email, Some(id), true).await?;

@@ -37,11 +37,14 @@ pub trait PipelineStore {
         stage: &NewStage,
         now: DateTime<Utc>,
     ) -> Result<(Pipeline, Uuid)>;
+    /// Changes a stage; `if_version` is its pipeline's (a stage is versioned
+    /// with the pipeline it belongs to).
     async fn update_stage(
         &self,
         org: Uuid,
         stage: Uuid,
         changes: &StageChanges,
+        if_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Pipeline>;
     /// Deletes a stage. Its deals (open or closed) block it unless `move_to`
@@ -231,23 +234,33 @@ macro_rules! impl_pipeline_store {
                 org: Uuid,
                 stage: Uuid,
                 changes: &pipewise_domain::StageChanges,
+                if_version: Option<i64>,
                 now: DateTime<Utc>,
             ) -> $crate::Result<pipewise_domain::Pipeline> {
                 let mut tx = self.begin_write().await?;
+                let current = stage_in_org(&mut tx, org, stage).await?;
+                // Edits of one pipeline's stages queue on the pipeline's row lock,
+                // so that one If-Match has one winner.
+                lock_pipeline(&mut tx, org, current.pipeline_id, if_version).await?;
                 let current = stage_in_org(&mut tx, org, stage).await?;
                 let rotting = match changes.rotting_days {
                     Some(value) => value.map(|r| i64::from(r.value())),
                     None => current.rotting_days,
                 };
-                sqlx::query("update stages set name = $2, probability = $3, rotting_days = $4, updated_at = $5 where id = $1")
-                    .bind(stage)
-                    .bind(changes.name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or(current.name))
-                    .bind(changes.probability.map(|p| i64::from(p.value())).unwrap_or(current.probability))
-                    .bind(rotting)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                touch_pipeline(&mut tx, current.pipeline_id, now).await?;
+                let name = changes.name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or(current.name.clone());
+                let probability = changes.probability.map(|p| i64::from(p.value())).unwrap_or(current.probability);
+                // A write that changes nothing changes nothing: the version stays.
+                if (&name, probability, rotting) != (&current.name, current.probability, current.rotting_days) {
+                    sqlx::query("update stages set name = $2, probability = $3, rotting_days = $4, updated_at = $5 where id = $1")
+                        .bind(stage)
+                        .bind(&name)
+                        .bind(probability)
+                        .bind(rotting)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    touch_pipeline(&mut tx, current.pipeline_id, now).await?;
+                }
                 let loaded = load_pipeline(&mut tx, org, current.pipeline_id).await?;
                 tx.commit().await?;
                 Ok(loaded)

@@ -79,6 +79,16 @@ macro_rules! impl_store {
                 if if_version.is_some_and(|v| v != current.version) {
                     return Err(StoreError::VersionMismatch);
                 }
+                let name = changes.name.as_ref().unwrap_or(&current.name);
+                let unchanged = *name == current.name
+                    && changes.base_currency.is_none_or(|c| c == current.base_currency)
+                    && changes.timezone.is_none_or(|t| t == current.timezone)
+                    && changes.mql_threshold.is_none_or(|m| m == current.mql_threshold);
+                // A write that changes nothing changes nothing: the version stays.
+                if unchanged {
+                    tx.commit().await?;
+                    return Ok(current);
+                }
                 let updated = sqlx::query_as::<_, OrganizationRow>(
                     "update organizations
                      set name = $2, base_currency = $3, timezone = $4, mql_threshold = $5,
@@ -178,6 +188,15 @@ macro_rules! impl_store {
                 }
                 let role = changes.role.unwrap_or(current.role);
                 let active = changes.active.unwrap_or(current.active);
+                let unchanged = changes.name.as_ref().is_none_or(|n| *n == current.name)
+                    && role == current.role
+                    && active == current.active
+                    && changes.password_hash.is_none();
+                // A write that changes nothing changes nothing: the version stays.
+                if unchanged {
+                    tx.commit().await?;
+                    return Ok(current);
+                }
                 let loses_admin = current.role == Role::Admin && current.active && (role != Role::Admin || !active);
                 if loses_admin {
                     let other_admins: i64 = sqlx::query_scalar(

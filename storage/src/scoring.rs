@@ -154,6 +154,11 @@ macro_rules! impl_scoring_store {
                     let current: StoredRule =
                         super::lock_row::<ScoringRuleRow>(&mut tx, "scoring_rules", org, id, "1 = 1").await?.try_into()?;
                     let rule = &edit(&current).map_err(StoreError::Refused)?;
+                    // A write that changes nothing changes nothing: no new version, no event.
+                    if (&rule.name, &rule.condition, rule.points, rule.active) == (&current.rule.name, &current.rule.condition, current.rule.points, current.rule.active) {
+                        tx.commit().await?;
+                        return Ok(current);
+                    }
                     let row = sqlx::query_as::<_, ScoringRuleRow>(
                         "update scoring_rules
                          set name = $4, field = $5, operator = $6, value = $7, points = $8, active = $9,

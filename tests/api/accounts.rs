@@ -12,7 +12,7 @@ on_both_backends!(
     invalid_account_fields_are_named,
     a_stale_if_match_changes_no_account,
     reps_read_every_account_but_change_only_their_own,
-    api_keys_need_scopes_and_name_an_owner,
+    api_keys_need_scopes_and_default_the_owner_to_their_creator,
     another_organizations_accounts_are_not_found,
     accounts_filter_by_owner_name_prefix_and_domain,
     unknown_filters_and_sorts_are_refused,
@@ -354,7 +354,7 @@ async fn reps_read_every_account_but_change_only_their_own(app: TestApp) {
     );
 }
 
-async fn api_keys_need_scopes_and_name_an_owner(app: TestApp) {
+async fn api_keys_need_scopes_and_default_the_owner_to_their_creator(app: TestApp) {
     let admin = app.signup("keys").await;
     let (_, read_key) = app.api_key(&admin, &["read"]).await;
     let (_, write_key) = app.api_key(&admin, &["write"]).await;
@@ -371,12 +371,13 @@ async fn api_keys_need_scopes_and_name_an_owner(app: TestApp) {
         StatusCode::FORBIDDEN,
     )
     .await;
-    let problem = expect_problem(
+    // Without an owner, the key's creator owns what it creates.
+    let defaulted = expect_status(
         post(&write_key, json!({"name": "A"})).send().await.unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(invalid_fields(&problem), ["owner_id"]);
+    assert_eq!(defaulted["owner_id"], json!(admin.user_id));
     let created = expect_status(
         post(&write_key, json!({"name": "A", "owner_id": admin.user_id}))
             .send()
@@ -392,7 +393,8 @@ async fn api_keys_need_scopes_and_name_an_owner(app: TestApp) {
         .await
         .unwrap();
     let page = expect_status(response, StatusCode::OK).await;
-    assert_eq!(page["data"][0]["id"], created["id"]);
+    assert_eq!(page["data"][0]["id"], defaulted["id"]);
+    assert_eq!(page["data"][1]["id"], created["id"]);
 }
 
 async fn another_organizations_accounts_are_not_found(app: TestApp) {

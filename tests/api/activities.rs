@@ -26,7 +26,7 @@ on_both_backends!(
     unknown_activity_filters_sorts_and_cursors_are_refused,
     reps_see_and_change_only_their_own_activities,
     a_trashed_activity_is_hidden_until_restored,
-    api_keys_must_name_the_owner,
+    api_keys_default_the_owner_to_their_creator,
     completing_an_activity_on_a_lead_raises_its_score_by_the_rules_points,
     twenty_parallel_patches_without_if_match_all_apply,
 );
@@ -818,7 +818,7 @@ async fn a_trashed_activity_is_hidden_until_restored(app: TestApp) {
     .await;
 }
 
-async fn api_keys_must_name_the_owner(app: TestApp) {
+async fn api_keys_default_the_owner_to_their_creator(app: TestApp) {
     let admin = app.signup("activity-key").await;
     let (_, key) = app.api_key(&admin, &["read", "write"]).await;
     let (_, read_only) = app.api_key(&admin, &["read"]).await;
@@ -829,8 +829,9 @@ async fn api_keys_must_name_the_owner(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(invalid_fields(&problem), ["owner_id"]);
+    // Without an owner, the key's creator owns what it creates.
+    let defaulted = expect_status(response, StatusCode::CREATED).await;
+    assert_eq!(defaulted["owner_id"], json!(admin.user_id));
     let response = app
         .request(Method::POST, "/api/v1/activities")
         .header("x-api-key", &read_only)
@@ -858,7 +859,7 @@ async fn api_keys_must_name_the_owner(app: TestApp) {
             .as_array()
             .unwrap()
             .len(),
-        1
+        2
     );
 }
 

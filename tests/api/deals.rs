@@ -1665,19 +1665,20 @@ async fn api_keys_read_and_write_deals_by_scope(app: TestApp) {
     let events = deal_events(&app, &admin, &created).await;
     assert_eq!(uuid(&events[0]["actor_api_key_id"]), write_key_id);
     assert!(events[0]["actor_user_id"].is_null());
-    // A key is no user: it names the owner.
+    // Without an owner, the key's creator (the admin) owns the deal, as
+    // partners of other CRMs' APIs expect.
     let mut ownerless = body.clone();
     ownerless.as_object_mut().unwrap().remove("owner_id");
-    let problem = expect_problem(
+    let defaulted = expect_status(
         keyed(&app, Method::POST, "/api/v1/deals", &write_key)
             .json(&ownerless)
             .send()
             .await
             .unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(invalid_fields(&problem), ["owner_id"]);
+    assert_eq!(uuid(&defaulted["owner_id"]), admin.user_id);
 
     let listed = expect_status(
         keyed(&app, Method::GET, "/api/v1/deals", &read_key)
@@ -1687,7 +1688,7 @@ async fn api_keys_read_and_write_deals_by_scope(app: TestApp) {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(titles(listed["data"].as_array().unwrap()), ["From a key"]);
+    assert_eq!(titles(listed["data"].as_array().unwrap()), ["From a key", "From a key"]);
     let path = deal_path(&created);
     expect_status(
         keyed(&app, Method::GET, &path, &read_key).send().await.unwrap(),

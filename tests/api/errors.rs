@@ -92,7 +92,7 @@ async fn a_known_path_with_another_method_is_405_with_allow(app: TestApp) {
     // A fixed path beside a parameter one (`/scoring-rules/rescore` beside
     // `/scoring-rules/{id}`) answers other methods with 405, not "invalid id".
     let admin = app.signup("methods").await;
-    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+    for method in [Method::GET, Method::PATCH, Method::DELETE, Method::PUT] {
         let response = app
             .request(method, "/api/v1/scoring-rules/rescore")
             .bearer_auth(&admin.access_token)

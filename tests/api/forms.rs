@@ -6,6 +6,7 @@ on_both_backends!(
     an_admin_creates_reads_lists_changes_rotates_and_trashes_forms,
     only_admins_manage_forms,
     invalid_form_settings_are_named,
+    a_browser_post_with_a_field_given_twice_is_redirected_with_the_validation_error,
     json_and_form_encoded_submissions_become_leads_assigned_in_turn,
     an_owner_deactivated_since_is_skipped,
     the_honeypot_answers_success_and_stores_nothing,
@@ -491,6 +492,29 @@ async fn the_honeypot_answers_success_and_stores_nothing(app: TestApp) {
     assert_eq!(app.scalar("select count(*) from notifications").await, 0);
     let response = app.get(&form_path(&form), &admin.access_token).send().await.unwrap();
     assert_eq!(expect_status(response, StatusCode::OK).await["assigned_count"], 0);
+}
+
+async fn a_browser_post_with_a_field_given_twice_is_redirected_with_the_validation_error(app: TestApp) {
+    let admin = app.signup("forms-twice").await;
+    let form = contact_form(&app, &admin, json!({"redirect_url": "https://acme.example/thanks"})).await;
+
+    let response = submit_form(&app, &form, &[("email", "a@acme.example"), ("email", "b@acme.example")]).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        "https://acme.example/thanks?error=validation"
+    );
+    assert_eq!(app.scalar("select count(*) from leads").await, 0);
+    // A script posting JSON is told which field, as a 422.
+    let response = no_redirects()
+        .post(app.url(&submit_path(&form)))
+        .json(&json!({"email": "a@acme.example", "first_name": "Ada\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(invalid_fields(&problem), ["first_name"]);
 }
 
 async fn invalid_submissions_are_named(app: TestApp) {

@@ -22,3 +22,4 @@ mod tenancy;
 mod timeline;
 mod tokens;
 mod users;
+mod writes;

@@ -220,16 +220,19 @@ impl<P> Caller<P> {
     }
 
     /// The owner of a record this caller creates: the one asked for, else the
-    /// calling user. Reps may create records only for themselves.
+    /// calling user, else (for an API key) the admin who created the key, as
+    /// integrations expect. Reps may create records only for themselves.
     pub fn new_record_owner(&self, requested: Option<Uuid>) -> Result<Uuid, ApiError> {
         match (requested, &self.principal) {
             (Some(owner), _) => self.ensure_can_change(owner).map(|()| owner),
             (None, Principal::User(user)) => Ok(user.id),
-            (None, Principal::ApiKey(_)) => Err(ApiError::invalid(
-                "owner_id",
-                "required",
-                "is required when calling with an API key",
-            )),
+            (None, Principal::ApiKey(key)) => key.created_by.ok_or_else(|| {
+                ApiError::invalid(
+                    "owner_id",
+                    "required",
+                    "is required: this API key has no creator to default to",
+                )
+            }),
         }
     }
 }

@@ -366,17 +366,23 @@ async fn add_stage(
 /// Update a stage
 ///
 /// Rename a stage, change its probability or its rotting limit (admins only).
+/// A stage is versioned with its pipeline: the `ETag` is the pipeline's
+/// version, and a stale `If-Match` is 412.
 #[utoipa::path(
     tag = "pipelines",
-    params(("id" = Uuid, Path, description = "The stage's id")),
+    params(
+        ("id" = Uuid, Path, description = "The stage's id"),
+        ("If-Match" = Option<String>, Header, description = "The pipeline's ETag last seen; 412 if stale"),
+    ),
     request_body = UpdateStage,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = StageView),
+        (status = 200, body = StageView, headers(("ETag" = String, description = "The pipeline's version"))),
         (status = 400, response = crate::problem::BadRequest),
         (status = 401, response = crate::problem::Unauthorized),
         (status = 403, response = crate::problem::Forbidden),
         (status = 404, response = crate::problem::NotFound),
+        (status = 412, response = crate::problem::PreconditionFailed),
         (status = 413, response = crate::problem::PayloadTooLarge),
         (status = 415, response = crate::problem::UnsupportedMediaType),
         (status = 422, response = crate::problem::ValidationFailed),
@@ -387,6 +393,7 @@ async fn update_stage(
     caller: Caller<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    if_match: IfMatch,
     Json(body, mut fields): Json<UpdateStage>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = StageChanges {
@@ -401,14 +408,17 @@ async fn update_stage(
     let changes = fields.finish(|| changes)?;
     let pipeline = state
         .store
-        .update_stage(caller.organization_id(), *id, &changes, Utc::now())
+        .update_stage(caller.organization_id(), *id, &changes, if_match.0, Utc::now())
         .await?;
+    let version = pipeline.version;
     let stage = pipeline
         .stages
         .into_iter()
         .find(|s| s.id == *id)
         .expect("the stage is in its pipeline");
-    Ok(HttpResponse::Ok().json(StageView::from(stage)))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(version))
+        .json(StageView::from(stage)))
 }
 
 /// Delete a stage
