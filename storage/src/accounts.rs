@@ -309,17 +309,8 @@ macro_rules! impl_account_store {
                     // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
                     // version the update below replaces, so no write is lost and none
                     // is refused for having raced another.
-                    let sql = format!(
-                        "select * from accounts where organization_id = $1 and id = $2 and deleted_at is null {}",
-                        <$store>::FOR_UPDATE
-                    );
-                    let current: Account = sqlx::query_as::<_, AccountRow>(&sql)
-                        .bind(org)
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or(StoreError::NotFound)?
-                        .into();
+                    let current: Account =
+                        super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "deleted_at is null").await?.into();
                     let fields = &edit(&current).map_err(StoreError::Refused)?;
                     // A write that changes nothing changes nothing: no new version, no event.
                     if *fields == AccountFields::of(&current) {

@@ -357,17 +357,8 @@ macro_rules! impl_contact_store {
                     // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
                     // version the update below replaces, so no write is lost and none
                     // is refused for having raced another.
-                    let sql = format!(
-                        "select * from contacts where organization_id = $1 and id = $2 and deleted_at is null {}",
-                        <$store>::FOR_UPDATE
-                    );
-                    let current: Contact = sqlx::query_as::<_, ContactRow>(&sql)
-                        .bind(org)
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or(StoreError::NotFound)?
-                        .try_into()?;
+                    let current: Contact =
+                        super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "deleted_at is null").await?.try_into()?;
                     let fields = &edit(&current).map_err(StoreError::Refused)?;
                     // A write that changes nothing changes nothing: no new version, no event.
                     if *fields == ContactFields::of(&current)? {

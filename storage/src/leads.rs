@@ -200,16 +200,8 @@ macro_rules! impl_lead_store {
                     // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
                     // version the update below replaces, so no write is lost and none
                     // is refused for having raced another.
-                    let sql = format!(
-                        "select * from leads where organization_id = $1 and id = $2 and deleted_at is null {}",
-                        <$store>::FOR_UPDATE
-                    );
-                    let current: Lead = sqlx::query_as::<_, LeadRow>(&sql)
-                        .bind(org)
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
+                    let current: Lead = super::lock_row::<LeadRow>(&mut tx, "leads", org, id, "deleted_at is null")
                         .await?
-                        .ok_or(StoreError::NotFound)?
                         .try_into()?;
                     let change = edit(&current).map_err(StoreError::Refused)?;
                     if current.progress.status == ::pipewise_domain::LeadStatus::Converted {
