@@ -1,6 +1,6 @@
 use std::fmt;
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 /// A non-negative amount with at most 2 decimal places, held as an integer
 /// number of hundredths so that it is exact and cheap to store and compare.
@@ -80,6 +80,15 @@ impl fmt::Display for Amount {
     }
 }
 
+/// Rounds a computed amount for output: 2 decimal places, half to even, so
+/// that rounding a column of figures does not drift upwards. Always scale 2,
+/// so that it prints as `"2.50"`.
+pub fn round_money(value: Decimal) -> Decimal {
+    let mut rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
+    rounded.rescale(2);
+    rounded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +112,18 @@ mod tests {
             assert_eq!(Amount::parse(lenient), Err(AmountError::NotADecimal), "{lenient:?}");
         }
         assert_eq!(Amount::parse("100000000000000"), Err(AmountError::TooLarge));
+    }
+
+    #[test]
+    fn money_rounds_half_to_even_at_two_places() {
+        let round = |raw: &str| round_money(Decimal::from_str_exact(raw).unwrap()).to_string();
+        assert_eq!(round("0.125"), "0.12");
+        assert_eq!(round("0.135"), "0.14");
+        assert_eq!(round("0.1251"), "0.13");
+        assert_eq!(round("-0.125"), "-0.12");
+        assert_eq!(round("2.5"), "2.50");
+        assert_eq!(round("7"), "7.00");
+        assert_eq!(round_money(Decimal::from_str_exact("2.5").unwrap()).scale(), 2);
     }
 
     proptest! {
