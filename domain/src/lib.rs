@@ -13,6 +13,7 @@ pub mod organization;
 pub mod password;
 pub mod pipeline;
 pub mod records;
+pub mod report;
 pub mod role;
 pub mod scoring;
 pub mod text;
