@@ -233,6 +233,10 @@ error_set!(
     ListErrors { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden }
 );
 error_set!(
+    /// A report: bad parameters, who may not, or a bad combination of parameters.
+    ReportErrors { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 422 => ValidationFailed }
+);
+error_set!(
     /// One record by id: a bad id, who may not, or absent (or not the caller's).
     ReadOneErrors { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound }
 );

@@ -19,6 +19,7 @@ pub mod pipelines;
 mod postgres;
 mod queries;
 pub mod rate_limits;
+pub mod reports;
 mod rows;
 pub mod scoring;
 mod sql;
@@ -51,6 +52,7 @@ pub use notes::{NoteFilter, NoteStore};
 pub use notifications::{NotificationPage, NotificationStore};
 pub use pipelines::PipelineStore;
 pub use rate_limits::RateLimitStore;
+pub use reports::ReportStore;
 pub use scoring::{Rescored, RuleFields, ScoringStore};
 pub use timeline::{TimelineItem, TimelinePage, TimelineStore};
 
@@ -133,6 +135,7 @@ pub trait Store:
     + TimelineStore
     + NotificationStore
     + ConversionStore
+    + ReportStore
     + Send
     + Sync
     + 'static

@@ -28,6 +28,7 @@ use crate::{
     pipelines::impl_pipeline_store,
     queries::impl_store,
     rate_limits::impl_rate_limit_store,
+    reports::impl_report_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     scoring::impl_scoring_store,
     timeline::impl_timeline_store,
@@ -59,6 +60,15 @@ impl PgStore {
 
     async fn begin_write(&self) -> crate::Result<Tx> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// A read-only transaction whose statements all see one snapshot
+    /// (repeatable read), so a report's figures never mix two instants.
+    async fn begin_snapshot(&self) -> crate::Result<Tx> {
+        Ok(self
+            .pool
+            .begin_with("begin transaction isolation level repeatable read, read only")
+            .await?)
     }
 }
 
@@ -111,3 +121,4 @@ impl_scoring_store!(PgStore);
 impl_form_store!(PgStore);
 impl_rate_limit_store!(PgStore);
 impl_conversion_store!(PgStore);
+impl_report_store!(PgStore);

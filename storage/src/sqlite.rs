@@ -30,6 +30,7 @@ use crate::{
     pipelines::impl_pipeline_store,
     queries::impl_store,
     rate_limits::impl_rate_limit_store,
+    reports::impl_report_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     scoring::impl_scoring_store,
     timeline::impl_timeline_store,
@@ -66,6 +67,12 @@ impl SqliteStore {
 
     async fn begin_write(&self) -> crate::Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A read transaction: in WAL mode its first read fixes the snapshot that
+    /// every later statement of it sees.
+    async fn begin_snapshot(&self) -> crate::Result<Tx> {
+        Ok(self.pool.begin_with("BEGIN DEFERRED").await?)
     }
 }
 
@@ -113,3 +120,4 @@ impl_scoring_store!(SqliteStore);
 impl_form_store!(SqliteStore);
 impl_rate_limit_store!(SqliteStore);
 impl_conversion_store!(SqliteStore);
+impl_report_store!(SqliteStore);

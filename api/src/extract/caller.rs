@@ -42,6 +42,8 @@ pub struct Read;
 pub struct Write;
 /// Settings, users, API keys: admins only; never an API key.
 pub struct Admin;
+/// Reports: every user (reps over their own records); keys with `reports`.
+pub struct Reports;
 /// The caller's own account: every user; never an API key.
 pub struct UserOnly;
 
@@ -55,6 +57,12 @@ impl Policy for Write {
     const RULE: Rule = Rule {
         roles: EVERY_ROLE,
         key_scope: Some(Scope::Write),
+    };
+}
+impl Policy for Reports {
+    const RULE: Rule = Rule {
+        roles: EVERY_ROLE,
+        key_scope: Some(Scope::Reports),
     };
 }
 impl Policy for Admin {

@@ -20,6 +20,7 @@ pub mod organization;
 pub mod pipelines;
 pub mod public_forms;
 pub mod records;
+pub mod reports;
 pub mod scoring_rules;
 pub mod submission_body;
 pub mod timeline;
@@ -44,5 +45,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(notes::configure)
         .configure(timeline::configure)
         .configure(notifications::configure)
-        .configure(conversion::configure);
+        .configure(conversion::configure)
+        .configure(reports::configure);
 }

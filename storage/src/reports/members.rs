@@ -1,0 +1,420 @@
+//! The member queries of the deal figures, and the three ways a report
+//! reads them: grouped into facts, as duration samples, and page by page for
+//! a drill-down. Every member query selects the same columns:
+//! `deal_id, pos, currency, amount_minor, weighted_minor, key_id, key_text,
+//! key_num, flag, ms, ms2, title, owner_id`.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{DealSet, Drill, Grouping, ReportScope, STALLED_IDLE, STALLED_ROTTING};
+use crate::{
+    sql::{Arg, Sql},
+    Backend,
+};
+
+/// Milliseconds from `earlier` to `later`, rounded to a whole number on both
+/// backends, so that sums and medians agree exactly between them.
+fn ms_between(backend: Backend, later: &str, earlier: &str) -> String {
+    match backend {
+        Backend::Postgres => {
+            format!("cast(round((extract(epoch from {later}) - extract(epoch from {earlier})) * 1000) as bigint)")
+        }
+        Backend::Sqlite => format!("cast(round((julianday({later}) - julianday({earlier})) * 86400000.0) as integer)"),
+    }
+}
+
+fn null_uuid(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "cast(null as uuid)",
+        Backend::Sqlite => "cast(null as blob)",
+    }
+}
+
+/// The deal filters every figure shares, on alias `d`.
+fn scope_filter(sql: &mut Sql, org: Uuid, scope: &ReportScope) {
+    sql.push_args(" and d.organization_id = {} and d.deleted_at is null", [Arg::Uuid(org)]);
+    if let Some(owner) = scope.visible_owner {
+        sql.push_args(" and d.owner_id = {}", [Arg::Uuid(owner)]);
+    }
+    if let Some(owner) = scope.owner_id {
+        sql.push_args(" and d.owner_id = {}", [Arg::Uuid(owner)]);
+    }
+    if let Some(source) = &scope.source {
+        sql.push_args(" and d.source = {}", [Arg::Text(source.clone())]);
+    }
+}
+
+/// `column`'s pipeline equals the scope's, if it names one.
+fn pipeline_filter(sql: &mut Sql, column: &str, scope: &ReportScope) {
+    if let Some(pipeline) = scope.pipeline_id {
+        sql.push_args(&format!(" and {column} = {{}}"), [Arg::Uuid(pipeline)]);
+    }
+}
+
+/// The latest event of deal `d` at or before the instant: its state then.
+fn latest_event(sql: &mut Sql, alias: &str, at: DateTime<Utc>) {
+    sql.push_args(
+        &format!(
+            " join deal_events {alias} on {alias}.id = (select x.id from deal_events x where x.deal_id = d.id \
+             and x.at <= {{}} order by x.at desc, x.id desc limit 1)"
+        ),
+        [Arg::Time(at)],
+    );
+}
+
+/// A `case` giving the index of the bucket that `value` falls in.
+fn bucket_case(sql: &mut Sql, value: &str, bounds: &[Arg]) -> String {
+    let mut text = format!("case when {value} is null then -1");
+    if let Some(first) = bounds.first() {
+        let p = sql.arg(first.clone());
+        text.push_str(&format!(" when {value} < {p} then -3"));
+    }
+    for (i, bound) in bounds.iter().enumerate().skip(1) {
+        let p = sql.arg(bound.clone());
+        text.push_str(&format!(" when {value} < {p} then {}", i - 1));
+    }
+    text.push_str(" else -3 end");
+    text
+}
+
+struct Columns {
+    pos: String,
+    weighted: String,
+    key_id: String,
+    key_text: String,
+    key_num: String,
+    flag: String,
+    ms: String,
+    ms2: String,
+}
+
+impl Columns {
+    fn new(backend: Backend) -> Self {
+        Self {
+            pos: "d.id".into(),
+            weighted: "0".into(),
+            key_id: null_uuid(backend).into(),
+            key_text: "cast(null as text)".into(),
+            key_num: "cast(null as bigint)".into(),
+            flag: "0".into(),
+            ms: "cast(null as bigint)".into(),
+            ms2: "cast(null as bigint)".into(),
+        }
+    }
+
+    fn select(&self) -> String {
+        format!(
+            "select d.id as deal_id, {} as pos, d.currency as currency, d.amount_minor as amount_minor, \
+             {} as weighted_minor, {} as key_id, {} as key_text, {} as key_num, {} as flag, {} as ms, {} as ms2, \
+             d.title as title, d.owner_id as owner_id",
+            self.pos, self.weighted, self.key_id, self.key_text, self.key_num, self.flag, self.ms, self.ms2
+        )
+    }
+}
+
+/// The member query of `set`.
+fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> Sql {
+    let mut cols = Columns::new(backend);
+    let mut sql = Sql::default();
+    // The select list is written last (it may need arguments of its own), so
+    // the body is built apart and its placeholders renumbered by position.
+    let mut body = Sql::default();
+    match set {
+        DealSet::Closed {
+            status,
+            from,
+            to,
+            grouping,
+        } => {
+            body.push(" from deals d where 1 = 1");
+            scope_filter(&mut body, org, scope);
+            body.push_args(
+                " and d.status = {} and d.closed_at >= {} and d.closed_at < {}",
+                [Arg::Text(status.as_str().into()), Arg::Time(*from), Arg::Time(*to)],
+            );
+            pipeline_filter(&mut body, "d.pipeline_id", scope);
+            cols.ms = ms_between(backend, "d.closed_at", "d.created_at");
+            match grouping {
+                Grouping::Total => {}
+                Grouping::Owner => cols.key_id = "d.owner_id".into(),
+                Grouping::Source => cols.key_text = "d.source".into(),
+                Grouping::Pipeline => cols.key_id = "d.pipeline_id".into(),
+                Grouping::Stage => cols.key_id = "d.stage_id".into(),
+                Grouping::LostReason => cols.key_text = "d.lost_reason".into(),
+                Grouping::Instants(bounds) => {
+                    let bounds: Vec<Arg> = bounds.iter().map(|b| Arg::Time(*b)).collect();
+                    cols.key_num = bucket_case(&mut sql, "d.closed_at", &bounds);
+                }
+            }
+        }
+        DealSet::OpenAt { at, grouping } => {
+            open_at(&mut body, org, scope, *at);
+            cols.weighted = "d.amount_minor * coalesce(d.probability, s.probability, 0)".into();
+            let at_p = sql.arg(Arg::Time(*at));
+            cols.ms = ms_between(backend, &at_p, "e.at");
+            match grouping {
+                Grouping::Total | Grouping::Instants(_) | Grouping::LostReason => {}
+                Grouping::Owner => cols.key_id = "d.owner_id".into(),
+                Grouping::Source => cols.key_text = "d.source".into(),
+                Grouping::Pipeline => cols.key_id = "e.pipeline_id".into(),
+                Grouping::Stage => cols.key_id = "e.stage_id".into(),
+            }
+        }
+        DealSet::Forecast { as_of, today, bounds } => {
+            open_at(&mut body, org, scope, *as_of);
+            cols.weighted = "d.amount_minor * coalesce(d.probability, s.probability, 0)".into();
+            let today_p = sql.arg(Arg::Date(*today));
+            let dates: Vec<Arg> = bounds.iter().map(|b| Arg::Date(*b)).collect();
+            let buckets = bucket_case(&mut sql, "d.expected_close_date", &dates);
+            cols.key_num = format!(
+                "case when d.expected_close_date is null then -1 when d.expected_close_date < {today_p} then -2 \
+                 else {buckets} end"
+            );
+            cols.flag = "case when d.forecast_category = 'commit' then 1 else 0 end".into();
+        }
+        DealSet::Cohort { from, to, as_of } => {
+            body.push(" from deal_events c join deals d on d.id = c.deal_id");
+            latest_event(&mut body, "e", *as_of);
+            body.push(" where 1 = 1");
+            scope_filter(&mut body, org, scope);
+            body.push_args(
+                " and c.organization_id = {} and c.kind = 'created' and c.at >= {} and c.at < {} and c.at <= {}",
+                [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*to), Arg::Time(*as_of)],
+            );
+            pipeline_filter(&mut body, "c.pipeline_id", scope);
+            let as_of_p = sql.arg(Arg::Time(*as_of));
+            let pipeline = scope.pipeline_id.map(|p| sql.arg(Arg::Uuid(p)));
+            let same_pipeline = pipeline
+                .map(|p| format!(" and y.pipeline_id = {p}"))
+                .unwrap_or_default();
+            cols.key_num = format!(
+                "(select max(rs.position) from deal_events y join stages rs on rs.id = y.stage_id \
+                 where y.deal_id = d.id and y.at <= {as_of_p} and y.kind in ('created', 'moved', 'reopened')\
+                 {same_pipeline})"
+            );
+            cols.flag = "case when e.kind = 'won' then 1 else 0 end".into();
+        }
+        DealSet::StintsEnded { from, to } => {
+            body.push(
+                " from deal_events x join deal_events st on st.id = (select y.id from deal_events y \
+                 where y.deal_id = x.deal_id and (y.at, y.id) < (x.at, x.id) order by y.at desc, y.id desc limit 1) \
+                 join deals d on d.id = x.deal_id where 1 = 1",
+            );
+            scope_filter(&mut body, org, scope);
+            body.push_args(
+                " and x.organization_id = {} and x.kind in ('moved', 'won', 'lost') and x.at >= {} and x.at < {}",
+                [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*to)],
+            );
+            pipeline_filter(&mut body, "st.pipeline_id", scope);
+            cols.pos = "st.id".into();
+            cols.key_id = "st.stage_id".into();
+            cols.ms = ms_between(backend, "x.at", "st.at");
+        }
+        DealSet::StintsStarted {
+            from,
+            to,
+            as_of,
+            censor_at,
+        } => {
+            body.push(
+                " from deal_events st join deals d on d.id = st.deal_id \
+                 left join deal_events z on z.id = (select y.id from deal_events y \
+                 where y.deal_id = st.deal_id and (y.at, y.id) > (st.at, st.id) order by y.at, y.id limit 1) \
+                 left join stages ss on ss.id = st.stage_id left join stages zs on zs.id = z.stage_id where 1 = 1",
+            );
+            scope_filter(&mut body, org, scope);
+            body.push_args(
+                " and st.organization_id = {} and st.kind in ('created', 'moved', 'reopened') \
+                 and st.at >= {} and st.at < {} and st.at <= {}",
+                [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*to), Arg::Time(*as_of)],
+            );
+            pipeline_filter(&mut body, "st.pipeline_id", scope);
+            let as_of_p = sql.arg(Arg::Time(*as_of));
+            let c1 = sql.arg(Arg::Time(*censor_at));
+            let c2 = sql.arg(Arg::Time(*censor_at));
+            let c3 = sql.arg(Arg::Time(*censor_at));
+            cols.pos = "st.id".into();
+            cols.key_id = "st.stage_id".into();
+            cols.key_num = format!(
+                "case when z.id is null or z.at > {as_of_p} then 0 when z.kind = 'won' then 1 \
+                 when z.kind = 'lost' then 3 when z.pipeline_id <> st.pipeline_id then 4 \
+                 when zs.position > ss.position then 1 when zs.position < ss.position then 2 else 4 end"
+            );
+            cols.flag = format!("case when z.id is null or z.at > {c1} then 1 else 0 end");
+            cols.ms = format!(
+                "case when z.id is null or z.at > {c2} then {} else {} end",
+                ms_between(backend, &c3, "st.at"),
+                ms_between(backend, "z.at", "st.at")
+            );
+        }
+        DealSet::Stalled { as_of, idle_days } => {
+            // Computed in an inner query, filtered on its flags outside.
+            let mut inner = Sql::default();
+            open_at(&mut inner, org, scope, *as_of);
+            let mut inner_cols = Columns::new(backend);
+            let mut head = Sql::default();
+            let t = |head: &mut Sql| head.arg(Arg::Time(*as_of));
+            let (t1, t2, t3, t4, t5) = (t(&mut head), t(&mut head), t(&mut head), t(&mut head), t(&mut head));
+            let idle_ms = head.arg(Arg::Int(idle_days * 86_400_000));
+            // The latest activity known at `as_of`: created by then, counted at
+            // its completion if that came later and by then too.
+            let last_activity = format!(
+                "(select max(case when a.done_at is not null and a.done_at <= {t1} and a.done_at > a.created_at \
+                 then a.done_at else a.created_at end) from activities a \
+                 where a.deal_id = d.id and a.deleted_at is null and a.created_at <= {t2})"
+            );
+            let stint_ms = ms_between(backend, &t3, "e.at");
+            let since_activity = ms_between(backend, &t4, &last_activity);
+            let since_created = ms_between(backend, &t5, "d.created_at");
+            inner_cols.key_id = "e.stage_id".into();
+            inner_cols.ms = stint_ms.clone();
+            inner_cols.ms2 = since_activity.clone();
+            inner_cols.flag = format!(
+                "(case when s.rotting_days is not null and {stint_ms} > s.rotting_days * 86400000 then {STALLED_ROTTING} else 0 end) \
+                 + (case when coalesce({since_activity}, {since_created}) > {idle_ms} then {STALLED_IDLE} else 0 end)"
+            );
+            let mut whole = head;
+            whole.push(&inner_cols.select());
+            append(&mut whole, inner);
+            let mut out = Sql::new("select * from (");
+            append(&mut out, whole);
+            out.push(") q where q.flag > 0");
+            return out;
+        }
+    }
+    sql.push(&cols.select());
+    append(&mut sql, body);
+    sql
+}
+
+/// Deals open at `at`: the latest event by then (alias `e`) left them open.
+/// Only deals open now, or with a status event after `at`, can be: the rest
+/// are not read at all.
+fn open_at(body: &mut Sql, org: Uuid, scope: &ReportScope, at: DateTime<Utc>) {
+    body.push(" from deals d");
+    latest_event(body, "e", at);
+    body.push(" left join stages s on s.id = e.stage_id where 1 = 1");
+    scope_filter(body, org, scope);
+    body.push(" and e.kind in ('created', 'moved', 'reopened')");
+    pipeline_filter(body, "e.pipeline_id", scope);
+    body.push_args(
+        " and (d.status = 'open' or d.id in (select w.deal_id from deal_events w where w.organization_id = {} \
+         and w.kind in ('won', 'lost', 'reopened') and w.at > {}))",
+        [Arg::Uuid(org), Arg::Time(at)],
+    );
+}
+
+/// Appends `tail`, renumbering its placeholders after those of `sql`.
+fn append(sql: &mut Sql, tail: Sql) {
+    let offset = sql.args.len();
+    let mut text = String::with_capacity(tail.text.len());
+    let mut chars = tail.text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut digits = String::new();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(*d);
+                chars.next();
+            }
+            let n: usize = digits.parse().expect("digits");
+            text.push_str(&format!("${}", n + offset));
+        } else {
+            text.push(c);
+        }
+    }
+    sql.text.push_str(&text);
+    sql.args.extend(tail.args);
+}
+
+/// The members of `set` grouped by key, flag and currency.
+pub(crate) fn facts_sql(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> Sql {
+    let mut sql = Sql::new(
+        "select key_id, key_text, key_num, flag, currency, count(*) as n, cast(sum(amount_minor) as bigint) as minor, \
+         cast(sum(weighted_minor) as bigint) as weighted, cast(sum(ms) as bigint) as ms from (",
+    );
+    append(&mut sql, members(backend, org, scope, set));
+    sql.push(") m group by key_id, key_text, key_num, flag, currency");
+    sql
+}
+
+/// Every member's duration.
+pub(crate) fn samples_sql(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> Sql {
+    let mut sql = Sql::new("select key_id, key_text, key_num, flag, ms from (");
+    append(&mut sql, members(backend, org, scope, set));
+    sql.push(") m where ms is not null");
+    sql
+}
+
+/// The stalled deals, longest in their stage first.
+pub(crate) fn stalled_sql(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> Sql {
+    let mut sql = Sql::new("select deal_id, title, owner_id, key_id as stage_id, flag, ms, ms2 from (");
+    append(&mut sql, members(backend, org, scope, set));
+    sql.push(") m order by ms desc, deal_id");
+    sql
+}
+
+/// A page of the members `drill` admits, by position.
+pub(crate) fn drill_sql(
+    backend: Backend,
+    org: Uuid,
+    scope: &ReportScope,
+    set: &DealSet,
+    drill: &Drill,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Sql {
+    let mut sql = Sql::new("select deal_id, pos from (");
+    append(&mut sql, members(backend, org, scope, set));
+    sql.push(") m where 1 = 1");
+    match &drill.key_id {
+        Some(Some(id)) => {
+            sql.push_args(" and m.key_id = {}", [Arg::Uuid(*id)]);
+        }
+        Some(None) => {
+            sql.push(" and m.key_id is null");
+        }
+        None => {}
+    }
+    match &drill.key_text {
+        Some(Some(text)) => {
+            sql.push_args(" and m.key_text = {}", [Arg::Text(text.clone())]);
+        }
+        Some(None) => {
+            sql.push(" and m.key_text is null");
+        }
+        None => {}
+    }
+    if let Some(num) = drill.key_num {
+        sql.push_args(" and m.key_num = {}", [Arg::Int(num)]);
+    }
+    if let Some(flag) = drill.flag {
+        sql.push_args(" and m.flag = {}", [Arg::Int(flag)]);
+    }
+    if let Some(position) = drill.reached {
+        sql.push_args(" and (m.flag = 1 or m.key_num >= {})", [Arg::Int(position)]);
+    }
+    if let Some(after) = after {
+        sql.push_args(" and m.pos > {}", [Arg::Uuid(after)]);
+    }
+    sql.push_args(" order by m.pos limit {}", [Arg::Int(i64::from(limit))]);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appended_placeholders_follow_the_existing_ones() {
+        let mut head = Sql::new("select ");
+        let a = head.arg(Arg::Int(1));
+        head.push(&a);
+        let mut tail = Sql::new(" where x = ");
+        let b = tail.arg(Arg::Int(2));
+        tail.push(&b).push_args(" and y = {}", [Arg::Int(3)]);
+        append(&mut head, tail);
+        assert_eq!(head.text, "select $1 where x = $2 and y = $3");
+        assert_eq!(head.args.len(), 3);
+    }
+}
