@@ -17,6 +17,7 @@ mod notifications;
 mod operations;
 mod organization;
 mod pipelines;
+mod reports;
 mod scoring;
 mod tenancy;
 mod timeline;

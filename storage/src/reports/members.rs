@@ -106,7 +106,8 @@ impl Columns {
     fn select(&self) -> String {
         format!(
             "select d.id as deal_id, {} as pos, d.currency as currency, d.amount_minor as amount_minor, \
-             {} as weighted_minor, {} as key_id, {} as key_text, {} as key_num, {} as flag, {} as ms, {} as ms2, \
+             cast({} as bigint) as weighted_minor, {} as key_id, {} as key_text, cast({} as bigint) as key_num, \
+             cast({} as bigint) as flag, {} as ms, {} as ms2, \
              d.title as title, d.owner_id as owner_id",
             self.pos, self.weighted, self.key_id, self.key_text, self.key_num, self.flag, self.ms, self.ms2
         )

@@ -99,7 +99,7 @@ pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &Lea
         case.push_str(" end");
         let mut sql = Sql::new(&format!(
             "select 'qualified_monthly' as measure, {null_uuid} as key_id, cast(null as text) as key_text, \
-             {case} as key_num, count(*) as n, cast(null as bigint) as ms from leads l where"
+             cast({case} as bigint) as key_num, count(*) as n, cast(null as bigint) as ms from leads l where"
         ));
         sql.args = monthly.args;
         lead_scope(&mut sql, org, scope);

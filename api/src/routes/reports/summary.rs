@@ -295,4 +295,3 @@ pub fn drill(ctx: &Context, group_by: Option<GroupBy>, row: &str, measure: &str)
     let set = set(ctx, measure, grouping.clone()).ok_or_else(|| super::unknown_measure(MEASURES))?;
     Ok((set, key_filter(&grouping, row)?))
 }
-
