@@ -1109,7 +1109,7 @@ async fn every_report_of(app: &TestApp, h: &History) -> Vec<Value> {
     let paths = [
         format!("summary?{MARCH}&{AS_OF}&group_by=owner"),
         format!("summary?{MARCH}&{AS_OF}&group_by=pipeline"),
-        format!("pipeline?as_of=2026-03-09T12:00:00Z"),
+        "pipeline?as_of=2026-03-09T12:00:00Z".to_owned(),
         format!("funnel?pipeline_id={sales}&{MARCH}&{AS_OF}"),
         format!("funnel?pipeline_id={sales}&{MARCH}&{AS_OF}&basis=flow"),
         format!("time-in-stage?pipeline_id={sales}&{MARCH}&{AS_OF}"),
