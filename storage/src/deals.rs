@@ -1001,6 +1001,13 @@ macro_rules! impl_deal_store {
             .bind(now)
             .execute(&mut **tx)
             .await?;
+            // Events are appended in order (never before the previous one), so
+            // this is the latest event's instant.
+            sqlx::query("update deals set last_event_at = $2 where id = $1")
+                .bind(deal)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
             Ok(())
         }
     };

@@ -312,6 +312,7 @@ on_both_backends!(
     reports_need_the_reports_scope_for_api_keys,
     the_leads_report_counts_volume_qualification_and_conversion,
     reports_never_mix_two_instants_under_a_concurrent_writer,
+    a_stage_deleted_under_a_closed_deal_reopens_nothing,
 );
 
 async fn the_summary_counts_closings_by_current_status_and_keeps_unconverted_money_apart(app: TestApp) {
@@ -1137,4 +1138,70 @@ async fn the_same_history_gives_the_same_reports_on_both_backends() {
     for (l, r) in left.iter().zip(&right) {
         assert_eq!(l, r);
     }
+}
+
+async fn a_stage_deleted_under_a_closed_deal_reopens_nothing(app: TestApp) {
+    let admin = app.signup("relabel").await;
+    let token = admin.access_token.clone();
+    let pipeline = pipeline(
+        &app,
+        &admin,
+        "Short",
+        json!([{"name": "P", "probability": 10}, {"name": "Q", "probability": 50}, {"name": "R", "probability": 90}]),
+    )
+    .await;
+    let (p, q, r) = (
+        uuid(&pipeline["id"]),
+        uuid(&pipeline["stages"][1]["id"]),
+        uuid(&pipeline["stages"][2]["id"]),
+    );
+    let deal = send(
+        &app,
+        &token,
+        "/api/v1/deals",
+        json!({"title": "lost", "amount": "10.00", "pipeline_id": p, "stage_id": q, "created_at": "2026-03-02T10:00:00Z"}),
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = format!("/api/v1/deals/{}/lose", deal["id"].as_str().unwrap());
+    send(
+        &app,
+        &token,
+        &path,
+        json!({"reason": "price", "at": "2026-03-05T10:00:00Z"}),
+        StatusCode::OK,
+    )
+    .await;
+    // Deleting Q moves the lost deal to R: a `moved` event while it is closed.
+    let response = app
+        .delete(&format!("/api/v1/stages/{q}?move_deals_to={r}"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let get = |path: String| {
+        let request = app.get(&path, &token);
+        async move { expect_status(request.send().await.unwrap(), StatusCode::OK).await }
+    };
+    let year = "from=2026-01-01&to=2027-01-01&as_of=2027-06-01T00:00:00Z";
+    let summary = get(format!("/api/v1/reports/summary?{year}")).await;
+    assert_eq!(
+        (
+            summary["total"]["lost_count"].as_u64(),
+            summary["total"]["open_count"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    let snapshot = get(format!(
+        "/api/v1/reports/pipeline?pipeline_id={p}&as_of=2027-06-01T00:00:00Z"
+    ))
+    .await;
+    assert_eq!(snapshot["total"]["count"], 0);
+    let flow = get(format!("/api/v1/reports/funnel?pipeline_id={p}&{year}&basis=flow")).await;
+    assert_eq!(row(&flow["stages"], &r.to_string())["entered"], 0, "{flow}");
+    let cohort = get(format!("/api/v1/reports/funnel?pipeline_id={p}&{year}")).await;
+    assert_eq!(row(&cohort["stages"], &r.to_string())["reached"], 0, "{cohort}");
+    let stages = get(format!("/api/v1/reports/time-in-stage?pipeline_id={p}&{year}")).await;
+    assert_eq!(row(&stages["stages"], &r.to_string())["count"], 0);
+    assert_eq!(row(&stages["stages"], &r.to_string())["open_count"], 0);
 }

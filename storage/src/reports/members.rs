@@ -52,17 +52,6 @@ fn pipeline_filter(sql: &mut Sql, column: &str, scope: &ReportScope) {
     }
 }
 
-/// The latest event of deal `d` at or before the instant: its state then.
-fn latest_event(sql: &mut Sql, alias: &str, at: DateTime<Utc>) {
-    sql.push_args(
-        &format!(
-            " join deal_events {alias} on {alias}.id = (select x.id from deal_events x where x.deal_id = d.id \
-             and x.at <= {{}} order by x.at desc, x.id desc limit 1)"
-        ),
-        [Arg::Time(at)],
-    );
-}
-
 /// A `case` giving the index of the bucket that `value` falls in.
 fn bucket_case(sql: &mut Sql, value: &str, bounds: &[Arg]) -> String {
     let mut text = format!("case when {value} is null then -1");
@@ -153,13 +142,13 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             open_at(&mut body, org, scope, *at);
             cols.weighted = "d.amount_minor * coalesce(d.probability, s.probability, 0)".into();
             let at_p = sql.arg(Arg::Time(*at));
-            cols.ms = ms_between(backend, &at_p, "e.at");
+            cols.ms = ms_between(backend, &at_p, "d.at_since");
             match grouping {
                 Grouping::Total | Grouping::Instants(_) | Grouping::LostReason => {}
                 Grouping::Owner => cols.key_id = "d.owner_id".into(),
                 Grouping::Source => cols.key_text = "d.source".into(),
-                Grouping::Pipeline => cols.key_id = "e.pipeline_id".into(),
-                Grouping::Stage => cols.key_id = "e.stage_id".into(),
+                Grouping::Pipeline => cols.key_id = "d.at_pipeline".into(),
+                Grouping::Stage => cols.key_id = "d.at_stage".into(),
             }
         }
         DealSet::Forecast { as_of, today, bounds } => {
@@ -175,9 +164,7 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             cols.flag = "case when d.forecast_category = 'commit' then 1 else 0 end".into();
         }
         DealSet::Cohort { from, to, as_of } => {
-            body.push(" from deal_events c join deals d on d.id = c.deal_id");
-            latest_event(&mut body, "e", *as_of);
-            body.push(" where 1 = 1");
+            body.push(" from deal_events c join deals d on d.id = c.deal_id where 1 = 1");
             scope_filter(&mut body, org, scope);
             body.push_args(
                 " and c.organization_id = {} and c.kind = 'created' and c.at >= {} and c.at < {} and c.at <= {}",
@@ -191,10 +178,16 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
                 .unwrap_or_default();
             cols.key_num = format!(
                 "(select max(rs.position) from deal_events y join stages rs on rs.id = y.stage_id \
-                 where y.deal_id = d.id and y.at <= {as_of_p} and y.kind in ('created', 'moved', 'reopened')\
-                 {same_pipeline})"
+                 where y.deal_id = d.id and y.at <= {as_of_p} and y.kind in ('created', 'moved', 'reopened') \
+                 and {real}{same_pipeline})",
+                real = open_before("y"),
             );
-            cols.flag = "case when e.kind = 'won' then 1 else 0 end".into();
+            let as_of_q = sql.arg(Arg::Time(*as_of));
+            cols.flag = format!(
+                "case when (select x.kind from deal_events x where x.deal_id = d.id and x.at <= {as_of_q} \
+                 and x.kind in ('won', 'lost', 'reopened') order by x.at desc, x.id desc limit 1) = 'won' \
+                 then 1 else 0 end"
+            );
         }
         DealSet::StintsEnded { from, to } => {
             body.push(
@@ -207,6 +200,7 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
                 " and x.organization_id = {} and x.kind in ('moved', 'won', 'lost') and x.at >= {} and x.at < {}",
                 [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*to)],
             );
+            body.push(&format!(" and {}", open_before("x")));
             pipeline_filter(&mut body, "st.pipeline_id", scope);
             cols.pos = "st.id".into();
             cols.key_id = "st.stage_id".into();
@@ -230,6 +224,7 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
                  and st.at >= {} and st.at < {} and st.at <= {}",
                 [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*to), Arg::Time(*as_of)],
             );
+            body.push(&format!(" and {}", open_before("st")));
             pipeline_filter(&mut body, "st.pipeline_id", scope);
             let as_of_p = sql.arg(Arg::Time(*as_of));
             let c1 = sql.arg(Arg::Time(*censor_at));
@@ -265,10 +260,10 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
                  then a.done_at else a.created_at end) from activities a \
                  where a.deal_id = d.id and a.deleted_at is null and a.created_at <= {t2})"
             );
-            let stint_ms = ms_between(backend, &t3, "e.at");
+            let stint_ms = ms_between(backend, &t3, "d.at_since");
             let since_activity = ms_between(backend, &t4, &last_activity);
             let since_created = ms_between(backend, &t5, "d.created_at");
-            inner_cols.key_id = "e.stage_id".into();
+            inner_cols.key_id = "d.at_stage".into();
             inner_cols.ms = stint_ms.clone();
             inner_cols.ms2 = since_activity.clone();
             inner_cols.flag = format!(
@@ -289,21 +284,52 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
     sql
 }
 
-/// Deals open at `at`: the latest event by then (alias `e`) left them open.
-/// Only deals open now, or with a status event after `at`, can be: the rest
-/// are not read at all.
+/// Deals open at `at`, as alias `d` with the deal's state then: `at_stage`,
+/// `at_pipeline`, `at_since` (when its running stint started) and
+/// `at_open`. A deal whose last event is at or before `at` is as it is now,
+/// read from its own row; only the deals with a later event replay their
+/// log. Only deals open now, or with a later event, can have been open, so
+/// the rest are not read at all.
 fn open_at(body: &mut Sql, org: Uuid, scope: &ReportScope, at: DateTime<Utc>) {
-    body.push(" from deals d");
-    latest_event(body, "e", at);
-    body.push(" left join stages s on s.id = e.stage_id where 1 = 1");
+    let t = body.arg(Arg::Time(at));
+    let org_p = body.arg(Arg::Uuid(org));
+    let latest = |column: &str, kinds: &str| {
+        format!(
+            "(select x.{column} from deal_events x where x.deal_id = d.id and x.at <= {t}{kinds} \
+             order by x.at desc, x.id desc limit 1)"
+        )
+    };
+    let status_kinds = " and x.kind in ('won', 'lost', 'reopened')";
+    body.push(&format!(
+        " from (select d.*, \
+         case when d.last_event_at <= {t} then d.stage_id else {stage} end as at_stage, \
+         case when d.last_event_at <= {t} then d.pipeline_id else {pipeline} end as at_pipeline, \
+         case when d.last_event_at <= {t} then d.stage_entered_at else {since} end as at_since, \
+         case when d.last_event_at <= {t} then (case when d.status = 'open' then 1 else 0 end) \
+              when {created} is null then 0 \
+              when coalesce({status}, 'reopened') = 'reopened' then 1 else 0 end as at_open \
+         from deals d where d.organization_id = {org_p} and d.deleted_at is null \
+         and (d.status = 'open' or d.last_event_at > {t})) d \
+         left join stages s on s.id = d.at_stage where d.at_open = 1",
+        stage = latest("stage_id", ""),
+        pipeline = latest("pipeline_id", ""),
+        since = latest("at", ""),
+        created = latest("id", ""),
+        status = latest("kind", status_kinds),
+    ));
     scope_filter(body, org, scope);
-    body.push(" and e.kind in ('created', 'moved', 'reopened')");
-    pipeline_filter(body, "e.pipeline_id", scope);
-    body.push_args(
-        " and (d.status = 'open' or d.id in (select w.deal_id from deal_events w where w.organization_id = {} \
-         and w.kind in ('won', 'lost', 'reopened') and w.at > {}))",
-        [Arg::Uuid(org), Arg::Time(at)],
-    );
+    pipeline_filter(body, "d.at_pipeline", scope);
+}
+
+/// Whether the deal was open just before event `alias`: a `moved` event
+/// while a deal is closed only relabels its stage (a stage deleted under a
+/// closed deal), and starts or ends no stint.
+fn open_before(alias: &str) -> String {
+    format!(
+        "({alias}.kind <> 'moved' or coalesce((select w.kind from deal_events w where w.deal_id = {alias}.deal_id \
+         and (w.at, w.id) < ({alias}.at, {alias}.id) and w.kind in ('won', 'lost', 'reopened') \
+         order by w.at desc, w.id desc limit 1), 'reopened') = 'reopened')"
+    )
 }
 
 /// Appends `tail`, renumbering its placeholders after those of `sql`.
