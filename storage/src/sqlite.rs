@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::{
     accounts::impl_account_store,
     activities::impl_activity_store,
+    bulk::impl_bulk_store,
     contacts::impl_contact_store,
     conversion::impl_conversion_store,
     deals::impl_deal_store,
@@ -63,6 +64,9 @@ impl SqliteStore {
 
     // BEGIN IMMEDIATE already holds the one write lock.
     const FOR_UPDATE: &'static str = "";
+
+    // SQLITE_MAX_VARIABLE_NUMBER of the bundled SQLite (3.32 and later).
+    const MAX_PARAMS: usize = 32_766;
 
     async fn begin_write(&self) -> crate::Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
@@ -113,3 +117,4 @@ impl_scoring_store!(SqliteStore);
 impl_form_store!(SqliteStore);
 impl_rate_limit_store!(SqliteStore);
 impl_conversion_store!(SqliteStore);
+impl_bulk_store!(SqliteStore, SqliteStore::MAX_PARAMS);
