@@ -115,4 +115,4 @@ impl_scoring_store!(PgStore);
 impl_form_store!(PgStore);
 impl_rate_limit_store!(PgStore);
 impl_conversion_store!(PgStore);
-impl_bulk_store!(PgStore, PgStore::MAX_PARAMS);
+impl_bulk_store!(PgStore, PgStore::MAX_PARAMS, true);

@@ -117,4 +117,4 @@ impl_scoring_store!(SqliteStore);
 impl_form_store!(SqliteStore);
 impl_rate_limit_store!(SqliteStore);
 impl_conversion_store!(SqliteStore);
-impl_bulk_store!(SqliteStore, SqliteStore::MAX_PARAMS);
+impl_bulk_store!(SqliteStore, SqliteStore::MAX_PARAMS, false);
