@@ -435,9 +435,10 @@ pub(crate) fn activity_values<'a>(org: Uuid, rows: &'a [BulkActivity], out: &mut
     }
 }
 
-/// Implements [`BulkStore`] for a store type with `begin_write`, whose
-/// backend accepts at most `$max_params` bound values per statement, and
-/// `$1`-style placeholders when `$numbered` (plain `?` otherwise).
+/// Implements [`BulkStore`] for a store type with `begin_write` and
+/// `begin_bulk`, whose backend accepts at most `$max_params` bound values per
+/// statement, and `$1`-style placeholders when `$numbered` (plain `?`
+/// otherwise).
 macro_rules! impl_bulk_store {
     ($store:ty, $max_params:expr, $numbered:expr) => {
         mod bulk_store {
@@ -480,7 +481,7 @@ macro_rules! impl_bulk_store {
                 async fn insert_accounts(&self, org: Uuid, rows: &[bulk::BulkAccount]) -> $crate::Result<()> {
                     let mut values = Vec::new();
                     bulk::account_values(org, rows, &mut values);
-                    let mut tx = self.begin_write().await?;
+                    let mut tx = self.begin_bulk().await?;
                     insert_values(&mut tx, &bulk::ACCOUNTS, &values).await?;
                     tx.commit().await?;
                     Ok(())
@@ -490,7 +491,7 @@ macro_rules! impl_bulk_store {
                 async fn insert_contacts(&self, org: Uuid, rows: &[bulk::BulkContact]) -> $crate::Result<()> {
                     let mut values = Vec::new();
                     bulk::contact_values(org, rows, &mut values);
-                    let mut tx = self.begin_write().await?;
+                    let mut tx = self.begin_bulk().await?;
                     insert_values(&mut tx, &bulk::CONTACTS, &values).await?;
                     tx.commit().await?;
                     Ok(())
@@ -500,7 +501,7 @@ macro_rules! impl_bulk_store {
                 async fn insert_leads(&self, org: Uuid, rows: &[bulk::BulkLead]) -> $crate::Result<()> {
                     let mut values = Vec::new();
                     bulk::lead_values(org, rows, &mut values);
-                    let mut tx = self.begin_write().await?;
+                    let mut tx = self.begin_bulk().await?;
                     insert_values(&mut tx, &bulk::LEADS, &values).await?;
                     tx.commit().await?;
                     Ok(())
@@ -508,7 +509,7 @@ macro_rules! impl_bulk_store {
 
                 #[tracing::instrument(skip_all, fields(rows = rows.len()))]
                 async fn insert_deals(&self, org: Uuid, rows: &[bulk::BulkDeal]) -> $crate::Result<()> {
-                    let mut tx = self.begin_write().await?;
+                    let mut tx = self.begin_bulk().await?;
                     let mut values = Vec::new();
                     bulk::deal_values(org, rows, &mut values);
                     insert_values(&mut tx, &bulk::DEALS, &values).await?;
@@ -526,7 +527,7 @@ macro_rules! impl_bulk_store {
                 async fn insert_activities(&self, org: Uuid, rows: &[bulk::BulkActivity]) -> $crate::Result<()> {
                     let mut values = Vec::new();
                     bulk::activity_values(org, rows, &mut values);
-                    let mut tx = self.begin_write().await?;
+                    let mut tx = self.begin_bulk().await?;
                     insert_values(&mut tx, &bulk::ACTIVITIES, &values).await?;
                     tx.commit().await?;
                     Ok(())

@@ -64,6 +64,12 @@ impl PgStore {
     async fn begin_write(&self) -> crate::Result<Tx> {
         Ok(self.pool.begin().await?)
     }
+
+    /// A write transaction for a bulk insert: an ordinary one; the server's
+    /// shared buffers already hold the indexes it adds to.
+    async fn begin_bulk(&self) -> crate::Result<Tx> {
+        self.begin_write().await
+    }
 }
 
 /// The row `id` of `table` in `org` that matches `filter` (such as

@@ -8,7 +8,7 @@
 
 pub mod story;
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use pipewise_domain::{
@@ -17,7 +17,7 @@ use pipewise_domain::{
     Currency, Email, ExchangeRate, MqlThreshold, Name, NewStage, NewUser, Organization, Password, Points, Probability,
     Role, TimeZone,
 };
-use pipewise_storage::{Actor, Page, RuleFields, Store, StoreError};
+use pipewise_storage::{Actor, Backend, Page, RuleFields, Store, StoreError};
 use rand::{distributions::Alphanumeric, Rng};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -337,10 +337,17 @@ async fn create_pipeline(
     })
 }
 
-async fn write(store: &dyn Store, org: Uuid, batch: &Batch) -> Result<(), StoreError> {
+/// The rows of a batch that others refer to: accounts, contacts, deals.
+async fn write_records(store: &dyn Store, org: Uuid, batch: &Batch) -> Result<(), StoreError> {
     store.insert_accounts(org, &batch.accounts).await?;
     store.insert_contacts(org, &batch.contacts).await?;
     store.insert_deals(org, &batch.deals).await?;
+    Ok(())
+}
+
+/// The rest of a batch, once its records are written: leads (which name the
+/// deals they became) and activities.
+async fn write_follow_ups(store: &dyn Store, org: Uuid, batch: &Batch) -> Result<(), StoreError> {
     store.insert_leads(org, &batch.leads).await?;
     store.insert_activities(org, &batch.activities).await?;
     Ok(())
@@ -371,16 +378,33 @@ pub async fn run(database_url: &str, options: &DemoOptions, now: DateTime<Utc>) 
         }
     });
 
+    // On PostgreSQL, a batch's leads and activities are written on a second
+    // connection while the next batch's records are written: the server's
+    // work per row (index entries, foreign key checks) then runs on two
+    // cores. SQLite has one writer at a time, so there it all runs in turn.
+    let overlap = store.backend() == Backend::Postgres;
+    let mut follow_ups: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
     let mut counts = DemoCounts::default();
     let mut reported = 0;
     while let Some((batch, told, total)) = receiver.recv().await {
-        write(&*store, org, &batch).await?;
+        write_records(&*store, org, &batch).await?;
+        if let Some(previous) = follow_ups.take() {
+            previous.await.map_err(|e| DemoError::Generator(e.to_string()))??;
+        }
         counts.accounts += batch.accounts.len() as u64;
         counts.contacts += batch.contacts.len() as u64;
         counts.leads += batch.leads.len() as u64;
         counts.deals += batch.deals.len() as u64;
         counts.deal_events += batch.events() as u64;
         counts.activities += batch.activities.len() as u64;
+        if overlap {
+            let store = Arc::clone(&store);
+            follow_ups = Some(tokio::spawn(
+                async move { write_follow_ups(&*store, org, &batch).await },
+            ));
+        } else {
+            write_follow_ups(&*store, org, &batch).await?;
+        }
         let percent = told * 100 / total.max(1);
         if options.progress && percent >= reported + 5 {
             reported = percent - percent % 5;
@@ -390,6 +414,9 @@ pub async fn run(database_url: &str, options: &DemoOptions, now: DateTime<Utc>) 
                 began.elapsed().as_secs_f64()
             );
         }
+    }
+    if let Some(last) = follow_ups {
+        last.await.map_err(|e| DemoError::Generator(e.to_string()))??;
     }
     generator.await.map_err(|e| DemoError::Generator(e.to_string()))?;
     summary.counts = counts;
