@@ -662,7 +662,7 @@ impl Story {
             estimated_value: self
                 .rng
                 .gen_bool(0.5)
-                .then(|| Amount::from_minor(self.rng.gen_range(10..1_000) * 100_00).expect("a positive amount")),
+                .then(|| Amount::from_minor(self.rng.gen_range(10..1_000) * 10_000).expect("a positive amount")),
             currency: Currency::parse("EUR").expect("EUR"),
             value_period: None,
             owner_id: owner,
@@ -971,10 +971,11 @@ impl Story {
             Which::NewBusiness => 12_000.0,
             Which::Renewals => 6_000.0,
         };
+        // Whole hundreds, in minor units.
         let amount = ((base * days(&mut self.rng, 0.1, 1.0)).min(400_000.0) / 100.0)
             .round()
             .max(5.0) as i64
-            * 100_00;
+            * 10_000;
         let product = *pick(&mut self.rng, &PRODUCTS);
         let title = match start.which {
             Which::NewBusiness => format!("{} – {product}", start.label),
