@@ -30,7 +30,7 @@ use crate::security::password::Hasher;
 pub struct DemoOptions {
     /// How many deals the year has.
     pub deals: u64,
-    /// The same seed gives the same data, apart from ids.
+    /// The same seed (and the same `now`) gives the same data, apart from ids.
     pub seed: u64,
     /// Report progress on standard error.
     pub progress: bool,

@@ -3,10 +3,10 @@
 //! reps log their calls, emails, meetings and tasks along the way.
 //!
 //! Everything here is decided by one seeded random generator, consumed in
-//! one fixed order, so the same seed tells the same story; only the ids
-//! (UUID v7 of each row's own creation time, for an id order that is the
-//! creation order) differ between runs. Nothing here reads the clock: the
-//! history ends at the `now` it is given.
+//! one fixed order, so the same seed and the same `now` tell the same
+//! story; only the ids (UUID v7 of each row's own creation time, for an id
+//! order that is the creation order) differ between runs. Nothing here
+//! reads the clock: the history ends at the `now` it is given.
 //!
 //! Every deal's history is made by `pipewise_domain::deal::apply`, command by
 //! command, and its row is the state the last transition left; every lead's
