@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod contract;
+pub mod demo;
 pub mod edge;
 pub mod error;
 pub mod extract;

@@ -1,8 +1,10 @@
 use std::process::ExitCode;
 
+use chrono::Utc;
 use clap::Parser;
 use pipewise_api::{
-    config::{Cli, Command},
+    config::{Cli, Command, DemoArgs},
+    demo::{self, DemoOptions},
     openapi_yaml, telemetry, Application,
 };
 
@@ -15,7 +17,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(&cli.config.log, cli.config.log_format);
+    let log = match cli.command {
+        // A bulk insert is slow by nature; its text is far too long for a log line.
+        Some(Command::Demo(_)) => format!("{},sqlx::query=error", cli.config.log),
+        _ => cli.config.log.clone(),
+    };
+    telemetry::init(&log, cli.config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {
             print!("{}", openapi_yaml());
@@ -26,6 +33,7 @@ async fn main() -> ExitCode {
             .map(|_| println!("migrations applied to {}", redact(&cli.config.database_url)))
             .map_err(|e| e.to_string()),
         Command::Serve => serve(cli.config).await,
+        Command::Demo(args) => demo(&cli.config.database_url, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,6 +52,21 @@ async fn serve(config: pipewise_api::Config) -> Result<(), String> {
     println!("Pipewise is listening on http://{host}:{}", app.port());
     println!("Swagger UI: http://{host}:{}/docs/", app.port());
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn demo(database_url: &str, args: DemoArgs) -> Result<(), String> {
+    let options = DemoOptions {
+        deals: args.deals,
+        seed: args.seed.unwrap_or_else(rand::random),
+        progress: true,
+    };
+    eprintln!("demo: writing {} deals to {}", options.deals, redact(database_url));
+    // The one reading of the clock: the history ends now.
+    let summary = demo::run(database_url, &options, Utc::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    print!("{}", demo::describe(&summary));
+    Ok(())
 }
 
 /// The URL without its password, for messages.

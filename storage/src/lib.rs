@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod bulk;
 pub mod contacts;
 pub mod conversion;
 pub mod deals;
@@ -38,6 +39,7 @@ use uuid::Uuid;
 
 pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use activities::{ActivityFields, ActivityFilter, ActivityPage, ActivitySort, ActivityStore};
+pub use bulk::{BulkAccount, BulkActivity, BulkContact, BulkDeal, BulkDealEvent, BulkLead, BulkStore};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use conversion::{
     AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,
@@ -113,7 +115,7 @@ pub struct NewApiKey {
 }
 
 /// Who did something, for the audit log.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     User(Uuid),
     ApiKey(Uuid),
@@ -136,6 +138,7 @@ pub trait Store:
     + NotificationStore
     + ConversionStore
     + ReportStore
+    + BulkStore
     + Send
     + Sync
     + 'static

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     accounts::impl_account_store,
     activities::impl_activity_store,
+    bulk::impl_bulk_store,
     contacts::impl_contact_store,
     conversion::impl_conversion_store,
     deals::impl_deal_store,
@@ -58,6 +59,9 @@ impl PgStore {
     // Concurrent read-modify-writes of one row queue up instead of failing.
     const FOR_UPDATE: &'static str = "for update";
 
+    // The wire protocol counts a statement's parameters in 16 bits.
+    const MAX_PARAMS: usize = 65_535;
+
     async fn begin_write(&self) -> crate::Result<Tx> {
         Ok(self.pool.begin().await?)
     }
@@ -69,6 +73,12 @@ impl PgStore {
             .pool
             .begin_with("begin transaction isolation level repeatable read, read only")
             .await?)
+    }
+
+    /// A write transaction for a bulk insert: an ordinary one; the server's
+    /// shared buffers already hold the indexes it adds to.
+    async fn begin_bulk(&self) -> crate::Result<Tx> {
+        self.begin_write().await
     }
 }
 
@@ -122,3 +132,4 @@ impl_form_store!(PgStore);
 impl_rate_limit_store!(PgStore);
 impl_conversion_store!(PgStore);
 impl_report_store!(PgStore);
+impl_bulk_store!(PgStore, PgStore::MAX_PARAMS, true);

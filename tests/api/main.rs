@@ -8,6 +8,7 @@ mod contacts;
 mod contract;
 mod conversion;
 mod deals;
+mod demo;
 mod errors;
 mod forms;
 mod input;

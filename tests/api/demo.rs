@@ -1,0 +1,340 @@
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use pipewise_api::demo::{self, DemoOptions, DemoSummary};
+use pipewise_tests::{expect_status, on_both_backends, TestApp};
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+on_both_backends!(
+    a_demo_organization_has_a_year_of_history_that_agrees_with_its_event_logs,
+    the_same_seed_tells_the_same_story_twice,
+);
+
+async fn run_demo(app: &TestApp, deals: u64, seed: u64, now: DateTime<Utc>) -> DemoSummary {
+    let options = DemoOptions {
+        deals,
+        seed,
+        progress: false,
+    };
+    demo::run(&app.db.url(), &options, now).await.expect("the demo loads")
+}
+
+async fn log_in(app: &TestApp, email: &str, password: &str) -> String {
+    let body = expect_status(app.login(email, password).await, StatusCode::OK).await;
+    body["access_token"].as_str().expect("a token").to_owned()
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    expect_status(app.get(path, token).send().await.unwrap(), StatusCode::OK).await
+}
+
+/// Every page of a list.
+async fn all(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let page_path = match &cursor {
+            Some(c) => format!("{path}{separator}limit=200&cursor={c}"),
+            None => format!("{path}{separator}limit=200"),
+        };
+        let page = get(app, token, &page_path).await;
+        rows.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return rows,
+        }
+    }
+}
+
+/// A deal's state by the rules of metrics.md, replayed from its events, each
+/// of which must be one the state machine allows.
+#[derive(Debug, PartialEq)]
+struct Replayed {
+    status: String,
+    stage_id: String,
+    pipeline_id: String,
+    closed_at: Option<String>,
+    lost_reason: Option<String>,
+}
+
+fn replay(events: &[Value]) -> Replayed {
+    let text = |e: &Value, field: &str| e[field].as_str().map(str::to_owned);
+    assert_eq!(events[0]["kind"], "created", "{events:?}");
+    let mut state = Replayed {
+        status: "open".to_owned(),
+        stage_id: text(&events[0], "stage_id").unwrap(),
+        pipeline_id: text(&events[0], "pipeline_id").unwrap(),
+        closed_at: None,
+        lost_reason: None,
+    };
+    let mut last_at = text(&events[0], "at").unwrap();
+    for event in &events[1..] {
+        let at = text(event, "at").unwrap();
+        assert!(
+            at.parse::<DateTime<Utc>>().unwrap() >= last_at.parse::<DateTime<Utc>>().unwrap(),
+            "events in order"
+        );
+        let open = state.status == "open";
+        match event["kind"].as_str().unwrap() {
+            "moved" => {
+                assert!(open, "only an open deal moves: {events:?}");
+                assert_eq!(text(event, "from_stage_id").as_ref(), Some(&state.stage_id));
+                assert_ne!(text(event, "stage_id").as_ref(), Some(&state.stage_id));
+            }
+            "won" | "lost" => {
+                assert!(open, "only an open deal closes: {events:?}");
+                assert_eq!(
+                    text(event, "stage_id").as_ref(),
+                    Some(&state.stage_id),
+                    "closing keeps the stage"
+                );
+                state.closed_at = Some(at.clone());
+                state.status = event["kind"].as_str().unwrap().to_owned();
+                state.lost_reason = text(event, "lost_reason");
+            }
+            "reopened" => {
+                assert!(!open, "only a closed deal reopens: {events:?}");
+                state.status = "open".to_owned();
+                state.closed_at = None;
+                state.lost_reason = None;
+            }
+            other => panic!("unexpected event {other}"),
+        }
+        state.stage_id = text(event, "stage_id").unwrap();
+        state.pipeline_id = text(event, "pipeline_id").unwrap();
+        last_at = at;
+    }
+    state
+}
+
+async fn a_demo_organization_has_a_year_of_history_that_agrees_with_its_event_logs(app: TestApp) {
+    // Arrange
+    let now = Utc::now();
+
+    // Act
+    let summary = run_demo(&app, 300, 42, now).await;
+
+    // Assert: the printed logins work.
+    let text = demo::describe(&summary);
+    assert!(
+        text.contains(&summary.password)
+            && text.contains(&summary.admin().email)
+            && text.contains(&summary.rep().email)
+    );
+    let admin = log_in(&app, &summary.admin().email, &summary.password).await;
+    let rep = log_in(&app, &summary.rep().email, &summary.password).await;
+    let me = get(&app, &rep, "/api/v1/me").await;
+    assert_eq!(me["role"], "rep");
+    let organization = get(&app, &admin, "/api/v1/organization").await;
+    assert_eq!(
+        (
+            organization["base_currency"].as_str(),
+            organization["timezone"].as_str()
+        ),
+        (Some("EUR"), Some("Europe/Berlin"))
+    );
+    assert_eq!(all(&app, &admin, "/api/v1/users").await.len(), 6);
+    let pipelines = all(&app, &admin, "/api/v1/pipelines").await;
+    assert_eq!(pipelines.len(), 2);
+    let rates = get(&app, &admin, "/api/v1/exchange-rates").await;
+    let rated: Vec<&str> = rates["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["currency"].as_str())
+        .collect();
+    assert!(
+        rated.contains(&"USD") && rated.contains(&"GBP") && !rated.contains(&"CHF"),
+        "{rates}"
+    );
+
+    // The counts asked for, and those the summary reports, are the stored ones.
+    let org = app.sql_uuid(summary.organization_id);
+    let count =
+        |table: &str, filter: &str| format!("select count(*) from {table} where organization_id = {org} {filter}");
+    assert_eq!(summary.counts.deals, 300);
+    assert_eq!(app.scalar(&count("deals", "")).await, 300);
+    assert_eq!(app.scalar(&count("leads", "")).await as u64, summary.counts.leads);
+    assert_eq!(summary.counts.leads, 450);
+    assert_eq!(
+        app.scalar(&count("activities", "")).await as u64,
+        summary.counts.activities
+    );
+    assert_eq!(
+        app.scalar(&count("deal_events", "")).await as u64,
+        summary.counts.deal_events
+    );
+    assert!(
+        summary.counts.accounts >= 75 && summary.counts.contacts >= 75,
+        "{:?}",
+        summary.counts
+    );
+
+    // Every deal is what replaying its events gives.
+    let deals = all(&app, &admin, "/api/v1/deals").await;
+    assert_eq!(deals.len(), 300);
+    let mut reopened = 0;
+    let mut by_status: HashMap<String, usize> = HashMap::new();
+    for deal in &deals {
+        let id = deal["id"].as_str().unwrap();
+        let page = get(&app, &admin, &format!("/api/v1/deals/{id}/events")).await;
+        assert!(page["next_cursor"].is_null());
+        let events = page["data"].as_array().unwrap().clone();
+        let replayed = replay(&events);
+        let stored = Replayed {
+            status: deal["status"].as_str().unwrap().to_owned(),
+            stage_id: deal["stage_id"].as_str().unwrap().to_owned(),
+            pipeline_id: deal["pipeline_id"].as_str().unwrap().to_owned(),
+            closed_at: deal["closed_at"].as_str().map(str::to_owned),
+            lost_reason: deal["lost_reason"].as_str().map(str::to_owned),
+        };
+        assert_eq!(stored, replayed, "deal {id}");
+        assert_eq!(deal["created_at"], events[0]["at"]);
+        reopened += usize::from(events.iter().any(|e| e["kind"] == "reopened"));
+        *by_status.entry(stored.status).or_default() += 1;
+    }
+    let open = by_status["open"];
+    assert!(by_status["won"] > 30 && by_status["lost"] > 30, "{by_status:?}");
+    assert!(
+        (45..=120).contains(&open),
+        "about a fifth to a third still open: {by_status:?}"
+    );
+    assert!(reopened > 0, "some deals were reopened");
+    let unconverted = deals.iter().filter(|d| d["currency"] == "CHF").count();
+    assert!(unconverted > 0, "some deals in a currency without a rate");
+
+    // stage_entered_at: the latest event that put the deal in its stage.
+    let entered_mismatch = app
+        .scalar(&format!(
+            "select count(*) from deals d where d.organization_id = {org} and d.stage_entered_at <> (
+                 select e.at from deal_events e where e.deal_id = d.id and e.kind in ('created', 'moved', 'reopened')
+                 order by e.at desc, e.id desc limit 1)"
+        ))
+        .await;
+    assert_eq!(entered_mismatch, 0);
+
+    // last_activity_at: the latest creation or completion of the record's activities.
+    for (table, link) in [("deals", "deal_id"), ("leads", "lead_id")] {
+        let stale = app
+            .scalar(&format!(
+                "select count(*) from {table} r where r.organization_id = {org} and (
+                     (r.last_activity_at is null and exists (select 1 from activities a where a.{link} = r.id))
+                  or exists (select 1 from activities a where a.{link} = r.id
+                             and (a.created_at > r.last_activity_at or a.done_at > r.last_activity_at))
+                  or (r.last_activity_at is not null and not exists (
+                         select 1 from activities a where a.{link} = r.id
+                         and (a.created_at = r.last_activity_at or a.done_at = r.last_activity_at))))"
+            ))
+            .await;
+        assert_eq!(stale, 0, "{table}");
+    }
+    assert_eq!(
+        app.scalar(&count("activities", "and done_at is not null and done_at < created_at"))
+            .await,
+        0
+    );
+
+    // Activities: most done, some overdue, some open ahead.
+    let overdue = get(&app, &admin, "/api/v1/activities?status=overdue&limit=200").await;
+    assert!(
+        !overdue["data"].as_array().unwrap().is_empty(),
+        "some activities are overdue"
+    );
+    let open_ahead = get(&app, &admin, "/api/v1/activities?status=open&limit=200").await;
+    assert!(!open_ahead["data"].as_array().unwrap().is_empty());
+    assert!(app.scalar(&count("activities", "and done_at is not null")).await * 2 > summary.counts.activities as i64);
+
+    // Leads: scored by the rules, some MQLs, qualified, converted and unqualified.
+    let leads = all(&app, &admin, "/api/v1/leads").await;
+    assert_eq!(leads.len(), 450);
+    for lead in leads.iter().step_by(9) {
+        let id = lead["id"].as_str().unwrap();
+        let score = get(&app, &admin, &format!("/api/v1/leads/{id}/score")).await;
+        assert_eq!(score["score"], lead["score"], "lead {id}: {score}");
+    }
+    let threshold = organization["mql_threshold"].as_i64().unwrap();
+    for lead in &leads {
+        if lead["mql_at"].is_null() {
+            assert!(lead["score"].as_i64().unwrap() < threshold, "{lead}");
+        }
+    }
+    let with = |field: &str| leads.iter().filter(|l| !l[field].is_null()).count();
+    assert!(
+        with("mql_at") > 20 && with("qualified_at") > 20,
+        "MQLs and qualified leads"
+    );
+    let converted: Vec<&Value> = leads.iter().filter(|l| l["status"] == "converted").collect();
+    assert!(converted.len() > 10);
+    for lead in &converted {
+        let deal = lead["converted_deal_id"]
+            .as_str()
+            .expect("a converted lead names its deal");
+        assert!(deals
+            .iter()
+            .any(|d| d["id"] == deal && d["created_at"] == lead["converted_at"]));
+        assert!(!lead["converted_contact_id"].is_null());
+    }
+    assert!(leads.iter().any(|l| l["status"] == "unqualified"));
+    let sources: std::collections::HashSet<&str> = leads.iter().filter_map(|l| l["source"].as_str()).collect();
+    assert!(sources.len() >= 5, "{sources:?}");
+
+    // The history ends at now and spans the year before it.
+    let latest: DateTime<Utc> = deals
+        .iter()
+        .map(|d| d["updated_at"].as_str().unwrap().parse().unwrap())
+        .max()
+        .unwrap();
+    let earliest: DateTime<Utc> = deals
+        .iter()
+        .map(|d| d["created_at"].as_str().unwrap().parse().unwrap())
+        .min()
+        .unwrap();
+    assert!(
+        latest <= now && now - earliest > chrono::Duration::days(300) && now - earliest <= chrono::Duration::days(366)
+    );
+}
+
+/// Figures that do not depend on ids, for one organization.
+async fn fingerprint(app: &TestApp, org: Uuid) -> Vec<i64> {
+    let org = app.sql_uuid(org);
+    let mut figures = Vec::new();
+    for sql in [
+        "select count(*) from deals where organization_id = {org} and status = 'won'",
+        "select count(*) from deals where organization_id = {org} and status = 'open'",
+        "select cast(sum(amount_minor) as bigint) from deals where organization_id = {org}",
+        "select count(*) from deal_events where organization_id = {org} and kind = 'moved'",
+        "select count(*) from leads where organization_id = {org} and status = 'converted'",
+        "select cast(sum(score) as bigint) from leads where organization_id = {org}",
+        "select count(*) from leads where organization_id = {org} and mql_at is not null",
+        "select count(*) from activities where organization_id = {org} and done_at is null",
+        "select count(*) from contacts where organization_id = {org}",
+    ] {
+        figures.push(app.scalar(&sql.replace("{org}", &org)).await);
+    }
+    figures
+}
+
+async fn the_same_seed_tells_the_same_story_twice(app: TestApp) {
+    // Arrange
+    let now = Utc::now();
+
+    // Act
+    let first = run_demo(&app, 120, 7, now).await;
+    let second = run_demo(&app, 120, 7, now).await;
+    let other = run_demo(&app, 120, 8, now).await;
+
+    // Assert
+    assert_ne!(first.organization_id, second.organization_id);
+    assert_ne!(
+        first.admin().email,
+        second.admin().email,
+        "each demo has logins of its own"
+    );
+    assert_eq!(first.counts, second.counts);
+    let figures = fingerprint(&app, first.organization_id).await;
+    assert_eq!(figures, fingerprint(&app, second.organization_id).await);
+    assert_ne!(figures, fingerprint(&app, other.organization_id).await);
+}
