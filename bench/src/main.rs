@@ -5,6 +5,7 @@
 //! cargo run --release -p pipewise-bench -- --database-url sqlite:///tmp/bench.db --deals 1000000
 //! cargo run --release -p pipewise-bench -- --database-url postgres://postgres@127.0.0.1/pipewise_bench --deals 1000000
 //! cargo run --release -p pipewise-bench -- --scenario leads --database-url sqlite:///tmp/leads.db --leads 100000
+//! cargo run --release -p pipewise-bench -- --scenario reports --database-url sqlite:///tmp/reports.db --deals 1000000 --samples 10
 //! ```
 //!
 //! The database must be new (it is created for SQLite; create it first for
@@ -19,6 +20,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 mod leads;
+mod reports;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -26,6 +28,8 @@ enum Scenario {
     Deals,
     /// Rescoring every lead, and public form submissions.
     Leads,
+    /// Every report over `pipewise demo` data, for a month and a year.
+    Reports,
 }
 
 #[derive(Parser)]
@@ -48,6 +52,11 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if args.scenario == Scenario::Reports {
+        let deals = u64::try_from(args.deals).expect("a positive number of deals");
+        reports::run(&args.database_url, deals, args.samples).await;
+        return;
+    }
     let mut config = Config::for_database(&args.database_url);
     config.workers = Some(2);
     // The bench measures throughput, not the abuse guard.

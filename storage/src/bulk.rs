@@ -238,8 +238,8 @@ pub(crate) const DEALS: Insert = Insert {
     head: "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
                               status, owner_id, account_id, source, probability, expected_close_date,
                               forecast_category, lost_reason, version, created_at, updated_at, closed_at,
-                              stage_entered_at, last_activity_at, deleted_at)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, null)",
+                              stage_entered_at, last_activity_at, last_event_at, deleted_at)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, null)",
 };
 
 pub(crate) const DEAL_CONTACTS: Insert = Insert {
@@ -369,6 +369,8 @@ pub(crate) fn deal_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut Vec<Val
             Value::Time(r.closed_at),
             Value::time(r.stage_entered_at),
             Value::Time(r.last_activity_at),
+            // Reports read a deal's own row for any instant after its last event.
+            Value::Time(r.events.iter().map(|e| e.at).max()),
         ]);
     }
 }

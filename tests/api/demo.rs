@@ -10,7 +10,58 @@ use uuid::Uuid;
 on_both_backends!(
     a_demo_organization_has_a_year_of_history_that_agrees_with_its_event_logs,
     the_same_seed_tells_the_same_story_twice,
+    every_report_shows_the_demo_history_at_once,
 );
+
+async fn every_report_shows_the_demo_history_at_once(app: TestApp) {
+    let now = Utc::now();
+    let summary = run_demo(&app, 300, 7, now).await;
+    let admin = log_in(&app, &summary.admin().email, &summary.password).await;
+    // Every deal knows when its latest event happened, as the API's writes keep it.
+    let stale = "select count(*) from deals d where d.last_event_at is null \
+                 or d.last_event_at <> (select max(e.at) from deal_events e where e.deal_id = d.id)";
+    assert_eq!(app.scalar(stale).await, 0);
+    let pipeline = all(&app, &admin, "/api/v1/pipelines").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let year = format!(
+        "from={}&to={}",
+        (now - chrono::Duration::days(365)).date_naive(),
+        (now + chrono::Duration::days(1)).date_naive()
+    );
+    let report = |path: String| {
+        let admin = admin.clone();
+        let app = &app;
+        async move { get(app, &admin, &format!("/api/v1/reports/{path}")).await }
+    };
+    let summary_report = report(format!("summary?{year}")).await;
+    assert!(
+        summary_report["total"]["won_count"].as_u64().unwrap() > 0,
+        "{summary_report}"
+    );
+    assert!(summary_report["total"]["lost_count"].as_u64().unwrap() > 0);
+    assert!(summary_report["total"]["open_count"].as_u64().unwrap() > 0);
+    assert!(
+        summary_report["unconverted_deals"].as_u64().unwrap() > 0,
+        "CHF has no rate"
+    );
+    assert!(summary_report["total"]["win_rate"].is_number());
+    let funnel = report(format!("funnel?pipeline_id={pipeline}&{year}")).await;
+    assert!(funnel["cohort_size"].as_u64().unwrap() > 0);
+    let stages = report(format!("time-in-stage?pipeline_id={pipeline}&{year}")).await;
+    assert!(stages["stages"][0]["median_days"].is_number(), "{stages}");
+    let forecast = report("forecast?interval=quarter".to_owned()).await;
+    assert!(forecast["buckets"].as_array().is_some_and(|b| !b.is_empty()));
+    let leads = report(format!("leads?{year}")).await;
+    assert!(leads["total"]["lead_volume"].as_u64().unwrap() > 0);
+    let lost = report(format!("lost-reasons?{year}")).await;
+    assert!(!lost["reasons"].as_array().unwrap().is_empty());
+    let reps = report(format!("reps?{year}")).await;
+    assert!(reps["reps"].as_array().unwrap().len() >= 4);
+    let activities = report("activities".to_owned()).await;
+    assert!(activities["total"]["overdue"].as_u64().unwrap() > 0, "{activities}");
+}
 
 async fn run_demo(app: &TestApp, deals: u64, seed: u64, now: DateTime<Utc>) -> DemoSummary {
     let options = DemoOptions {
