@@ -130,6 +130,9 @@ pub trait BulkStore {
     /// The deals, their contact links and their events.
     async fn insert_deals(&self, org: Uuid, rows: &[BulkDeal]) -> Result<()>;
     async fn insert_activities(&self, org: Uuid, rows: &[BulkActivity]) -> Result<()>;
+    /// Refreshes the planner's statistics after a bulk load: without them
+    /// the database plans the reports' queries for empty tables.
+    async fn analyze(&self) -> Result<()>;
 }
 
 /// A value to bind, borrowed from the row where it can be.
@@ -532,6 +535,12 @@ macro_rules! impl_bulk_store {
                     let mut tx = self.begin_bulk().await?;
                     insert_values(&mut tx, &bulk::ACTIVITIES, &values).await?;
                     tx.commit().await?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn analyze(&self) -> $crate::Result<()> {
+                    sqlx::query("analyze").execute(&self.pool).await?;
                     Ok(())
                 }
             }

@@ -419,6 +419,7 @@ pub async fn run(database_url: &str, options: &DemoOptions, now: DateTime<Utc>) 
         last.await.map_err(|e| DemoError::Generator(e.to_string()))??;
     }
     generator.await.map_err(|e| DemoError::Generator(e.to_string()))?;
+    store.analyze().await?;
     summary.counts = counts;
     summary.seconds = began.elapsed().as_secs_f64();
     Ok(summary)
