@@ -91,7 +91,7 @@ pub struct ReportDealList {
 #[utoipa::path(
     tag = "reports",
     params(
-        ("report" = DrillReport, Path, description = "The report"),
+        ("report" = inline(DrillReport), Path, description = "The report"),
         CommonQuery,
         DrillQuery,
     ),
