@@ -15,7 +15,7 @@ use crate::{
 
 /// Milliseconds from `earlier` to `later`, rounded to a whole number on both
 /// backends, so that sums and medians agree exactly between them.
-fn ms_between(backend: Backend, later: &str, earlier: &str) -> String {
+pub(super) fn ms_between(backend: Backend, later: &str, earlier: &str) -> String {
     match backend {
         Backend::Postgres => {
             format!("cast(round((extract(epoch from {later}) - extract(epoch from {earlier})) * 1000) as bigint)")
@@ -24,7 +24,7 @@ fn ms_between(backend: Backend, later: &str, earlier: &str) -> String {
     }
 }
 
-fn null_uuid(backend: Backend) -> &'static str {
+pub(super) fn null_uuid(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => "cast(null as uuid)",
         Backend::Sqlite => "cast(null as blob)",

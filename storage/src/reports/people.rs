@@ -3,7 +3,10 @@
 
 use uuid::Uuid;
 
-use super::{ActivityGrouping, ActivityQuery, LeadQuery, ReportScope};
+use super::{
+    members::{ms_between, null_uuid},
+    ActivityGrouping, ActivityQuery, LeadQuery, ReportScope,
+};
 use crate::{
     sql::{Arg, Sql},
     Backend,
@@ -25,10 +28,7 @@ fn lead_scope(sql: &mut Sql, org: Uuid, scope: &ReportScope) {
 
 /// One count per measure and source; `lead_velocity` per month index.
 pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &LeadQuery) -> Vec<Sql> {
-    let null_uuid = match backend {
-        Backend::Postgres => "cast(null as uuid)",
-        Backend::Sqlite => "cast(null as blob)",
-    };
+    let null_uuid = null_uuid(backend);
     let by_source = |measure: &str, condition: &str, args: Vec<Arg>| {
         let mut sql = Sql::new(&format!(
             "select '{measure}' as measure, {null_uuid} as key_id, l.source as key_text, \
@@ -74,14 +74,7 @@ pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &Lea
          cast(null as bigint) as key_num, count(*) as n, cast(sum(f.ms) as bigint) as ms from (select "
     ));
     let earliest = "(select min(a.created_at) from activities a where a.lead_id = l.id and a.deleted_at is null)";
-    let ms = match backend {
-        Backend::Postgres => {
-            format!("cast(round((extract(epoch from {earliest}) - extract(epoch from l.created_at)) * 1000) as bigint)")
-        }
-        Backend::Sqlite => {
-            format!("cast(round((julianday({earliest}) - julianday(l.created_at)) * 86400000.0) as integer)")
-        }
-    };
+    let ms = ms_between(backend, earliest, "l.created_at");
     first.push(&format!("{ms} as ms from leads l where"));
     lead_scope(&mut first, org, scope);
     first.push_args(created, period());
@@ -117,10 +110,7 @@ pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &Lea
 
 /// Overdue, due today and done in the period, by type or by owner.
 pub(crate) fn activity_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &ActivityQuery) -> Vec<Sql> {
-    let null_uuid = match backend {
-        Backend::Postgres => "cast(null as uuid)",
-        Backend::Sqlite => "cast(null as blob)",
-    };
+    let null_uuid = null_uuid(backend);
     let key = match q.grouping {
         ActivityGrouping::Type => (null_uuid, "a.type", "a.type"),
         ActivityGrouping::Owner => ("a.owner_id", "cast(null as text)", "a.owner_id"),

@@ -5,7 +5,7 @@ use actix_web::{http::header, HttpRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use pipewise_domain::{
     money::round_money,
-    report::{local_date, parse_bound, resolve_period, Period},
+    report::{local_date, parse_bound, ratio, resolve_period, Period},
     Organization, Pipeline, Stage,
 };
 use pipewise_storage::reports::{Fact, ReportScope};
@@ -289,10 +289,6 @@ pub fn money(value: Decimal) -> String {
     let mut rounded = round_money(value);
     rounded.rescale(2);
     rounded.to_string()
-}
-
-pub fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
-    (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
 
 /// What a report counted, so that a reader can check every figure.
