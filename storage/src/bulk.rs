@@ -252,8 +252,9 @@ pub(crate) const DEAL_CONTACTS: Insert = Insert {
 
 pub(crate) const DEAL_EVENTS: Insert = Insert {
     head: "insert into deal_events (id, organization_id, deal_id, kind, at, pipeline_id, stage_id, from_stage_id,
-                                    lost_reason, actor_user_id, actor_api_key_id, created_at)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    lost_reason, actor_user_id, actor_api_key_id, created_at, opens_stint, ends_at,
+                                    next_kind, next_pipeline_id, next_stage_id)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 pub(crate) const ACTIVITIES: Insert = Insert {
@@ -394,7 +395,19 @@ pub(crate) fn deal_contact_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut
 
 pub(crate) fn deal_event_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut Vec<Value<'a>>) {
     for r in rows {
-        for e in &r.events {
+        // In the log's order, each event with its successor (as
+        // `insert_deal_event` links them) and whether the deal is open after it.
+        let mut log: Vec<&BulkDealEvent> = r.events.iter().collect();
+        log.sort_by_key(|e| (e.at, e.id));
+        let mut open = false;
+        for (i, e) in log.iter().enumerate() {
+            open = match e.kind {
+                EventKind::Created | EventKind::Reopened => true,
+                EventKind::Won | EventKind::Lost => false,
+                EventKind::Moved => open,
+            };
+            let opens_stint = open && !matches!(e.kind, EventKind::Won | EventKind::Lost);
+            let next = log.get(i + 1);
             let (user, key) = match e.actor {
                 Actor::User(id) => (Some(id), None),
                 Actor::ApiKey(id) => (None, Some(id)),
@@ -413,6 +426,11 @@ pub(crate) fn deal_event_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut V
                 Value::Uuid(user),
                 Value::Uuid(key),
                 Value::time(e.created_at),
+                Value::Int(Some(i64::from(opens_stint))),
+                Value::Time(next.map(|n| n.at)),
+                Value::opt_str(next.map(|n| n.kind.as_str())),
+                Value::Uuid(next.map(|n| n.pipeline_id)),
+                Value::Uuid(next.map(|n| n.stage_id)),
             ]);
         }
     }

@@ -982,12 +982,17 @@ macro_rules! impl_deal_store {
                 Actor::ApiKey(id) => (None, Some(id)),
                 Actor::System => (None, None),
             };
+            let id = Uuid::now_v7();
+            // Callers have written the deal's new state already: the event
+            // opens a stint when it leaves the deal open in a stage.
             sqlx::query(
                 "insert into deal_events (id, organization_id, deal_id, kind, at, pipeline_id, stage_id, from_stage_id,
-                     lost_reason, actor_user_id, actor_api_key_id, created_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     lost_reason, actor_user_id, actor_api_key_id, created_at, opens_stint)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                     case when $4 in ('created', 'moved', 'reopened')
+                          and (select status from deals where id = $3) = 'open' then 1 else 0 end)",
             )
-            .bind(Uuid::now_v7())
+            .bind(id)
             .bind(org)
             .bind(deal)
             .bind(kind)
@@ -1001,11 +1006,35 @@ macro_rules! impl_deal_store {
             .bind(now)
             .execute(&mut **tx)
             .await?;
-            // Events are appended in order (never before the previous one), so
-            // this is the latest event's instant.
-            sqlx::query("update deals set last_event_at = $2 where id = $1")
+            // The event ends the state its predecessor set, and (should two
+            // events share an instant, their ids deciding the order) its own
+            // ends where its successor begins.
+            sqlx::query(
+                "update deal_events set ends_at = $3, next_kind = $4, next_pipeline_id = $5, next_stage_id = $6
+                 where id = (select p.id from deal_events p where p.deal_id = $1 and (p.at, p.id) < ($3, $2)
+                             order by p.at desc, p.id desc limit 1)",
+            )
+            .bind(deal)
+            .bind(id)
+            .bind(at)
+            .bind(kind)
+            .bind(pipeline)
+            .bind(stage)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "update deal_events set (ends_at, next_kind, next_pipeline_id, next_stage_id) =
+                     (select n.at, n.kind, n.pipeline_id, n.stage_id from deal_events n
+                      where n.deal_id = $1 and (n.at, n.id) > ($3, $2) order by n.at, n.id limit 1)
+                 where id = $2",
+            )
+            .bind(deal)
+            .bind(id)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("update deals set last_event_at = (select max(at) from deal_events where deal_id = $1) where id = $1")
                 .bind(deal)
-                .bind(at)
                 .execute(&mut **tx)
                 .await?;
             Ok(())

@@ -254,6 +254,20 @@ impl TestApp {
     }
 }
 
+/// Counts the deal events whose stint links (`ends_at`, `next_*`,
+/// `opens_stint`) differ from what the log itself says: the stage reports
+/// read those links, so every write must keep them true.
+pub const STALE_STINT_LINKS: &str = "select count(*) from deal_events e join (
+        select id, lead(at) over w as n_at, lead(kind) over w as n_kind,
+               lead(pipeline_id) over w as n_pipeline, lead(stage_id) over w as n_stage
+        from deal_events window w as (partition by deal_id order by at, id)) n on n.id = e.id
+    where e.ends_at is distinct from n.n_at or e.next_kind is distinct from n.n_kind
+       or e.next_pipeline_id is distinct from n.n_pipeline or e.next_stage_id is distinct from n.n_stage
+       or e.opens_stint <> case when e.kind in ('created', 'reopened') then 1
+            when e.kind = 'moved' and coalesce((select w.kind from deal_events w
+                where w.deal_id = e.deal_id and (w.at, w.id) < (e.at, e.id) and w.kind in ('won', 'lost', 'reopened')
+                order by w.at desc, w.id desc limit 1), 'reopened') = 'reopened' then 1 else 0 end";
+
 /// Starts a server for `config` and returns its base URL.
 pub async fn serve(config: Config) -> String {
     let app = Application::build(config).await.expect("application starts");

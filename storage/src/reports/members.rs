@@ -178,33 +178,29 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
                 .unwrap_or_default();
             cols.key_num = format!(
                 "(select max(rs.position) from deal_events y join stages rs on rs.id = y.stage_id \
-                 where y.deal_id = d.id and y.at <= {as_of_p} and y.kind in ('created', 'moved', 'reopened') \
-                 and {real}{same_pipeline})",
-                real = open_before("y"),
+                 where y.deal_id = d.id and y.at <= {as_of_p} and y.opens_stint = 1{same_pipeline})"
             );
-            let as_of_q = sql.arg(Arg::Time(*as_of));
+            // Won at `as_of`: as the deal is now when nothing happened to it
+            // since, else by its latest status event by then.
+            let (q1, q2) = (sql.arg(Arg::Time(*as_of)), sql.arg(Arg::Time(*as_of)));
             cols.flag = format!(
-                "case when (select x.kind from deal_events x where x.deal_id = d.id and x.at <= {as_of_q} \
+                "case when d.last_event_at <= {q1} then (case when d.status = 'won' then 1 else 0 end) \
+                 when (select x.kind from deal_events x where x.deal_id = d.id and x.at <= {q2} \
                  and x.kind in ('won', 'lost', 'reopened') order by x.at desc, x.id desc limit 1) = 'won' \
                  then 1 else 0 end"
             );
         }
         DealSet::StintsEnded { from, to } => {
-            body.push(
-                " from deal_events x join deal_events st on st.id = (select y.id from deal_events y \
-                 where y.deal_id = x.deal_id and (y.at, y.id) < (x.at, x.id) order by y.at desc, y.id desc limit 1) \
-                 join deals d on d.id = x.deal_id where 1 = 1",
-            );
+            body.push(" from deal_events st join deals d on d.id = st.deal_id where 1 = 1");
             scope_filter(&mut body, org, scope);
             body.push_args(
-                " and x.organization_id = {} and x.kind in ('moved', 'won', 'lost') and x.at >= {} and x.at < {}",
+                " and st.organization_id = {} and st.opens_stint = 1 and st.ends_at >= {} and st.ends_at < {}",
                 [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*to)],
             );
-            body.push(&format!(" and {}", open_before("x")));
             pipeline_filter(&mut body, "st.pipeline_id", scope);
             cols.pos = "st.id".into();
             cols.key_id = "st.stage_id".into();
-            cols.ms = ms_between(backend, "x.at", "st.at");
+            cols.ms = ms_between(backend, "st.ends_at", "st.at");
         }
         DealSet::StintsStarted {
             from,
@@ -214,17 +210,13 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
         } => {
             body.push(
                 " from deal_events st join deals d on d.id = st.deal_id \
-                 left join deal_events z on z.id = (select y.id from deal_events y \
-                 where y.deal_id = st.deal_id and (y.at, y.id) > (st.at, st.id) order by y.at, y.id limit 1) \
-                 left join stages ss on ss.id = st.stage_id left join stages zs on zs.id = z.stage_id where 1 = 1",
+                 left join stages ss on ss.id = st.stage_id left join stages zs on zs.id = st.next_stage_id where 1 = 1",
             );
             scope_filter(&mut body, org, scope);
             body.push_args(
-                " and st.organization_id = {} and st.kind in ('created', 'moved', 'reopened') \
-                 and st.at >= {} and st.at < {} and st.at <= {}",
+                " and st.organization_id = {} and st.opens_stint = 1 and st.at >= {} and st.at < {} and st.at <= {}",
                 [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*to), Arg::Time(*as_of)],
             );
-            body.push(&format!(" and {}", open_before("st")));
             pipeline_filter(&mut body, "st.pipeline_id", scope);
             let as_of_p = sql.arg(Arg::Time(*as_of));
             let c1 = sql.arg(Arg::Time(*censor_at));
@@ -233,15 +225,15 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             cols.pos = "st.id".into();
             cols.key_id = "st.stage_id".into();
             cols.key_num = format!(
-                "case when z.id is null or z.at > {as_of_p} then 0 when z.kind = 'won' then 1 \
-                 when z.kind = 'lost' then 3 when z.pipeline_id <> st.pipeline_id then 4 \
+                "case when st.ends_at is null or st.ends_at > {as_of_p} then 0 when st.next_kind = 'won' then 1 \
+                 when st.next_kind = 'lost' then 3 when st.next_pipeline_id <> st.pipeline_id then 4 \
                  when zs.position > ss.position then 1 when zs.position < ss.position then 2 else 4 end"
             );
-            cols.flag = format!("case when z.id is null or z.at > {c1} then 1 else 0 end");
+            cols.flag = format!("case when st.ends_at is null or st.ends_at > {c1} then 1 else 0 end");
             cols.ms = format!(
-                "case when z.id is null or z.at > {c2} then {} else {} end",
+                "case when st.ends_at is null or st.ends_at > {c2} then {} else {} end",
                 ms_between(backend, &c3, "st.at"),
-                ms_between(backend, "z.at", "st.at")
+                ms_between(backend, "st.ends_at", "st.at")
             );
         }
         DealSet::Stalled { as_of, idle_days } => {
@@ -319,17 +311,6 @@ fn open_at(body: &mut Sql, org: Uuid, scope: &ReportScope, at: DateTime<Utc>) {
     ));
     scope_filter(body, org, scope);
     pipeline_filter(body, "d.at_pipeline", scope);
-}
-
-/// Whether the deal was open just before event `alias`: a `moved` event
-/// while a deal is closed only relabels its stage (a stage deleted under a
-/// closed deal), and starts or ends no stint.
-fn open_before(alias: &str) -> String {
-    format!(
-        "({alias}.kind <> 'moved' or coalesce((select w.kind from deal_events w where w.deal_id = {alias}.deal_id \
-         and (w.at, w.id) < ({alias}.at, {alias}.id) and w.kind in ('won', 'lost', 'reopened') \
-         order by w.at desc, w.id desc limit 1), 'reopened') = 'reopened')"
-    )
 }
 
 /// Appends `tail`, renumbering its placeholders after those of `sql`.
