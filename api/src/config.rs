@@ -26,9 +26,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// How many deals the year has; leads, activities, accounts and contacts scale with it.
+    /// How many deals the history has; leads, activities, accounts and contacts scale with it.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub deals: u64,
+    /// How many years the history spans, the deals spread evenly over them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub years: u32,
     /// The same seed gives the same data (apart from ids); without one, a seed is drawn and printed.
     #[arg(long)]
     pub seed: Option<u64>,

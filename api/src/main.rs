@@ -57,6 +57,7 @@ async fn serve(config: pipewise_api::Config) -> Result<(), String> {
 async fn demo(database_url: &str, args: DemoArgs) -> Result<(), String> {
     let options = DemoOptions {
         deals: args.deals,
+        years: args.years,
         seed: args.seed.unwrap_or_else(rand::random),
         progress: true,
     };

@@ -47,6 +47,9 @@ struct Args {
     /// Requests per measured call.
     #[arg(long, default_value_t = 300)]
     samples: usize,
+    /// Years of demo history for the reports scenario (the deals spread over them).
+    #[arg(long, default_value_t = 1)]
+    years: u32,
 }
 
 #[tokio::main]
@@ -54,7 +57,7 @@ async fn main() {
     let args = Args::parse();
     if args.scenario == Scenario::Reports {
         let deals = u64::try_from(args.deals).expect("a positive number of deals");
-        reports::run(&args.database_url, deals, args.samples).await;
+        reports::run(&args.database_url, deals, args.years, args.samples).await;
         return;
     }
     let mut config = Config::for_database(&args.database_url);

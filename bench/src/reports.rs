@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 
 use crate::measure;
 
-pub(crate) async fn run(url: &str, deals: u64, samples: usize) {
+pub(crate) async fn run(url: &str, deals: u64, years: u32, samples: usize) {
     let now = Utc::now();
     let options = DemoOptions {
         deals,
+        years,
         seed: 7,
         progress: true,
     };

@@ -11,7 +11,28 @@ on_both_backends!(
     a_demo_organization_has_a_year_of_history_that_agrees_with_its_event_logs,
     the_same_seed_tells_the_same_story_twice,
     every_report_shows_the_demo_history_at_once,
+    a_longer_demo_history_spreads_its_deals_over_the_years,
 );
+
+async fn a_longer_demo_history_spreads_its_deals_over_the_years(app: TestApp) {
+    let now = Utc::now();
+    let summary = run_demo_over(&app, 200, 3, 5, now).await;
+    let admin = log_in(&app, &summary.admin().email, &summary.password).await;
+    let created = |sort: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let page = get(app, admin, &format!("/api/v1/deals?limit=1&sort={sort}")).await;
+            DateTime::parse_from_rfc3339(page["data"][0]["created_at"].as_str().unwrap())
+                .unwrap()
+                .with_timezone(&Utc)
+        }
+    };
+    let (oldest, newest) = (created("created_at").await, created("-created_at").await);
+    assert!(oldest > now - chrono::Duration::days(3 * 365 + 2), "{oldest}");
+    assert!(oldest < now - chrono::Duration::days(2 * 365), "{oldest}");
+    assert!(newest > now - chrono::Duration::days(60), "{newest}");
+    assert_eq!(app.scalar(STALE_STINT_LINKS).await, 0);
+}
 
 async fn every_report_shows_the_demo_history_at_once(app: TestApp) {
     let now = Utc::now();
@@ -65,8 +86,13 @@ async fn every_report_shows_the_demo_history_at_once(app: TestApp) {
 }
 
 async fn run_demo(app: &TestApp, deals: u64, seed: u64, now: DateTime<Utc>) -> DemoSummary {
+    run_demo_over(app, deals, 1, seed, now).await
+}
+
+async fn run_demo_over(app: &TestApp, deals: u64, years: u32, seed: u64, now: DateTime<Utc>) -> DemoSummary {
     let options = DemoOptions {
         deals,
+        years,
         seed,
         progress: false,
     };

@@ -28,8 +28,10 @@ use crate::security::password::Hasher;
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// How many deals the year has.
+    /// How many deals the history has.
     pub deals: u64,
+    /// How many years the history spans (the deals spread evenly over them).
+    pub years: u32,
     /// The same seed (and the same `now`) gives the same data, apart from ids.
     pub seed: u64,
     /// Report progress on standard error.
@@ -358,16 +360,16 @@ async fn write_follow_ups(store: &dyn Store, org: Uuid, batch: &Batch) -> Result
 pub async fn run(database_url: &str, options: &DemoOptions, now: DateTime<Utc>) -> Result<DemoSummary, DemoError> {
     let began = Instant::now();
     let store = pipewise_storage::connect(database_url).await?;
-    let founded = now - Duration::days(story::HISTORY_DAYS) - Duration::days(1);
+    let founded = now - Duration::days(story::YEAR_DAYS * i64::from(options.years)) - Duration::days(1);
     let (cast, mut summary) = set_up(&*store, founded, &demo_password()).await?;
     summary.seed = options.seed;
     let org = cast.organization_id;
 
     // The simulation runs on a thread of its own, a batch or two ahead of the writes.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<(Batch, u64, u64)>(2);
-    let (deals, seed) = (options.deals, options.seed);
+    let (deals, seed, years) = (options.deals, options.seed, options.years);
     let generator = tokio::task::spawn_blocking(move || {
-        let mut story = Story::new(cast, seed, deals, now);
+        let mut story = Story::new(cast, seed, deals, years, now);
         while let Some(batch) = story.next_batch() {
             if sender
                 .blocking_send((batch, story.deals_told(), story.deals()))

@@ -33,8 +33,8 @@ use pipewise_storage::{
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use uuid::Uuid;
 
-/// How long the history is.
-pub const HISTORY_DAYS: i64 = 365;
+/// How long one year of history is.
+pub const YEAR_DAYS: i64 = 365;
 /// Leads per deal over the year.
 const LEADS_PER_DEAL: f64 = 1.5;
 /// Accounts per deal in the pool of existing companies.
@@ -125,6 +125,8 @@ pub struct Story {
     cast: Cast,
     now: DateTime<Utc>,
     start: DateTime<Utc>,
+    /// How many days the history spans.
+    history_days: i64,
     deals: u64,
     leads: u64,
     companies: Vec<Company>,
@@ -390,13 +392,16 @@ fn ascii_local(first: &str, last: &str) -> String {
 }
 
 impl Story {
-    pub fn new(cast: Cast, seed: u64, deals: u64, now: DateTime<Utc>) -> Self {
-        let start = now - Duration::days(HISTORY_DAYS);
+    /// `deals` spread evenly over `years` years up to `now`.
+    pub fn new(cast: Cast, seed: u64, deals: u64, years: u32, now: DateTime<Utc>) -> Self {
+        let history_days = YEAR_DAYS * i64::from(years);
+        let start = now - Duration::days(history_days);
         let mut story = Story {
             rng: StdRng::seed_from_u64(seed),
             cast,
             now,
             start,
+            history_days,
             deals,
             leads: (deals as f64 * LEADS_PER_DEAL).round() as u64,
             companies: Vec::new(),
@@ -520,7 +525,7 @@ impl Story {
                 let day = if self.rng.gen_bool(0.35) {
                     self.rng.gen_range(0.0..2.0)
                 } else {
-                    self.rng.gen_range(0.0..HISTORY_DAYS as f64)
+                    self.rng.gen_range(0.0..self.history_days as f64)
                 };
                 self.start + secs(day)
             })
@@ -594,7 +599,7 @@ impl Story {
     /// became of them), and the deals opened in it.
     fn tell_slice(&mut self, batch: &mut Batch) {
         let k = self.slice;
-        let span = HISTORY_DAYS as f64 / self.slices as f64;
+        let span = self.history_days as f64 / self.slices as f64;
         let from = k as f64 * span;
         let deal_target = self.share(self.deals, k + 1) - self.share(self.deals, k);
         let lead_count = self.share(self.leads, k + 1) - self.share(self.leads, k);

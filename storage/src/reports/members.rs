@@ -164,22 +164,28 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             cols.flag = "case when d.forecast_category = 'commit' then 1 else 0 end".into();
         }
         DealSet::Cohort { from, to, as_of } => {
-            body.push(" from deal_events c join deals d on d.id = c.deal_id where 1 = 1");
+            // The highest position each deal reached by `as_of`, aggregated in
+            // one pass over the stints since `from` (a cohort deal has no
+            // event before its creation) rather than looked up deal by deal.
+            let mut reached = Sql::default();
+            reached.push_args(
+                " left join (select y.deal_id, max(rs.position) as position from deal_events y \
+                 join stages rs on rs.id = y.stage_id where y.organization_id = {} and y.opens_stint = 1 \
+                 and y.at >= {} and y.at <= {}",
+                [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*as_of)],
+            );
+            pipeline_filter(&mut reached, "y.pipeline_id", scope);
+            reached.push(" group by y.deal_id) r on r.deal_id = d.id");
+            body.push(" from deal_events c join deals d on d.id = c.deal_id");
+            append(&mut body, reached);
+            body.push(" where 1 = 1");
             scope_filter(&mut body, org, scope);
             body.push_args(
                 " and c.organization_id = {} and c.kind = 'created' and c.at >= {} and c.at < {} and c.at <= {}",
                 [Arg::Uuid(org), Arg::Time(*from), Arg::Time(*to), Arg::Time(*as_of)],
             );
             pipeline_filter(&mut body, "c.pipeline_id", scope);
-            let as_of_p = sql.arg(Arg::Time(*as_of));
-            let pipeline = scope.pipeline_id.map(|p| sql.arg(Arg::Uuid(p)));
-            let same_pipeline = pipeline
-                .map(|p| format!(" and y.pipeline_id = {p}"))
-                .unwrap_or_default();
-            cols.key_num = format!(
-                "(select max(rs.position) from deal_events y join stages rs on rs.id = y.stage_id \
-                 where y.deal_id = d.id and y.at <= {as_of_p} and y.opens_stint = 1{same_pipeline})"
-            );
+            cols.key_num = "r.position".into();
             // Won at `as_of`: as the deal is now when nothing happened to it
             // since, else by its latest status event by then.
             let (q1, q2) = (sql.arg(Arg::Time(*as_of)), sql.arg(Arg::Time(*as_of)));
