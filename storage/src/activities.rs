@@ -218,6 +218,15 @@ pub(crate) fn activity_instant(created_at: DateTime<Utc>, done_at: Option<DateTi
     done_at.map_or(created_at, |done| done.max(created_at))
 }
 
+/// Sets a lead's `first_activity_at`: its first live activity's creation.
+pub(crate) const LEAD_MARK: &str = "update leads set first_activity_at = (select min(a.created_at) from activities a
+     where a.lead_id = leads.id and a.deleted_at is null) where organization_id = $1 and id = $2";
+
+/// Sets a deal's `live_activity_at`: the latest instant of its live activities.
+pub(crate) const DEAL_MARK: &str = "update deals set live_activity_at = (select max(case when a.done_at is not null
+     and a.done_at > a.created_at then a.done_at else a.created_at end) from activities a
+     where a.deal_id = deals.id and a.deleted_at is null) where organization_id = $1 and id = $2";
+
 /// The SQL of a page of activities.
 pub(crate) fn list_sql(org: Uuid, filter: &ActivityFilter, page: &ActivityPage, now: DateTime<Utc>) -> Sql {
     let mut sql = Sql::new("select * from activities where ");
@@ -382,6 +391,7 @@ macro_rules! impl_activity_store {
                     .map_err(activity_write_error)?;
                     touch_links(&mut tx, org, l, activity_instant(created_at, fields.done_at)).await?;
                     rescore(&mut tx, org, &Links::default(), l, now).await?;
+                    refresh_marks(&mut tx, org, &Links::default(), l).await?;
                     super::lead_core::notify_assignment(
                         &mut tx,
                         org,
@@ -452,6 +462,7 @@ macro_rules! impl_activity_store {
                     )
                     .await?;
                     rescore(&mut tx, org, &current.links, l, now).await?;
+                    refresh_marks(&mut tx, org, &current.links, l).await?;
                     super::lead_core::notify_assignment(
                         &mut tx,
                         org,
@@ -491,6 +502,7 @@ macro_rules! impl_activity_store {
                     .execute(&mut *tx)
                     .await?;
                     rescore(&mut tx, org, &current.links, &Links::default(), now).await?;
+                    refresh_marks(&mut tx, org, &current.links, &Links::default()).await?;
                     audit(&mut tx, org, actor, "activity.trashed", Some(id), now).await?;
                     tx.commit().await?;
                     Ok(())
@@ -521,6 +533,7 @@ macro_rules! impl_activity_store {
                     .execute(&mut *tx)
                     .await?;
                     rescore(&mut tx, org, &Links::default(), &current.links, now).await?;
+                    refresh_marks(&mut tx, org, &Links::default(), &current.links).await?;
                     audit(&mut tx, org, actor, "activity.restored", Some(id), now).await?;
                     let activity = load(&mut tx, org, id).await?;
                     tx.commit().await?;
@@ -585,6 +598,46 @@ macro_rules! impl_activity_store {
                         .bind(at)
                         .execute(&mut **tx)
                         .await?;
+                }
+                Ok(())
+            }
+
+            /// Recomputes the activity marks of the lead and the deal an
+            /// activity was and is linked to. Each record's row is locked
+            /// first, so that the recomputation (a statement of its own, with
+            /// a snapshot taken after the lock) reads every activity a
+            /// concurrent write committed before it; one that comes later
+            /// waits and recomputes after it.
+            async fn refresh_marks(tx: &mut Tx, org: Uuid, before: &Links, after: &Links) -> $crate::Result<()> {
+                let targets = [
+                    (
+                        "leads",
+                        "first_activity_at",
+                        before.lead_id,
+                        after.lead_id,
+                        $crate::activities::LEAD_MARK,
+                    ),
+                    (
+                        "deals",
+                        "live_activity_at",
+                        before.deal_id,
+                        after.deal_id,
+                        $crate::activities::DEAL_MARK,
+                    ),
+                ];
+                for (table, mark_column, was, is, mark) in targets {
+                    let mut ids: Vec<Uuid> = was.into_iter().chain(is).collect();
+                    ids.sort();
+                    ids.dedup();
+                    for id in ids {
+                        // An update that changes nothing takes the row lock an
+                        // update takes: unlike `for update`, it does not wait
+                        // for the key-share locks of other activities' inserts.
+                        let lock =
+                            format!("update {table} set {mark_column} = {mark_column} where organization_id = $1 and id = $2");
+                        sqlx::query(&lock).bind(org).bind(id).execute(&mut **tx).await?;
+                        sqlx::query(mark).bind(org).bind(id).execute(&mut **tx).await?;
+                    }
                 }
                 Ok(())
             }

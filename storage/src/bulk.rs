@@ -173,6 +173,8 @@ impl<'a> Value<'a> {
 pub(crate) struct Insert {
     pub head: &'static str,
     pub row: &'static str,
+    /// What follows the rows: empty for an insert.
+    pub tail: &'static str,
 }
 
 impl Insert {
@@ -205,6 +207,7 @@ impl Insert {
                 }
             }
         }
+        sql.push_str(self.tail);
         sql
     }
 
@@ -219,12 +222,14 @@ pub(crate) const ACCOUNTS: Insert = Insert {
     head: "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count, owner_id,
                                  version, created_at, updated_at, deleted_at, last_activity_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?)",
+    tail: "",
 };
 
 pub(crate) const CONTACTS: Insert = Insert {
     head: "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title, account_id,
                                  buying_role, owner_id, version, created_at, updated_at, last_activity_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+    tail: "",
 };
 
 pub(crate) const LEADS: Insert = Insert {
@@ -235,6 +240,7 @@ pub(crate) const LEADS: Insert = Insert {
                               converted_account_id, converted_deal_id, form_id, version, created_at, updated_at,
                               deleted_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null)",
+    tail: "",
 };
 
 pub(crate) const DEALS: Insert = Insert {
@@ -243,11 +249,13 @@ pub(crate) const DEALS: Insert = Insert {
                               forecast_category, lost_reason, version, created_at, updated_at, closed_at,
                               stage_entered_at, last_activity_at, last_event_at, deleted_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, null)",
+    tail: "",
 };
 
 pub(crate) const DEAL_CONTACTS: Insert = Insert {
     head: "insert into deal_contacts (deal_id, contact_id, organization_id, buying_role, created_at)",
     row: "(?, ?, ?, ?, ?)",
+    tail: "",
 };
 
 pub(crate) const DEAL_EVENTS: Insert = Insert {
@@ -255,6 +263,7 @@ pub(crate) const DEAL_EVENTS: Insert = Insert {
                                     lost_reason, actor_user_id, actor_api_key_id, created_at, opens_stint, ends_at,
                                     next_kind, next_pipeline_id, next_stage_id)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    tail: "",
 };
 
 pub(crate) const ACTIVITIES: Insert = Insert {
@@ -262,7 +271,50 @@ pub(crate) const ACTIVITIES: Insert = Insert {
                                    contact_id, account_id, deal_id, overdue_notified_at, version, created_at,
                                    updated_at, deleted_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, 1, ?, ?, null)",
+    tail: "",
 };
+
+// A bulk load only adds live activities: a record's marks move toward them
+// (`column2` is a row's instant, `column1` the record's id).
+pub(crate) const LEAD_MARKS: Insert = Insert {
+    head: "update leads set first_activity_at = case when leads.first_activity_at is null
+                or leads.first_activity_at > v.column2 then v.column2 else leads.first_activity_at end
+           from (",
+    row: "(?, ?)",
+    tail: ") v where leads.id = v.column1",
+};
+
+pub(crate) const DEAL_MARKS: Insert = Insert {
+    head: "update deals set live_activity_at = case when deals.live_activity_at is null
+                or deals.live_activity_at < v.column2 then v.column2 else deals.live_activity_at end
+           from (",
+    row: "(?, ?)",
+    tail: ") v where deals.id = v.column1",
+};
+
+/// Each linked lead's earliest activity creation and each linked deal's
+/// latest activity instant among `rows`.
+pub(crate) fn mark_values(rows: &[BulkActivity], leads: &mut Vec<Value<'_>>, deals: &mut Vec<Value<'_>>) {
+    let mut first = std::collections::BTreeMap::<Uuid, DateTime<Utc>>::new();
+    let mut latest = std::collections::BTreeMap::<Uuid, DateTime<Utc>>::new();
+    for r in rows {
+        if let Some(lead) = r.fields.links.lead_id {
+            let at = first.entry(lead).or_insert(r.created_at);
+            *at = (*at).min(r.created_at);
+        }
+        if let Some(deal) = r.fields.links.deal_id {
+            let instant = crate::activities::activity_instant(r.created_at, r.fields.done_at);
+            let at = latest.entry(deal).or_insert(instant);
+            *at = (*at).max(instant);
+        }
+    }
+    for (id, at) in first {
+        leads.extend([Value::id(id), Value::time(at)]);
+    }
+    for (id, at) in latest {
+        deals.extend([Value::id(id), Value::time(at)]);
+    }
+}
 
 fn email(email: &Option<Email>) -> Value<'_> {
     Value::opt_str(email.as_ref().map(Email::as_str))
@@ -552,6 +604,10 @@ macro_rules! impl_bulk_store {
                     bulk::activity_values(org, rows, &mut values);
                     let mut tx = self.begin_bulk().await?;
                     insert_values(&mut tx, &bulk::ACTIVITIES, &values).await?;
+                    let (mut leads, mut deals) = (Vec::new(), Vec::new());
+                    bulk::mark_values(rows, &mut leads, &mut deals);
+                    insert_values(&mut tx, &bulk::LEAD_MARKS, &leads).await?;
+                    insert_values(&mut tx, &bulk::DEAL_MARKS, &deals).await?;
                     tx.commit().await?;
                     Ok(())
                 }

@@ -3,6 +3,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use pipewise_tests::{
     expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, uuid, Session, TestApp,
+    STALE_ACTIVITY_MARKS,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -29,6 +30,7 @@ on_both_backends!(
     api_keys_default_the_owner_to_their_creator,
     completing_an_activity_on_a_lead_raises_its_score_by_the_rules_points,
     twenty_parallel_patches_without_if_match_all_apply,
+    the_activity_marks_follow_trashing_restoring_relinking_and_parallel_writes,
 );
 
 pub async fn create_activity(app: &TestApp, session: &Session, body: Value) -> Value {
@@ -932,4 +934,97 @@ async fn twenty_parallel_patches_without_if_match_all_apply(app: TestApp) {
     )
     .await;
     assert_eq!(stored["version"], 21);
+}
+
+async fn the_activity_marks_follow_trashing_restoring_relinking_and_parallel_writes(app: TestApp) {
+    let admin = app.signup("activity-marks").await;
+    let first_lead = create_lead(&app, &admin, json!({"first_name": "Ada"})).await;
+    let second_lead = create_lead(&app, &admin, json!({"first_name": "Bea"})).await;
+    let pipeline = sales_pipeline(&app, &admin).await;
+    let deal = create_deal(
+        &app,
+        &admin,
+        json!({"title": "Big", "amount": "10.00", "pipeline_id": pipeline["id"]}),
+    )
+    .await;
+    let marked = |column: &'static str, table: &'static str| {
+        let app = &app;
+        async move {
+            app.scalar(&format!("select count(*) from {table} where {column} is not null"))
+                .await
+        }
+    };
+    assert_eq!(app.scalar(STALE_ACTIVITY_MARKS).await, 0);
+    assert_eq!(marked("first_activity_at", "leads").await, 0);
+
+    let recent = create_activity(
+        &app,
+        &admin,
+        json!({"type": "call", "subject": "Now", "lead_id": first_lead["id"], "deal_id": deal["id"]}),
+    )
+    .await;
+    let old = create_activity(
+        &app,
+        &admin,
+        json!({"type": "call", "subject": "Old", "lead_id": first_lead["id"], "deal_id": deal["id"],
+               "created_at": rfc(hours_from_now(-100)), "done_at": rfc(hours_from_now(-99))}),
+    )
+    .await;
+    assert_eq!(app.scalar(STALE_ACTIVITY_MARKS).await, 0);
+    assert_eq!(
+        (
+            marked("first_activity_at", "leads").await,
+            marked("live_activity_at", "deals").await
+        ),
+        (1, 1)
+    );
+
+    // Trashing the recent one moves the deal's mark back to the old one's completion.
+    let response = app
+        .delete(&activity_path(&recent), &admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::NO_CONTENT).await;
+    assert_eq!(app.scalar(STALE_ACTIVITY_MARKS).await, 0);
+    let restore = app
+        .post(
+            &format!("{}/restore", activity_path(&recent)),
+            &admin.access_token,
+            &json!({}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_status(restore, StatusCode::OK).await;
+    assert_eq!(app.scalar(STALE_ACTIVITY_MARKS).await, 0);
+
+    // Relinking the old one to the second lead moves both leads' marks.
+    let relinked = app
+        .patch(
+            &activity_path(&old),
+            &admin.access_token,
+            &json!({"lead_id": second_lead["id"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_status(relinked, StatusCode::OK).await;
+    assert_eq!(app.scalar(STALE_ACTIVITY_MARKS).await, 0);
+    assert_eq!(marked("first_activity_at", "leads").await, 2);
+
+    // Twenty writes at once on the same lead and deal: none is lost.
+    let requests = (0..20)
+        .map(|i| {
+            app.post(
+                "/api/v1/activities",
+                &admin.access_token,
+                &json!({"type": "task", "subject": format!("Task {i}"), "lead_id": second_lead["id"],
+                        "deal_id": deal["id"], "created_at": rfc(hours_from_now(-200 + i))}),
+            )
+        })
+        .collect();
+    let statuses = statuses_in_parallel(requests).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+    assert_eq!(app.scalar(STALE_ACTIVITY_MARKS).await, 0);
 }

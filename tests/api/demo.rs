@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use pipewise_api::demo::{self, DemoOptions, DemoSummary};
-use pipewise_tests::{expect_status, on_both_backends, TestApp, STALE_STINT_LINKS};
+use pipewise_tests::{expect_status, on_both_backends, TestApp, STALE_ACTIVITY_MARKS, STALE_STINT_LINKS};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
@@ -43,6 +43,7 @@ async fn every_report_shows_the_demo_history_at_once(app: TestApp) {
                  or d.last_event_at <> (select max(e.at) from deal_events e where e.deal_id = d.id)";
     assert_eq!(app.scalar(stale).await, 0);
     assert_eq!(app.scalar(STALE_STINT_LINKS).await, 0);
+    assert_eq!(app.scalar(STALE_ACTIVITY_MARKS).await, 0);
     let pipeline = all(&app, &admin, "/api/v1/pipelines").await[0]["id"]
         .as_str()
         .unwrap()

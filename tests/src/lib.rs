@@ -268,6 +268,16 @@ pub const STALE_STINT_LINKS: &str = "select count(*) from deal_events e join (
                 where w.deal_id = e.deal_id and (w.at, w.id) < (e.at, e.id) and w.kind in ('won', 'lost', 'reopened')
                 order by w.at desc, w.id desc limit 1), 'reopened') = 'reopened' then 1 else 0 end";
 
+/// Counts the leads and deals whose activity marks (`first_activity_at`,
+/// `live_activity_at`) differ from what their live activities say.
+pub const STALE_ACTIVITY_MARKS: &str = "select (select count(*) from leads l
+        where l.first_activity_at is distinct from
+            (select min(a.created_at) from activities a where a.lead_id = l.id and a.deleted_at is null))
+    + (select count(*) from deals d
+        where d.live_activity_at is distinct from
+            (select max(case when a.done_at is not null and a.done_at > a.created_at then a.done_at else a.created_at end)
+             from activities a where a.deal_id = d.id and a.deleted_at is null))";
+
 /// Starts a server for `config` and returns its base URL.
 pub async fn serve(config: Config) -> String {
     let app = Application::build(config).await.expect("application starts");

@@ -249,14 +249,24 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             let mut inner_cols = Columns::new(backend);
             let mut head = Sql::default();
             let t = |head: &mut Sql| head.arg(Arg::Time(*as_of));
-            let (t1, t2, t3, t4, t5) = (t(&mut head), t(&mut head), t(&mut head), t(&mut head), t(&mut head));
+            let (t0, t1, t2, t3, t4, t5) = (
+                t(&mut head),
+                t(&mut head),
+                t(&mut head),
+                t(&mut head),
+                t(&mut head),
+                t(&mut head),
+            );
             let idle_ms = head.arg(Arg::Int(idle_days * 86_400_000));
             // The latest activity known at `as_of`: created by then, counted at
-            // its completion if that came later and by then too.
+            // its completion if that came later and by then too. When the
+            // deal's latest live activity is no later than `as_of` (or it has
+            // none), that is the answer; else its activities are read.
             let last_activity = format!(
-                "(select max(case when a.done_at is not null and a.done_at <= {t1} and a.done_at > a.created_at \
+                "(case when d.live_activity_at is null or d.live_activity_at <= {t0} then d.live_activity_at \
+                 else (select max(case when a.done_at is not null and a.done_at <= {t1} and a.done_at > a.created_at \
                  then a.done_at else a.created_at end) from activities a \
-                 where a.deal_id = d.id and a.deleted_at is null and a.created_at <= {t2})"
+                 where a.deal_id = d.id and a.deleted_at is null and a.created_at <= {t2}) end)"
             );
             let stint_ms = ms_between(backend, &t3, "d.at_since");
             let since_activity = ms_between(backend, &t4, &last_activity);

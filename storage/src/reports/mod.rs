@@ -15,6 +15,7 @@ use pipewise_domain::{deal::DealStatus, Deal};
 use uuid::Uuid;
 
 pub(crate) use members::{drill_sql, facts_sql, samples_sql, stalled_sql};
+pub use people::LeadTally;
 pub(crate) use people::{activity_sql, lead_sql};
 
 use crate::Result;
@@ -286,8 +287,13 @@ macro_rules! impl_report_store {
                             )
                         }
                         Question::Leads(query) => {
-                            let mut counts = Vec::new();
-                            for sql in $crate::reports::lead_sql(backend, org, scope, query) {
+                            let (tally, rest) = $crate::reports::lead_sql(backend, org, scope, query);
+                            let rows: Vec<$crate::reports::LeadTally> =
+                                $crate::sql::bind_args!(sqlx::query_as(&tally.text), &tally.args)
+                                    .fetch_all(&mut *tx)
+                                    .await?;
+                            let mut counts = $crate::reports::LeadTally::counts(&rows);
+                            for sql in rest {
                                 counts.extend(
                                     $crate::sql::bind_args!(sqlx::query_as(&sql.text), &sql.args)
                                         .fetch_all(&mut *tx)

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{
     members::{ms_between, null_uuid},
-    ActivityGrouping, ActivityQuery, LeadQuery, ReportScope,
+    ActivityGrouping, ActivityQuery, Count, LeadQuery, ReportScope,
 };
 use crate::{
     sql::{Arg, Sql},
@@ -26,60 +26,122 @@ fn lead_scope(sql: &mut Sql, org: Uuid, scope: &ReportScope) {
     }
 }
 
-/// One count per measure and source; `lead_velocity` per month index.
-pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &LeadQuery) -> Vec<Sql> {
-    let null_uuid = null_uuid(backend);
-    let by_source = |measure: &str, condition: &str, args: Vec<Arg>| {
-        let mut sql = Sql::new(&format!(
-            "select '{measure}' as measure, {null_uuid} as key_id, l.source as key_text, \
-             cast(null as bigint) as key_num, count(*) as n, cast(null as bigint) as ms from leads l where"
-        ));
-        lead_scope(&mut sql, org, scope);
-        sql.push_args(condition, args);
-        sql.push(" group by l.source");
-        sql
-    };
-    let created = " and l.created_at >= {} and l.created_at < {}";
-    let period = || vec![Arg::Time(q.from), Arg::Time(q.to)];
-    let with_as_of = |column: &str| {
-        let mut args = period();
-        args.push(Arg::Time(q.as_of));
-        (
-            format!("{created} and l.{column} is not null and l.{column} <= {{}}"),
-            args,
-        )
-    };
-    let mut queries = vec![
-        by_source("created", created, period()),
-        by_source(
-            "qualified",
-            " and l.qualified_at >= {} and l.qualified_at < {}",
-            period(),
-        ),
-        by_source("mql", " and l.mql_at >= {} and l.mql_at < {}", period()),
-        by_source(
-            "mql_qualified",
-            " and l.mql_at >= {} and l.mql_at < {} and l.qualified_at is not null and l.qualified_at <= {}",
-            vec![Arg::Time(q.from), Arg::Time(q.to), Arg::Time(q.as_of)],
-        ),
-    ];
-    let (condition, args) = with_as_of("qualified_at");
-    queries.push(by_source("created_qualified", &condition, args));
-    let (condition, args) = with_as_of("converted_at");
-    queries.push(by_source("created_converted", &condition, args));
+/// The by-source lead counts of one pass over the leads, a column per
+/// measure; [`LeadTally::counts`] turns a row into [`Count`]s.
+pub(crate) const LEAD_MEASURES: [&str; 6] = [
+    "created",
+    "qualified",
+    "mql",
+    "mql_qualified",
+    "created_qualified",
+    "created_converted",
+];
 
-    // Hours to first response: from creation to the earliest activity.
-    let mut first = Sql::new(&format!(
-        "select 'first_response' as measure, {null_uuid} as key_id, cast(null as text) as key_text, \
-         cast(null as bigint) as key_num, count(*) as n, cast(sum(f.ms) as bigint) as ms from (select "
-    ));
-    let earliest = "(select min(a.created_at) from activities a where a.lead_id = l.id and a.deleted_at is null)";
-    let ms = ms_between(backend, earliest, "l.created_at");
-    first.push(&format!("{ms} as ms from leads l where"));
-    lead_scope(&mut first, org, scope);
-    first.push_args(created, period());
-    first.push(") f where f.ms is not null");
-    queries.push(first);
+/// One source's row of the lead pass.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LeadTally {
+    pub source: Option<String>,
+    pub created: i64,
+    pub qualified: i64,
+    pub mql: i64,
+    pub mql_qualified: i64,
+    pub created_qualified: i64,
+    pub created_converted: i64,
+    /// Leads created in the period with an activity, and the sum of their
+    /// milliseconds to the first one.
+    pub responded: i64,
+    pub response_ms: Option<i64>,
+}
+
+impl LeadTally {
+    /// The nonzero by-source counts of the rows, and the first-response total.
+    pub fn counts(rows: &[LeadTally]) -> Vec<Count> {
+        let mut counts = Vec::new();
+        for row in rows {
+            let values = [
+                row.created,
+                row.qualified,
+                row.mql,
+                row.mql_qualified,
+                row.created_qualified,
+                row.created_converted,
+            ];
+            for (measure, n) in LEAD_MEASURES.iter().zip(values) {
+                if n > 0 {
+                    counts.push(Count {
+                        measure: (*measure).to_owned(),
+                        key_id: None,
+                        key_text: row.source.clone(),
+                        key_num: None,
+                        n,
+                        ms: None,
+                    });
+                }
+            }
+        }
+        let responded: i64 = rows.iter().map(|r| r.responded).sum();
+        counts.push(Count {
+            measure: "first_response".to_owned(),
+            key_id: None,
+            key_text: None,
+            key_num: None,
+            n: responded,
+            ms: (responded > 0).then(|| rows.iter().filter_map(|r| r.response_ms).sum()),
+        });
+        counts
+    }
+}
+
+/// The lead pass (rows of [`LeadTally`]) over the leads created, qualified
+/// or past the MQL threshold in the period, then the monthly qualified
+/// counts (rows of [`Count`]).
+pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &LeadQuery) -> (Sql, Vec<Sql>) {
+    let null_uuid = null_uuid(backend);
+    let mut tally = Sql::default();
+    let t = |tally: &mut Sql, arg: Arg| tally.arg(arg);
+    let (f1, t1) = (t(&mut tally, Arg::Time(q.from)), t(&mut tally, Arg::Time(q.to)));
+    let created = format!("l.created_at >= {f1} and l.created_at < {t1}");
+    let (f2, t2) = (t(&mut tally, Arg::Time(q.from)), t(&mut tally, Arg::Time(q.to)));
+    let qualified = format!("l.qualified_at >= {f2} and l.qualified_at < {t2}");
+    let (f3, t3) = (t(&mut tally, Arg::Time(q.from)), t(&mut tally, Arg::Time(q.to)));
+    let mql = format!("l.mql_at >= {f3} and l.mql_at < {t3}");
+    let by = |tally: &mut Sql, column: &str| {
+        let as_of = tally.arg(Arg::Time(q.as_of));
+        format!("l.{column} is not null and l.{column} <= {as_of}")
+    };
+    let qualified_by = by(&mut tally, "qualified_at");
+    let converted_by = by(&mut tally, "converted_at");
+    let count = |condition: &str| format!("cast(sum(case when {condition} then 1 else 0 end) as bigint)");
+    // The first response: from creation to the lead's first live activity.
+    let response = ms_between(backend, "l.first_activity_at", "l.created_at");
+    let text = format!(
+        "select l.source as source, {} as created, {} as qualified, {} as mql, {} as mql_qualified, \
+         {} as created_qualified, {} as created_converted, {} as responded, \
+         cast(sum(case when {created} and l.first_activity_at is not null then {response} end) as bigint) as response_ms \
+         from leads l where",
+        count(&created),
+        count(&qualified),
+        count(&mql),
+        count(&format!("{mql} and {qualified_by}")),
+        count(&format!("{created} and {qualified_by}")),
+        count(&format!("{created} and {converted_by}")),
+        count(&format!("{created} and l.first_activity_at is not null")),
+    );
+    tally.text = text;
+    lead_scope(&mut tally, org, scope);
+    tally.push_args(
+        " and ((l.created_at >= {} and l.created_at < {}) or (l.qualified_at >= {} and l.qualified_at < {}) \
+         or (l.mql_at >= {} and l.mql_at < {})) group by l.source",
+        [
+            Arg::Time(q.from),
+            Arg::Time(q.to),
+            Arg::Time(q.from),
+            Arg::Time(q.to),
+            Arg::Time(q.from),
+            Arg::Time(q.to),
+        ],
+    );
+    let mut queries = Vec::new();
 
     // Qualified leads per calendar month, the month before the period included.
     if q.month_bounds.len() >= 2 {
@@ -105,7 +167,7 @@ pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &Lea
         sql.push(&format!(" group by {case}"));
         queries.push(sql);
     }
-    queries
+    (tally, queries)
 }
 
 /// Overdue, due today and done in the period, by type or by owner.
