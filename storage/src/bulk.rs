@@ -633,6 +633,7 @@ mod tests {
         let insert = Insert {
             head: "insert into t (a, b, v)",
             row: "(?, ?, 1)",
+            tail: "",
         };
         assert_eq!(insert.columns(), 2);
         assert_eq!(
