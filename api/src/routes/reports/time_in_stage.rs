@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{
     common::{days, CommonQuery, Context, Definition, FormatQuery},
     csv::{opt, text, Report, Table},
-    samples,
+    facts, samples,
 };
 use crate::{
     error::ApiError,
@@ -147,15 +147,24 @@ pub(super) async fn time_in_stage(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Context::new(&req, &caller, &state, &common, format.format, Utc::now()).await?;
     let stages = ctx.required_pipeline()?.stages.clone();
+    // The running stints only need a count and a mean: grouped in the
+    // database, not sent stint by stint.
     let questions: Vec<Question> = MEASURES
         .iter()
-        .map(|m| Question::Samples(set(&ctx, m).expect("a time-in-stage measure")))
+        .map(|m| {
+            let set = set(&ctx, m).expect("a time-in-stage measure");
+            if *m == "open_count" {
+                Question::Facts(set)
+            } else {
+                Question::Samples(set)
+            }
+        })
         .collect();
     let answers = state
         .store
         .report(caller.organization_id(), &ctx.scope, &questions)
         .await?;
-    let (ended, running, started) = (samples(&answers[0]), samples(&answers[1]), samples(&answers[2]));
+    let (ended, running, started) = (samples(&answers[0]), facts(&answers[1]), samples(&answers[2]));
     let of = |list: &[Sample], stage: Uuid| -> Vec<Sample> {
         list.iter().filter(|s| s.key_id == Some(stage)).cloned().collect()
     };
@@ -163,7 +172,10 @@ pub(super) async fn time_in_stage(
         .iter()
         .map(|stage| {
             let ended: Vec<f64> = of(ended, stage.id).iter().map(|s| days(s.ms)).collect();
-            let running: Vec<f64> = of(running, stage.id).iter().map(|s| days(s.ms)).collect();
+            let (open_count, open_ms) = running
+                .iter()
+                .filter(|f| f.key_id == Some(stage.id))
+                .fold((0_i64, 0_i64), |(n, ms), f| (n + f.n, ms + f.ms.unwrap_or(0)));
             let observations: Vec<Observation> = of(started, stage.id)
                 .iter()
                 .map(|s| Observation {
@@ -180,8 +192,8 @@ pub(super) async fn time_in_stage(
                 mean_days: mean(&ended),
                 median_days: median(&ended),
                 p90_days: nearest_rank(&ended, 0.9),
-                open_count: running.len() as u64,
-                open_mean_age_days: mean(&running),
+                open_count: open_count as u64,
+                open_mean_age_days: (open_count > 0).then(|| days(open_ms) / open_count as f64),
                 survival_median_days: kaplan_meier_median(&observations),
                 survival_sample: observations.len() as u64,
             }
