@@ -5,8 +5,10 @@
 //! slice per call in one transaction, with multi-row `insert … values (…),
 //! (…)` statements as large as the backend's limit on bound parameters
 //! allows (SQLite: 32,766; PostgreSQL: 65,535). Nothing is derived here but
-//! the search keys, and no notification is left: a bulk load is history,
-//! not news for anyone's inbox.
+//! the search keys, each event's stint links and the activity marks of the
+//! leads and deals the activities name (as the API's writes keep them), and
+//! no notification is left: a bulk load is history, not news for anyone's
+//! inbox.
 //!
 //! Rows must respect the references between tables: accounts before the
 //! contacts at them, contacts and accounts before the deals that name them,
