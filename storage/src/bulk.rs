@@ -5,9 +5,8 @@
 //! slice per call in one transaction, with multi-row `insert … values (…),
 //! (…)` statements as large as the backend's limit on bound parameters
 //! allows (SQLite: 32,766; PostgreSQL: 65,535). Nothing is derived here but
-//! the search keys, each event's stint links and the activity marks of the
-//! leads and deals the activities name (as the API's writes keep them), and
-//! no notification is left: a bulk load is history, not news for anyone's
+//! the search keys and each event's stint links (as the API's writes keep
+//! them), and no notification is left: a bulk load is history, not news for anyone's
 //! inbox.
 //!
 //! Rows must respect the references between tables: accounts before the
@@ -60,6 +59,8 @@ pub struct BulkLead {
     pub score: Score,
     pub mql_at: Option<DateTime<Utc>>,
     pub last_activity_at: Option<DateTime<Utc>>,
+    /// The creation of its first activity.
+    pub first_activity_at: Option<DateTime<Utc>>,
     pub converted_contact_id: Option<Uuid>,
     pub converted_account_id: Option<Uuid>,
     pub converted_deal_id: Option<Uuid>,
@@ -175,8 +176,6 @@ impl<'a> Value<'a> {
 pub(crate) struct Insert {
     pub head: &'static str,
     pub row: &'static str,
-    /// What follows the rows: empty for an insert.
-    pub tail: &'static str,
 }
 
 impl Insert {
@@ -209,7 +208,6 @@ impl Insert {
                 }
             }
         }
-        sql.push_str(self.tail);
         sql
     }
 
@@ -224,40 +222,35 @@ pub(crate) const ACCOUNTS: Insert = Insert {
     head: "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count, owner_id,
                                  version, created_at, updated_at, deleted_at, last_activity_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?)",
-    tail: "",
 };
 
 pub(crate) const CONTACTS: Insert = Insert {
     head: "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title, account_id,
                                  buying_role, owner_id, version, created_at, updated_at, last_activity_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-    tail: "",
 };
 
 pub(crate) const LEADS: Insert = Insert {
     head: "insert into leads (id, organization_id, first_name, last_name, name_key, email, phone, company_name,
                               company_key, title, industry, employee_count, country, source, estimated_value_minor,
                               currency, value_period, status, unqualified_reason, owner_id, score, mql_at,
-                              qualified_at, converted_at, last_activity_at, converted_contact_id,
+                              qualified_at, converted_at, last_activity_at, first_activity_at, converted_contact_id,
                               converted_account_id, converted_deal_id, form_id, version, created_at, updated_at,
                               deleted_at)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null)",
-    tail: "",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null)",
 };
 
 pub(crate) const DEALS: Insert = Insert {
     head: "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
                               status, owner_id, account_id, source, probability, expected_close_date,
                               forecast_category, lost_reason, version, created_at, updated_at, closed_at,
-                              stage_entered_at, last_activity_at, last_event_at, deleted_at)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, null)",
-    tail: "",
+                              stage_entered_at, last_activity_at, live_activity_at, last_event_at, deleted_at)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, null)",
 };
 
 pub(crate) const DEAL_CONTACTS: Insert = Insert {
     head: "insert into deal_contacts (deal_id, contact_id, organization_id, buying_role, created_at)",
     row: "(?, ?, ?, ?, ?)",
-    tail: "",
 };
 
 pub(crate) const DEAL_EVENTS: Insert = Insert {
@@ -265,7 +258,6 @@ pub(crate) const DEAL_EVENTS: Insert = Insert {
                                     lost_reason, actor_user_id, actor_api_key_id, created_at, opens_stint, ends_at,
                                     next_kind, next_pipeline_id, next_stage_id)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    tail: "",
 };
 
 pub(crate) const ACTIVITIES: Insert = Insert {
@@ -273,50 +265,7 @@ pub(crate) const ACTIVITIES: Insert = Insert {
                                    contact_id, account_id, deal_id, overdue_notified_at, version, created_at,
                                    updated_at, deleted_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, 1, ?, ?, null)",
-    tail: "",
 };
-
-// A bulk load only adds live activities: a record's marks move toward them
-// (`column2` is a row's instant, `column1` the record's id).
-pub(crate) const LEAD_MARKS: Insert = Insert {
-    head: "update leads set first_activity_at = case when leads.first_activity_at is null
-                or leads.first_activity_at > v.column2 then v.column2 else leads.first_activity_at end
-           from (",
-    row: "(?, ?)",
-    tail: ") v where leads.id = v.column1",
-};
-
-pub(crate) const DEAL_MARKS: Insert = Insert {
-    head: "update deals set live_activity_at = case when deals.live_activity_at is null
-                or deals.live_activity_at < v.column2 then v.column2 else deals.live_activity_at end
-           from (",
-    row: "(?, ?)",
-    tail: ") v where deals.id = v.column1",
-};
-
-/// Each linked lead's earliest activity creation and each linked deal's
-/// latest activity instant among `rows`.
-pub(crate) fn mark_values(rows: &[BulkActivity], leads: &mut Vec<Value<'_>>, deals: &mut Vec<Value<'_>>) {
-    let mut first = std::collections::BTreeMap::<Uuid, DateTime<Utc>>::new();
-    let mut latest = std::collections::BTreeMap::<Uuid, DateTime<Utc>>::new();
-    for r in rows {
-        if let Some(lead) = r.fields.links.lead_id {
-            let at = first.entry(lead).or_insert(r.created_at);
-            *at = (*at).min(r.created_at);
-        }
-        if let Some(deal) = r.fields.links.deal_id {
-            let instant = crate::activities::activity_instant(r.created_at, r.fields.done_at);
-            let at = latest.entry(deal).or_insert(instant);
-            *at = (*at).max(instant);
-        }
-    }
-    for (id, at) in first {
-        leads.extend([Value::id(id), Value::time(at)]);
-    }
-    for (id, at) in latest {
-        deals.extend([Value::id(id), Value::time(at)]);
-    }
-}
 
 fn email(email: &Option<Email>) -> Value<'_> {
     Value::opt_str(email.as_ref().map(Email::as_str))
@@ -393,6 +342,7 @@ pub(crate) fn lead_values<'a>(org: Uuid, rows: &'a [BulkLead], out: &mut Vec<Val
             Value::Time(p.qualified_at),
             Value::Time(p.converted_at),
             Value::Time(r.last_activity_at),
+            Value::Time(r.first_activity_at),
             Value::Uuid(r.converted_contact_id),
             Value::Uuid(r.converted_account_id),
             Value::Uuid(r.converted_deal_id),
@@ -426,6 +376,8 @@ pub(crate) fn deal_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut Vec<Val
             Value::time(r.updated_at),
             Value::Time(r.closed_at),
             Value::time(r.stage_entered_at),
+            Value::Time(r.last_activity_at),
+            // Bulk activities are live: their latest instant is the live one too.
             Value::Time(r.last_activity_at),
             // Reports read a deal's own row for any instant after its last event.
             Value::Time(r.events.iter().map(|e| e.at).max()),
@@ -606,10 +558,6 @@ macro_rules! impl_bulk_store {
                     bulk::activity_values(org, rows, &mut values);
                     let mut tx = self.begin_bulk().await?;
                     insert_values(&mut tx, &bulk::ACTIVITIES, &values).await?;
-                    let (mut leads, mut deals) = (Vec::new(), Vec::new());
-                    bulk::mark_values(rows, &mut leads, &mut deals);
-                    insert_values(&mut tx, &bulk::LEAD_MARKS, &leads).await?;
-                    insert_values(&mut tx, &bulk::DEAL_MARKS, &deals).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -635,7 +583,6 @@ mod tests {
         let insert = Insert {
             head: "insert into t (a, b, v)",
             row: "(?, ?, 1)",
-            tail: "",
         };
         assert_eq!(insert.columns(), 2);
         assert_eq!(

@@ -896,6 +896,7 @@ impl Story {
             *converted += 1;
         }
 
+        let first_activity_at = activities.iter().map(|a| a.created_at).min();
         batch.activities.extend(activities);
         batch.leads.push(BulkLead {
             id,
@@ -904,6 +905,7 @@ impl Story {
             score: lead.score,
             mql_at: lead.mql_at,
             last_activity_at: lead.last_activity_at,
+            first_activity_at,
             converted_contact_id: lead.converted_contact_id,
             converted_account_id: lead.converted_account_id,
             converted_deal_id: lead.converted_deal_id,

@@ -293,26 +293,39 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
 }
 
 /// Deals open at `at`, as alias `d` with the deal's state then: `at_stage`,
-/// `at_pipeline`, `at_since` (when its latest event by then happened) and
+/// `at_pipeline`, `at_since` (when its running stint started) and
 /// `at_open`. A deal whose last event is at or before `at` is as it is now,
-/// read from its own row; a deal with a later event is as its event current
-/// at `at` left it (the one with `at <= t < ends_at`). Only deals open now,
-/// or with a later event, can have been open, so the rest are not read.
+/// read from its own row; only the deals with a later event replay their
+/// log (the lookups sit in `case` branches, which the database evaluates for
+/// those deals only: a join would read every deal's log). Only deals open
+/// now, or with a later event, can have been open, so the rest are not read
+/// at all.
 fn open_at(body: &mut Sql, org: Uuid, scope: &ReportScope, at: DateTime<Utc>) {
     let t = body.arg(Arg::Time(at));
     let org_p = body.arg(Arg::Uuid(org));
+    let latest = |column: &str, kinds: &str| {
+        format!(
+            "(select x.{column} from deal_events x where x.deal_id = d.id and x.at <= {t}{kinds} \
+             order by x.at desc, x.id desc limit 1)"
+        )
+    };
+    let status_kinds = " and x.kind in ('won', 'lost', 'reopened')";
     body.push(&format!(
         " from (select d.*, \
-         case when d.last_event_at <= {t} then d.stage_id else e.stage_id end as at_stage, \
-         case when d.last_event_at <= {t} then d.pipeline_id else e.pipeline_id end as at_pipeline, \
-         case when d.last_event_at <= {t} then d.stage_entered_at else e.at end as at_since, \
+         case when d.last_event_at <= {t} then d.stage_id else {stage} end as at_stage, \
+         case when d.last_event_at <= {t} then d.pipeline_id else {pipeline} end as at_pipeline, \
+         case when d.last_event_at <= {t} then d.stage_entered_at else {since} end as at_since, \
          case when d.last_event_at <= {t} then (case when d.status = 'open' then 1 else 0 end) \
-              when e.id is null then 0 else e.opens_stint end as at_open \
-         from deals d left join deal_events e on d.last_event_at > {t} and e.deal_id = d.id \
-         and e.at <= {t} and (e.ends_at is null or e.ends_at > {t}) \
-         where d.organization_id = {org_p} and d.deleted_at is null \
+              when {created} is null then 0 \
+              when coalesce({status}, 'reopened') = 'reopened' then 1 else 0 end as at_open \
+         from deals d where d.organization_id = {org_p} and d.deleted_at is null \
          and (d.status = 'open' or d.last_event_at > {t})) d \
-         left join stages s on s.id = d.at_stage where d.at_open = 1"
+         left join stages s on s.id = d.at_stage where d.at_open = 1",
+        stage = latest("stage_id", ""),
+        pipeline = latest("pipeline_id", ""),
+        since = latest("at", ""),
+        created = latest("id", ""),
+        status = latest("kind", status_kinds),
     ));
     scope_filter(body, org, scope);
     pipeline_filter(body, "d.at_pipeline", scope);
