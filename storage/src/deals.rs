@@ -1033,8 +1033,11 @@ macro_rules! impl_deal_store {
             .bind(at)
             .execute(&mut **tx)
             .await?;
-            sqlx::query("update deals set last_event_at = (select max(at) from deal_events where deal_id = $1) where id = $1")
+            // Events are appended in order (never before the previous one), so
+            // this is the latest event's instant.
+            sqlx::query("update deals set last_event_at = $2 where id = $1")
                 .bind(deal)
+                .bind(at)
                 .execute(&mut **tx)
                 .await?;
             Ok(())

@@ -98,13 +98,13 @@ impl LeadTally {
 pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &LeadQuery) -> (Sql, Vec<Sql>) {
     let null_uuid = null_uuid(backend);
     let mut tally = Sql::default();
-    let t = |tally: &mut Sql, arg: Arg| tally.arg(arg);
-    let (f1, t1) = (t(&mut tally, Arg::Time(q.from)), t(&mut tally, Arg::Time(q.to)));
-    let created = format!("l.created_at >= {f1} and l.created_at < {t1}");
-    let (f2, t2) = (t(&mut tally, Arg::Time(q.from)), t(&mut tally, Arg::Time(q.to)));
-    let qualified = format!("l.qualified_at >= {f2} and l.qualified_at < {t2}");
-    let (f3, t3) = (t(&mut tally, Arg::Time(q.from)), t(&mut tally, Arg::Time(q.to)));
-    let mql = format!("l.mql_at >= {f3} and l.mql_at < {t3}");
+    let mut in_period = |column: &str| {
+        let (from, to) = (tally.arg(Arg::Time(q.from)), tally.arg(Arg::Time(q.to)));
+        format!("l.{column} >= {from} and l.{column} < {to}")
+    };
+    let created = in_period("created_at");
+    let qualified = in_period("qualified_at");
+    let mql = in_period("mql_at");
     let by = |tally: &mut Sql, column: &str| {
         let as_of = tally.arg(Arg::Time(q.as_of));
         format!("l.{column} is not null and l.{column} <= {as_of}")
@@ -114,7 +114,7 @@ pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &Lea
     let count = |condition: &str| format!("cast(sum(case when {condition} then 1 else 0 end) as bigint)");
     // The first response: from creation to the lead's first live activity.
     let response = ms_between(backend, "l.first_activity_at", "l.created_at");
-    let text = format!(
+    tally.text = format!(
         "select l.source as source, {} as created, {} as qualified, {} as mql, {} as mql_qualified, \
          {} as created_qualified, {} as created_converted, {} as responded, \
          cast(sum(case when {created} and l.first_activity_at is not null then {response} end) as bigint) as response_ms \
@@ -127,7 +127,6 @@ pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &Lea
         count(&format!("{created} and {converted_by}")),
         count(&format!("{created} and l.first_activity_at is not null")),
     );
-    tally.text = text;
     lead_scope(&mut tally, org, scope);
     tally.push_args(
         " and ((l.created_at >= {} and l.created_at < {}) or (l.qualified_at >= {} and l.qualified_at < {}) \
