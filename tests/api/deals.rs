@@ -3,6 +3,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use pipewise_tests::{
     expect_problem, expect_status, invalid_fields, on_both_backends, statuses_in_parallel, uuid, Session, TestApp,
+    STALE_STINT_LINKS,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -1518,6 +1519,8 @@ async fn parallel_commands_on_one_deal_answer_412_or_409_and_never_404(app: Test
             .count(),
         12
     );
+    // Each event, written one after the other under the deal's lock, links to the next.
+    assert_eq!(app.scalar(STALE_STINT_LINKS).await, 0);
 
     // Act: 12 wins of one open deal without If-Match.
     let deal = create_deal(&app, &admin, new_deal).await;
