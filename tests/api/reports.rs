@@ -548,6 +548,44 @@ async fn stalled_deals_are_rotting_or_idle_at_as_of(app: TestApp) {
     close(&d5["days_since_activity"], 5.0);
     assert_eq!(d5["reasons"], json!(["idle"]));
 
+    // `limit` lists the deals longest in their stage first; the counts and
+    // the drill-down still cover all three.
+    let limited = h.report(&app, &format!("stalled?{AS_OF}&idle_days=4&limit=2")).await;
+    let titles = |report: &Value| -> Vec<String> {
+        report["deals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // d5 has sat in X since March 10, d3 in B since March 15, d8 in A since April 1.
+    assert_eq!(titles(&strict), ["d5", "d3", "d8"], "{strict}");
+    assert_eq!(titles(&limited), ["d5", "d3"], "{limited}");
+    assert_eq!(limited["total"], strict["total"]);
+    assert_eq!(limited["stages"], strict["stages"]);
+    let csv = app
+        .get(
+            &format!("/api/v1/reports/stalled?{AS_OF}&idle_days=4&format=csv"),
+            &h.admin.access_token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().filter(|l| !l.starts_with('#')).count(), 1 + 3, "{csv}");
+    for limit in ["0", "1001", "many"] {
+        let response = app
+            .get(&format!("/api/v1/reports/stalled?limit={limit}"), &h.admin.access_token)
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(response, StatusCode::BAD_REQUEST).await;
+        assert!(problem["detail"].as_str().unwrap().contains("limit"), "{problem}");
+    }
+
     let query = format!("{AS_OF}&idle_days=4&row={}&measure=count", h.stage("A"));
     assert_eq!(h.drill(&app, "stalled", &query).await, ["d8"]);
     assert_eq!(
@@ -652,6 +690,32 @@ async fn reps_see_their_own_figures_only(app: TestApp) {
     assert_eq!(own["total"]["open_count"], 0);
     let own_reps = h.report_as(&app, &h.rep, &format!("reps?{MARCH}&{AS_OF}")).await;
     assert_eq!(own_reps["reps"].as_array().unwrap().len(), 1);
+    // The stage reports too: d7's one stint, 15 days in A, lost there.
+    let pipeline = format!("pipeline_id={}", h.sales);
+    let stints = h
+        .report_as(&app, &h.rep, &format!("time-in-stage?{pipeline}&{MARCH}&{AS_OF}"))
+        .await;
+    let a = row(&stints["stages"], &h.stage("A"));
+    assert_eq!((a["count"].as_u64(), a["survival_sample"].as_u64()), (Some(1), Some(1)));
+    close(&a["median_days"], 15.0);
+    assert_eq!(row(&stints["stages"], &h.stage("B"))["count"], 0);
+    let flow = h
+        .report_as(&app, &h.rep, &format!("funnel?{pipeline}&{MARCH}&{AS_OF}&basis=flow"))
+        .await;
+    let a = row(&flow["stages"], &h.stage("A"));
+    assert_eq!(
+        (a["entered"].as_u64(), a["dropped"].as_u64()),
+        (Some(1), Some(1)),
+        "{flow}"
+    );
+    let cohort = h
+        .report_as(&app, &h.rep, &format!("funnel?{pipeline}&{MARCH}&{AS_OF}"))
+        .await;
+    assert_eq!(
+        (cohort["cohort_size"].as_u64(), cohort["won"].as_u64()),
+        (Some(1), Some(0)),
+        "{cohort}"
+    );
     let path = format!("/api/v1/reports/summary/deals?{MARCH}&row=total&measure=lost");
     let page = expect_status(
         app.get(&path, &h.rep.access_token).send().await.unwrap(),
@@ -692,6 +756,36 @@ async fn follow_up_counts_overdue_due_today_and_done(app: TestApp) {
         )
         .await;
     assert_eq!(earlier["total"]["overdue"], 0);
+    // A call due on April 12 and done on the 20th was overdue on the 15th,
+    // and no longer on the 21st (when the meeting of the 15th is); it is
+    // done in April.
+    send(
+        &app,
+        &h.admin.access_token,
+        "/api/v1/activities",
+        json!({"type": "call", "subject": "late call", "due_at": "2026-04-12T09:00:00Z",
+               "done_at": "2026-04-20T09:00:00Z", "created_at": "2026-04-01T08:00:00Z"}),
+        StatusCode::CREATED,
+    )
+    .await;
+    let during = h
+        .report(
+            &app,
+            "activities?from=2026-04-01&to=2026-05-01&as_of=2026-04-15T12:00:00Z",
+        )
+        .await;
+    assert_eq!(during["total"]["overdue"], 2, "{during}");
+    assert_eq!(row(&during["types"], "call")["overdue"], 1);
+    assert_eq!(during["total"]["done_in_period"], 2);
+    let after = h
+        .report(
+            &app,
+            "activities?from=2026-04-01&to=2026-05-01&as_of=2026-04-21T12:00:00Z",
+        )
+        .await;
+    assert_eq!(after["total"]["overdue"], 2, "{after}");
+    assert_eq!(row(&after["types"], "call")["overdue"], 0);
+    assert_eq!(row(&after["types"], "meeting")["overdue"], 1);
 }
 
 async fn an_empty_period_has_zero_counts_and_null_ratios(app: TestApp) {

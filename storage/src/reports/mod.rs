@@ -138,14 +138,45 @@ pub struct Fact {
     pub ms: Option<i64>,
 }
 
-/// One member's duration, for medians and survival curves.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// The durations of the members sharing a key and flag, for medians and
+/// survival curves.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub key_id: Option<Uuid>,
     pub key_text: Option<String>,
-    pub key_num: Option<i64>,
     pub flag: i64,
-    pub ms: i64,
+    /// In no particular order.
+    pub ms: Vec<i64>,
+}
+
+/// A [`Sample`] as the database sends it: the durations as one
+/// comma-separated text, which both backends build, so that a year of
+/// stints crosses as a few rows rather than one row each.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SampleRow {
+    key_id: Option<Uuid>,
+    key_text: Option<String>,
+    flag: i64,
+    ms: String,
+}
+
+impl TryFrom<SampleRow> for Sample {
+    type Error = crate::StoreError;
+
+    fn try_from(row: SampleRow) -> std::result::Result<Self, Self::Error> {
+        let ms = row
+            .ms
+            .split(',')
+            .map(|n| n.parse::<i64>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| crate::StoreError::Corrupt(format!("a report duration list: {e}")))?;
+        Ok(Sample {
+            key_id: row.key_id,
+            key_text: row.key_text,
+            flag: row.flag,
+            ms,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -202,7 +233,12 @@ pub struct ActivityQuery {
 pub enum Question {
     Facts(DealSet),
     Samples(DealSet),
-    Stalled(DealSet),
+    /// The stalled deals of the set, longest in their stage first: the first
+    /// `limit`, or all.
+    Stalled {
+        set: DealSet,
+        limit: Option<u32>,
+    },
     Leads(LeadQuery),
     Activities(ActivityQuery),
 }
@@ -272,14 +308,18 @@ macro_rules! impl_report_store {
                         }
                         Question::Samples(set) => {
                             let sql = $crate::reports::samples_sql(backend, org, scope, set);
-                            Answer::Samples(
+                            let rows: Vec<$crate::reports::SampleRow> =
                                 $crate::sql::bind_args!(sqlx::query_as(&sql.text), &sql.args)
                                     .fetch_all(&mut *tx)
-                                    .await?,
+                                    .await?;
+                            Answer::Samples(
+                                rows.into_iter()
+                                    .map(TryFrom::try_from)
+                                    .collect::<$crate::Result<_>>()?,
                             )
                         }
-                        Question::Stalled(set) => {
-                            let sql = $crate::reports::stalled_sql(backend, org, scope, set);
+                        Question::Stalled { set, limit } => {
+                            let sql = $crate::reports::stalled_sql(backend, org, scope, set, *limit);
                             Answer::Stalled(
                                 $crate::sql::bind_args!(sqlx::query_as(&sql.text), &sql.args)
                                     .fetch_all(&mut *tx)

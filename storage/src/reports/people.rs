@@ -127,19 +127,18 @@ pub(crate) fn lead_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: &Lea
         count(&format!("{created} and {converted_by}")),
         count(&format!("{created} and l.first_activity_at is not null")),
     );
-    lead_scope(&mut tally, org, scope);
-    tally.push_args(
-        " and ((l.created_at >= {} and l.created_at < {}) or (l.qualified_at >= {} and l.qualified_at < {}) \
-         or (l.mql_at >= {} and l.mql_at < {})) group by l.source",
-        [
-            Arg::Time(q.from),
-            Arg::Time(q.to),
-            Arg::Time(q.from),
-            Arg::Time(q.to),
-            Arg::Time(q.from),
-            Arg::Time(q.to),
-        ],
-    );
+    // Each arm of the `or` names the organization and the live rows itself,
+    // so that SQLite reads the three index ranges (its multi-index `or`)
+    // instead of every lead; PostgreSQL combines the ranges either way.
+    for (i, column) in ["created_at", "qualified_at", "mql_at"].into_iter().enumerate() {
+        tally.push(if i == 0 { " ((" } else { ") or (" });
+        lead_scope(&mut tally, org, scope);
+        tally.push_args(
+            &format!(" and l.{column} >= {{}} and l.{column} < {{}}"),
+            [Arg::Time(q.from), Arg::Time(q.to)],
+        );
+    }
+    tally.push(")) group by l.source");
     let mut queries = Vec::new();
 
     // Qualified leads per calendar month, the month before the period included.
@@ -176,13 +175,18 @@ pub(crate) fn activity_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: 
         ActivityGrouping::Type => (null_uuid, "a.type", "a.type"),
         ActivityGrouping::Owner => ("a.owner_id", "cast(null as text)", "a.owner_id"),
     };
-    let count = |measure: &str, condition: &str, args: Vec<Arg>| {
-        let mut sql = Sql::new(&format!(
+    let select = |measure: &str| {
+        Sql::new(&format!(
             "select '{measure}' as measure, {} as key_id, {} as key_text, cast(null as bigint) as key_num, \
-             count(*) as n, cast(null as bigint) as ms from activities a where",
+             count(*) as n, cast(null as bigint) as ms from",
             key.0, key.1
-        ));
-        sql.push_args(" a.organization_id = {} and a.deleted_at is null", [Arg::Uuid(org)]);
+        ))
+    };
+    let activities = |sql: &mut Sql, condition: &str, args: Vec<Arg>| {
+        sql.push_args(
+            " activities a where a.organization_id = {} and a.deleted_at is null",
+            [Arg::Uuid(org)],
+        );
         if let Some(owner) = scope.visible_owner {
             sql.push_args(" and a.owner_id = {}", [Arg::Uuid(owner)]);
         }
@@ -190,27 +194,46 @@ pub(crate) fn activity_sql(backend: Backend, org: Uuid, scope: &ReportScope, q: 
             sql.push_args(" and a.owner_id = {}", [Arg::Uuid(owner)]);
         }
         sql.push_args(condition, args);
-        sql.push(&format!(" group by {}", key.2));
+    };
+    // Open at `as_of`: created by then and not yet done then. Those not done
+    // at all and those done after `as_of` are read apart, each from its own
+    // partial index (`activities_open_idx`, `activities_done_idx`).
+    let open = |measure: &str, due: &str, due_args: Vec<Arg>| {
+        let t = Arg::Time(q.as_of);
+        let mut sql = select(measure);
+        sql.push(" (select a.type, a.owner_id from");
+        let mut args = vec![t.clone()];
+        args.extend(due_args.clone());
+        activities(
+            &mut sql,
+            &format!(" and a.done_at is null and a.created_at <= {{}}{due}"),
+            args,
+        );
+        sql.push(" union all select a.type, a.owner_id from");
+        let mut args = vec![t.clone(), t];
+        args.extend(due_args);
+        activities(
+            &mut sql,
+            &format!(" and a.done_at > {{}} and a.created_at <= {{}}{due}"),
+            args,
+        );
+        sql.push(&format!(") a group by {}", key.2));
         sql
     };
-    // Open at `as_of`: created by then and not yet done then.
-    let open = " and a.created_at <= {} and (a.done_at is null or a.done_at > {})";
-    let t = Arg::Time(q.as_of);
+    let mut done = select("done");
+    activities(
+        &mut done,
+        " and a.done_at >= {} and a.done_at < {}",
+        vec![Arg::Time(q.from), Arg::Time(q.to)],
+    );
+    done.push(&format!(" group by {}", key.2));
     vec![
-        count(
-            "overdue",
-            &format!("{open} and a.due_at < {{}}"),
-            vec![t.clone(), t.clone(), t.clone()],
-        ),
-        count(
+        open("overdue", " and a.due_at < {}", vec![Arg::Time(q.as_of)]),
+        open(
             "due_today",
-            &format!("{open} and a.due_at >= {{}} and a.due_at < {{}}"),
-            vec![t.clone(), t, Arg::Time(q.today.0), Arg::Time(q.today.1)],
+            " and a.due_at >= {} and a.due_at < {}",
+            vec![Arg::Time(q.today.0), Arg::Time(q.today.1)],
         ),
-        count(
-            "done",
-            " and a.done_at >= {} and a.done_at < {}",
-            vec![Arg::Time(q.from), Arg::Time(q.to)],
-        ),
+        done,
     ]
 }

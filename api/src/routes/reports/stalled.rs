@@ -3,7 +3,7 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use pipewise_storage::reports::{DealSet, Drill, Grouping, Question, STALLED_IDLE, STALLED_ROTTING};
+use pipewise_storage::reports::{DealSet, Drill, Fact, Grouping, Question, STALLED_IDLE, STALLED_ROTTING};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{
     common::{days, CommonQuery, Context, Definition, FormatQuery, TOTAL},
     csv::{opt, text, Report, Table},
-    key_filter, stalled_rows,
+    facts, key_filter, stalled_rows,
 };
 use crate::{
     error::ApiError,
@@ -21,6 +21,8 @@ use crate::{
 
 pub const MEASURES: &[&str] = &["count"];
 const DEFAULT_IDLE_DAYS: u32 = 14;
+/// How many stalled deals a JSON answer lists unless told otherwise.
+const DEFAULT_LIMIT: u32 = 100;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -28,6 +30,13 @@ pub struct StalledQuery {
     /// A deal without activity for more than this many days is idle.
     #[param(minimum = 1, maximum = 3650, default = 14)]
     pub idle_days: Option<u32>,
+    /// How many of the stalled deals to list, longest in their stage first
+    /// (default 100; a CSV lists every one unless `limit` is given). The
+    /// counts always cover all of them, and the drill-down
+    /// (`/reports/stalled/deals?row=total&measure=count`) pages through
+    /// every one.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
 }
 
 pub fn set(ctx: &Context, idle_days: Option<u32>) -> DealSet {
@@ -48,7 +57,8 @@ pub enum StalledReason {
 pub struct StalledReport {
     definition: Definition,
     idle_days: u32,
-    /// The stalled deals, longest in their stage first.
+    /// The first `limit` stalled deals, longest in their stage first;
+    /// `total.count` says how many there are in all.
     deals: Vec<StalledDeal>,
     /// Stalled deals per stage, for the stages that have any.
     stages: Vec<StalledStage>,
@@ -136,7 +146,8 @@ impl Report for StalledReport {
 /// its `done_at` when later and by `as_of`) is older than `idle_days`
 /// (default 14), or they have none and were created longer ago. Trashed
 /// activities do not count. `from` and `to` are accepted but do not change
-/// the figures.
+/// the figures. The counts cover every stalled deal; `deals` lists the
+/// first `limit` of them (the drill-down pages through all).
 #[utoipa::path(
     tag = "reports",
     params(CommonQuery, FormatQuery, StalledQuery),
@@ -156,15 +167,22 @@ pub(super) async fn stalled(
     query: web::Query<StalledQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Context::new(&req, &caller, &state, &common, format.format, Utc::now()).await?;
+    let limit = match query.limit {
+        Some(limit) => Some(limit),
+        None if ctx.csv => None,
+        None => Some(DEFAULT_LIMIT),
+    };
+    let set = set(&ctx, query.idle_days);
+    // Counted by stage and reasons in the database, listed up to `limit`.
     let answers = state
         .store
         .report(
             caller.organization_id(),
             &ctx.scope,
-            &[Question::Stalled(set(&ctx, query.idle_days))],
+            &[Question::Facts(set.clone()), Question::Stalled { set, limit }],
         )
         .await?;
-    let rows = stalled_rows(&answers[0]);
+    let (counts, rows) = (facts(&answers[0]), stalled_rows(&answers[1]));
     let deals: Vec<StalledDeal> = rows
         .iter()
         .map(|r| {
@@ -187,10 +205,11 @@ pub(super) async fn stalled(
             }
         })
         .collect();
+    let sum = |keep: &dyn Fn(&Fact) -> bool| counts.iter().filter(|f| keep(f)).map(|f| f.n).sum::<i64>() as u64;
     let stages = ctx
         .stages()
         .filter_map(|stage| {
-            let count = rows.iter().filter(|r| r.stage_id == stage.id).count() as u64;
+            let count = sum(&|f| f.key_id == Some(stage.id));
             (count > 0).then(|| StalledStage {
                 key: stage.id.to_string(),
                 stage_id: stage.id,
@@ -198,13 +217,13 @@ pub(super) async fn stalled(
             })
         })
         .collect();
-    let with = |bit: i64| rows.iter().filter(|r| r.flag & bit != 0).count() as u64;
+    let with = |bit: i64| sum(&|f| f.flag & bit != 0);
     let report = StalledReport {
         definition: ctx.definition(),
         idle_days: query.idle_days.unwrap_or(DEFAULT_IDLE_DAYS),
         total: StalledTotal {
             key: TOTAL.to_owned(),
-            count: rows.len() as u64,
+            count: sum(&|_| true),
             rotting: with(STALLED_ROTTING),
             idle: with(STALLED_IDLE),
         },

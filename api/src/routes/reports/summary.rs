@@ -260,7 +260,7 @@ fn row(
     let cycle_days: Vec<f64> = cycles
         .iter()
         .filter(|s| admits(&super::sample_key(s, grouping)))
-        .map(|s| days(s.ms))
+        .flat_map(|s| s.ms.iter().map(|ms| days(*ms)))
         .collect();
     let avg_deal_size = won.mean_amount();
     // Exact until the one rounding at output: the cycle in days is Σms / n / 86 400 000.

@@ -165,23 +165,29 @@ pub(super) async fn time_in_stage(
         .report(caller.organization_id(), &ctx.scope, &questions)
         .await?;
     let (ended, running, started) = (samples(&answers[0]), facts(&answers[1]), samples(&answers[2]));
-    let of = |list: &[Sample], stage: Uuid| -> Vec<Sample> {
-        list.iter().filter(|s| s.key_id == Some(stage)).cloned().collect()
+    // The durations of a stage's members, with whether each is censored,
+    // shortest first: the database sends them in no particular order, and a
+    // floating-point mean must not depend on it.
+    let of = |list: &[Sample], stage: Uuid| -> Vec<(f64, bool)> {
+        let mut members: Vec<(i64, bool)> = list
+            .iter()
+            .filter(|s| s.key_id == Some(stage))
+            .flat_map(|s| s.ms.iter().map(move |ms| (*ms, s.flag == 1)))
+            .collect();
+        members.sort_unstable();
+        members.into_iter().map(|(ms, censored)| (days(ms), censored)).collect()
     };
     let rows = stages
         .iter()
         .map(|stage| {
-            let ended: Vec<f64> = of(ended, stage.id).iter().map(|s| days(s.ms)).collect();
+            let ended: Vec<f64> = of(ended, stage.id).into_iter().map(|(days, _)| days).collect();
             let (open_count, open_ms) = running
                 .iter()
                 .filter(|f| f.key_id == Some(stage.id))
                 .fold((0_i64, 0_i64), |(n, ms), f| (n + f.n, ms + f.ms.unwrap_or(0)));
             let observations: Vec<Observation> = of(started, stage.id)
-                .iter()
-                .map(|s| Observation {
-                    days: days(s.ms),
-                    censored: s.flag == 1,
-                })
+                .into_iter()
+                .map(|(days, censored)| Observation { days, censored })
                 .collect();
             TimeInStageRow {
                 key: stage.id.to_string(),
