@@ -12,6 +12,8 @@ pub mod name;
 pub mod organization;
 pub mod password;
 pub mod pipeline;
+pub mod potential;
+pub mod prediction;
 pub mod records;
 pub mod report;
 pub mod role;
