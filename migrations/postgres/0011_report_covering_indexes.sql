@@ -14,6 +14,14 @@ create index deal_events_stint_end_idx on deal_events (organization_id, pipeline
 -- are left out, and these are few.
 create index deals_trashed_idx on deals (organization_id, id) where deleted_at is not null;
 
+-- The deals closed in a period by their current status, with what the
+-- figures read of them (summary, reps, lost reasons, the forecast's won
+-- amounts, the cohort's won deals).
+drop index deals_closed_idx;
+create index deals_closed_idx on deals (organization_id, status, closed_at)
+    include (id, currency, amount_minor, created_at, owner_id, source, pipeline_id, stage_id, lost_reason, last_event_at)
+    where deleted_at is null;
+
 -- The deals open now, with what the point-in-time figures read of them
 -- (snapshot, forecast, stalled, open counts).
 create index deals_open_idx on deals (organization_id, last_event_at)

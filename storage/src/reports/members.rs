@@ -227,15 +227,33 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
                 [Arg::Time(*to), Arg::Uuid(org), Arg::Time(*from), Arg::Time(*as_of)],
             );
             pipeline_filter(&mut body, "y.pipeline_id", scope);
-            body.push(" group by y.deal_id) r join deals d on d.id = r.deal_id where r.cohort = 1");
-            scope_filter(&mut body, org, scope);
+            body.push(" group by y.deal_id) r where r.cohort = 1");
+            deal_filter(&mut body, "r.deal_id", org, scope);
+            // A cohort figure counts deals, not money, and reads no deal row
+            // one by one. Won at `as_of`: among the deals won now with no
+            // event since (`deals_closed_idx` alone); a deal with a later
+            // event is replayed from its latest status event by then.
+            cols = Columns {
+                deal_id: "r.deal_id".into(),
+                pos: "r.deal_id".into(),
+                currency: "''".into(),
+                amount: "0".into(),
+                owner: null_uuid(backend).into(),
+                ..Columns::new(backend)
+            };
             cols.key_num = "r.position".into();
-            // Won at `as_of`: as the deal is now when nothing happened to it
-            // since, else by its latest status event by then.
-            let (q1, q2) = (sql.arg(Arg::Time(*as_of)), sql.arg(Arg::Time(*as_of)));
+            let (o1, o2) = (sql.arg(Arg::Uuid(org)), sql.arg(Arg::Uuid(org)));
+            let (q1, q2, q3) = (
+                sql.arg(Arg::Time(*as_of)),
+                sql.arg(Arg::Time(*as_of)),
+                sql.arg(Arg::Time(*as_of)),
+            );
             cols.flag = format!(
-                "case when d.last_event_at <= {q1} then (case when d.status = 'won' then 1 else 0 end) \
-                 when (select x.kind from deal_events x where x.deal_id = d.id and x.at <= {q2} \
+                "case when r.deal_id in (select w.id from deals w where w.organization_id = {o1} \
+                 and w.deleted_at is null and w.status = 'won' and w.last_event_at <= {q1}) then 1 \
+                 when r.deal_id in (select l.id from deals l where l.organization_id = {o2} \
+                 and l.deleted_at is null and l.last_event_at > {q2}) \
+                 and (select x.kind from deal_events x where x.deal_id = r.deal_id and x.at <= {q3} \
                  and x.kind in ('won', 'lost', 'reopened') order by x.at desc, x.id desc limit 1) = 'won' \
                  then 1 else 0 end"
             );
