@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::{
     deal::{BuyingRole, DealStatus, EventKind, ForecastCategory},
-    Amount, Currency, Probability,
+    Amount, Country, Currency, Probability,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +16,8 @@ pub struct Account {
     pub domain: Option<String>,
     pub industry: Option<String>,
     pub employee_count: Option<i64>,
+    /// Where the company is, to compare customers with leads.
+    pub country: Option<Country>,
     pub owner_id: Uuid,
     pub version: i64,
     pub created_at: DateTime<Utc>,

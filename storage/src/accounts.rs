@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pipewise_domain::{text::search_key, Account};
+use pipewise_domain::{text::search_key, Account, Country};
 use uuid::Uuid;
 
 use crate::{Actor, Edit, Page, Result};
@@ -21,6 +21,7 @@ pub struct AccountFields {
     pub domain: Option<String>,
     pub industry: Option<String>,
     pub employee_count: Option<i64>,
+    pub country: Option<Country>,
     pub owner_id: Uuid,
 }
 
@@ -32,6 +33,7 @@ impl AccountFields {
             domain: account.domain.clone(),
             industry: account.industry.clone(),
             employee_count: account.employee_count,
+            country: account.country.clone(),
             owner_id: account.owner_id,
         }
     }
@@ -126,6 +128,7 @@ pub(crate) struct AccountRow {
     domain: Option<String>,
     industry: Option<String>,
     employee_count: Option<i64>,
+    country: Option<String>,
     owner_id: Uuid,
     version: i64,
     created_at: DateTime<Utc>,
@@ -143,6 +146,8 @@ impl From<AccountRow> for Account {
             domain: row.domain,
             industry: row.industry,
             employee_count: row.employee_count,
+            // Written only through `Country::parse`.
+            country: row.country.as_deref().and_then(|c| Country::parse(c).ok()),
             owner_id: row.owner_id,
             version: row.version,
             created_at: row.created_at,
@@ -274,8 +279,8 @@ macro_rules! impl_account_store {
                     let mut tx = self.begin_write().await?;
                     let account: Account = sqlx::query_as::<_, AccountRow>(
                         "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count,
-                                               owner_id, version, created_at, updated_at)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                                               owner_id, version, created_at, updated_at, country)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10)
                          returning *",
                     )
                     .bind(Uuid::now_v7())
@@ -287,6 +292,7 @@ macro_rules! impl_account_store {
                     .bind(fields.employee_count)
                     .bind(fields.owner_id)
                     .bind(now)
+                    .bind(fields.country.as_ref().map(Country::as_str))
                     .fetch_one(&mut *tx)
                     .await?
                     .into();
@@ -321,7 +327,7 @@ macro_rules! impl_account_store {
                     let row = sqlx::query_as::<_, AccountRow>(
                         "update accounts
                          set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
-                             version = version + 1, updated_at = $10
+                             version = version + 1, updated_at = $10, country = $11
                          where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
                          returning *",
                     )
@@ -335,6 +341,7 @@ macro_rules! impl_account_store {
                     .bind(fields.employee_count)
                     .bind(fields.owner_id)
                     .bind(now)
+                    .bind(fields.country.as_ref().map(Country::as_str))
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some(row) = row else {

@@ -220,8 +220,8 @@ impl Insert {
 // Version 1 and no trash: a bulk row is as new as a row written by the API.
 pub(crate) const ACCOUNTS: Insert = Insert {
     head: "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count, owner_id,
-                                 version, created_at, updated_at, deleted_at, last_activity_at)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?)",
+                                 version, created_at, updated_at, deleted_at, last_activity_at, country)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?)",
 };
 
 pub(crate) const CONTACTS: Insert = Insert {
@@ -286,6 +286,7 @@ pub(crate) fn account_values<'a>(org: Uuid, rows: &'a [BulkAccount], out: &mut V
             Value::time(r.created_at),
             Value::time(r.updated_at),
             Value::Time(r.last_activity_at),
+            Value::opt_str(f.country.as_ref().map(|c| c.as_str())),
         ]);
     }
 }

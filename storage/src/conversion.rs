@@ -436,8 +436,8 @@ macro_rules! impl_conversion_store {
                     .map(|i| $crate::conversion::truncated(i, $crate::conversion::ACCOUNT_INDUSTRY_MAX));
                 let row = sqlx::query_as::<_, AccountRow>(
                     "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count,
-                                           owner_id, version, created_at, updated_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                                           owner_id, version, created_at, updated_at, country)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10)
                      returning *",
                 )
                 .bind(Uuid::now_v7())
@@ -449,6 +449,7 @@ macro_rules! impl_conversion_store {
                 .bind(lead.employee_count)
                 .bind(lead.owner_id)
                 .bind(now)
+                .bind(lead.country.as_ref().map(|c| c.as_str()))
                 .fetch_one(&mut **tx)
                 .await?;
                 Ok((Some(row.into()), true))

@@ -53,7 +53,8 @@ async fn accounts_are_created_read_changed_and_listed(app: TestApp) {
         .post(
             "/api/v1/accounts",
             &admin.access_token,
-            &json!({"name": "  Acme GmbH ", "domain": "Acme.Example", "industry": "Manufacturing", "employee_count": 250}),
+            &json!({"name": "  Acme GmbH ", "domain": "Acme.Example", "industry": "Manufacturing", "employee_count": 250,
+                    "country": " de "}),
         )
         .send()
         .await
@@ -67,6 +68,7 @@ async fn accounts_are_created_read_changed_and_listed(app: TestApp) {
     assert_eq!(account["domain"], "acme.example");
     assert_eq!(account["industry"], "Manufacturing");
     assert_eq!(account["employee_count"], 250);
+    assert_eq!(account["country"], "DE");
     assert_eq!(uuid(&account["owner_id"]), admin.user_id);
     assert_eq!(uuid(&account["organization_id"]), admin.organization_id);
     assert_eq!(account["version"], 1);
@@ -75,7 +77,7 @@ async fn accounts_are_created_read_changed_and_listed(app: TestApp) {
         app.scalar(
             "select count(*) from accounts
              where name = 'Acme GmbH' and name_key = 'acme gmbh' and domain = 'acme.example'
-               and employee_count = 250 and version = 1 and deleted_at is null"
+               and employee_count = 250 and country = 'DE' and version = 1 and deleted_at is null"
         )
         .await,
         1
@@ -93,7 +95,8 @@ async fn accounts_are_created_read_changed_and_listed(app: TestApp) {
         .patch(
             &location,
             &admin.access_token,
-            &json!({"name": "Acme Group", "industry": null, "employee_count": 300, "owner_id": manager.user_id}),
+            &json!({"name": "Acme Group", "industry": null, "employee_count": 300, "country": "at",
+                    "owner_id": manager.user_id}),
         )
         .send()
         .await
@@ -104,6 +107,7 @@ async fn accounts_are_created_read_changed_and_listed(app: TestApp) {
     assert!(changed["industry"].is_null());
     assert_eq!(changed["domain"], "acme.example", "absent fields stay");
     assert_eq!(changed["employee_count"], 300);
+    assert_eq!(changed["country"], "AT");
     assert_eq!(uuid(&changed["owner_id"]), manager.user_id);
     assert_eq!(changed["version"], 2);
     assert_eq!(
@@ -144,6 +148,8 @@ async fn invalid_account_fields_are_named(app: TestApp) {
         (json!({"name": "A", "employee_count": -1}), "employee_count"),
         (json!({"name": "A", "employee_count": 10_000_001}), "employee_count"),
         (json!({"name": "A", "employee_count": "many"}), "employee_count"),
+        (json!({"name": "A", "country": "Germany"}), "country"),
+        (json!({"name": "A", "country": "D1"}), "country"),
         (json!({"name": "A", "owner_id": Uuid::now_v7()}), "owner_id"),
         (json!({"name": "A", "owner_id": gone.user_id}), "owner_id"),
         (json!({"name": "A", "version": 3}), "version"),
@@ -183,6 +189,7 @@ async fn invalid_account_fields_are_named(app: TestApp) {
     for (body, field) in [
         (json!({"name": ""}), "name"),
         (json!({"employee_count": 10_000_001}), "employee_count"),
+        (json!({"country": "XYZ"}), "country"),
         (json!({"owner_id": gone.user_id}), "owner_id"),
         (json!({"version": 9}), "version"),
         (json!({"created_at": "2020-01-01T00:00:00Z"}), "created_at"),

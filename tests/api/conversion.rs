@@ -82,7 +82,8 @@ async fn a_full_conversion_makes_a_contact_an_account_and_a_deal_linked_both_way
         &admin,
         json!({"first_name": "Ada", "last_name": "Lovelace", "email": "Ada@Acme.example", "phone": "+44 1",
                "title": "CTO", "company_name": "Acme Ltd", "industry": "Software", "employee_count": 250,
-               "source": "referral", "currency": "EUR", "estimated_value": "900.00", "value_period": "month"}),
+               "country": "gb", "source": "referral", "currency": "EUR", "estimated_value": "900.00",
+               "value_period": "month"}),
     )
     .await;
     assert!(lead["qualified_at"].is_null());
@@ -119,6 +120,7 @@ async fn a_full_conversion_makes_a_contact_an_account_and_a_deal_linked_both_way
     assert_eq!(account["domain"], "acme.example");
     assert_eq!(account["industry"], "Software");
     assert_eq!(account["employee_count"], 250);
+    assert_eq!(account["country"], "GB");
     assert_eq!(account["owner_id"], admin.user_id.to_string());
 
     assert_eq!(deal["title"], "Acme Ltd deal");

@@ -152,6 +152,24 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
 }
 
 /// An index drawn with the given weights.
+/// A company's country, drawn by the weights of [`COUNTRIES`] from its name
+/// rather than from the generator, so that the rest of the story stays as
+/// the same seed has always told it.
+fn country_of(name: &str) -> Country {
+    let hash = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let total: f64 = COUNTRIES.iter().map(|(_, w)| w).sum();
+    let mut x = (hash % 10_000) as f64 / 10_000.0 * total;
+    for (code, weight) in COUNTRIES {
+        if x < weight {
+            return Country::parse(code).expect("a listed country");
+        }
+        x -= weight;
+    }
+    Country::parse(COUNTRIES[0].0).expect("a listed country")
+}
+
 fn weighted(rng: &mut StdRng, weights: &[f64]) -> usize {
     let total: f64 = weights.iter().sum();
     let mut x = rng.gen::<f64>() * total;
@@ -542,6 +560,7 @@ impl Story {
                 domain: Some(domain.clone()),
                 industry: Some((*pick(&mut self.rng, &INDUSTRIES)).to_owned()),
                 employee_count: self.employees(),
+                country: Some(country_of(&name)),
                 owner_id: owner,
             };
             let contacts: Vec<BulkContact> = (0..self.rng.gen_range(1..=3))
@@ -842,6 +861,7 @@ impl Story {
                         domain: (!free_mail).then(|| domain.clone()),
                         industry: fields.industry.clone(),
                         employee_count: fields.employee_count,
+                        country: fields.country.clone(),
                         owner_id: owner,
                     },
                     created_at: at,

@@ -21,7 +21,10 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::records::{self, check_owner, check_version, owner_is_active, DeleteQuery, RecordSort},
+    routes::{
+        lead_input::parse_country,
+        records::{self, check_owner, check_version, owner_is_active, DeleteQuery, RecordSort},
+    },
     state::AppState,
 };
 
@@ -53,6 +56,10 @@ pub struct AccountView {
     pub industry: Option<String>,
     #[schema(example = 250)]
     pub employee_count: Option<i64>,
+    /// ISO 3166-1 alpha-2, upper case. A conversion carries the lead's
+    /// country over to the account it creates.
+    #[schema(example = "DE")]
+    pub country: Option<String>,
     /// The user responsible for the account.
     pub owner_id: Uuid,
     pub version: i64,
@@ -74,6 +81,7 @@ impl From<Account> for AccountView {
             domain: a.domain,
             industry: a.industry,
             employee_count: a.employee_count,
+            country: a.country.map(|c| c.as_str().to_owned()),
             owner_id: a.owner_id,
             version: a.version,
             created_at: a.created_at,
@@ -102,6 +110,9 @@ pub struct CreateAccount {
     industry: Option<String>,
     #[schema(example = 250, minimum = 0, maximum = 10000000)]
     employee_count: Option<i64>,
+    /// ISO 3166-1 alpha-2, any case; blank is none.
+    #[schema(example = "DE", max_length = 2)]
+    country: Option<String>,
     /// An active user of the organization; the caller if omitted (required
     /// with an API key). Reps may name only themselves.
     owner_id: Option<Uuid>,
@@ -122,6 +133,10 @@ pub struct UpdateAccount {
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<i64>, nullable, example = 250, minimum = 0, maximum = 10000000)]
     employee_count: Option<Option<i64>>,
+    /// ISO 3166-1 alpha-2, any case; blank or `null` clears it.
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "DE", max_length = 2)]
+    country: Option<Option<String>>,
     /// An active user of the organization. Reps may name only themselves.
     owner_id: Option<Uuid>,
 }
@@ -241,12 +256,16 @@ async fn create_account(
     let employee_count = fields
         .check_opt("employee_count", body.employee_count, parse_employee_count)
         .flatten();
+    let country = fields
+        .check_opt("country", body.country.as_deref(), parse_country)
+        .flatten();
     check_owner(&state, org, owner, &mut fields).await?;
     let new = fields.finish(|| AccountFields {
         name: name.expect("checked").into_string(),
         domain,
         industry,
         employee_count,
+        country,
         owner_id: owner,
     })?;
     let account = state
@@ -353,6 +372,9 @@ fn changed(
         }
         Some(None) => next.employee_count = None,
         None => {}
+    }
+    if let Some(country) = records::patch(&mut fields, "country", &body.country, parse_country) {
+        next.country = country;
     }
     if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
         caller.ensure_can_change(owner)?;
