@@ -292,7 +292,7 @@ macro_rules! impl_account_store {
                     .bind(fields.employee_count)
                     .bind(fields.owner_id)
                     .bind(now)
-                    .bind(fields.country.as_ref().map(Country::as_str))
+                    .bind(fields.country.as_ref().map(|c| c.as_str()))
                     .fetch_one(&mut *tx)
                     .await?
                     .into();
@@ -341,7 +341,7 @@ macro_rules! impl_account_store {
                     .bind(fields.employee_count)
                     .bind(fields.owner_id)
                     .bind(now)
-                    .bind(fields.country.as_ref().map(Country::as_str))
+                    .bind(fields.country.as_ref().map(|c| c.as_str()))
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some(row) = row else {

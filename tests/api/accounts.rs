@@ -54,7 +54,7 @@ async fn accounts_are_created_read_changed_and_listed(app: TestApp) {
             "/api/v1/accounts",
             &admin.access_token,
             &json!({"name": "  Acme GmbH ", "domain": "Acme.Example", "industry": "Manufacturing", "employee_count": 250,
-                    "country": " de "}),
+                    "country": "de"}),
         )
         .send()
         .await

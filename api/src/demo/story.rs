@@ -156,9 +156,9 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
 /// rather than from the generator, so that the rest of the story stays as
 /// the same seed has always told it.
 fn country_of(name: &str) -> Country {
-    let hash = name
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let total: f64 = COUNTRIES.iter().map(|(_, w)| w).sum();
     let mut x = (hash % 10_000) as f64 / 10_000.0 * total;
     for (code, weight) in COUNTRIES {
