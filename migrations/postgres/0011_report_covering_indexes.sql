@@ -31,7 +31,7 @@ create index deals_open_idx on deals (organization_id, last_event_at)
 
 -- Activities done in a period, and the open ones by due date (overdue, due
 -- today), without reading every activity.
-create index activities_done_idx on activities (organization_id, done_at) include (type, owner_id)
+create index activities_done_idx on activities (organization_id, done_at) include (type, owner_id, due_at, created_at)
     where deleted_at is null and done_at is not null;
 create index activities_open_idx on activities (organization_id, due_at) include (type, owner_id, created_at)
     where deleted_at is null and done_at is null;

@@ -34,7 +34,7 @@ create index deals_open_idx on deals (organization_id, last_event_at,
 
 -- Activities done in a period, and the open ones by due date (overdue, due
 -- today), without reading every activity.
-create index activities_done_idx on activities (organization_id, done_at, type, owner_id, deleted_at)
-    where deleted_at is null and done_at is not null;
+create index activities_done_idx on activities (organization_id, done_at, type, owner_id, due_at, created_at,
+    deleted_at) where deleted_at is null and done_at is not null;
 create index activities_open_idx on activities (organization_id, due_at, type, owner_id, created_at, done_at, deleted_at)
     where deleted_at is null and done_at is null;

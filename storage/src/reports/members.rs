@@ -231,8 +231,9 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             deal_filter(&mut body, "r.deal_id", org, scope);
             // A cohort figure counts deals, not money, and reads no deal row
             // one by one. Won at `as_of`: among the deals won now with no
-            // event since (`deals_closed_idx` alone); a deal with a later
-            // event is replayed from its latest status event by then.
+            // event since, closed since `from` as a cohort deal must have
+            // been (a range of `deals_closed_idx`); a deal with a later event
+            // is replayed from its latest status event by then.
             cols = Columns {
                 deal_id: "r.deal_id".into(),
                 pos: "r.deal_id".into(),
@@ -243,14 +244,16 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             };
             cols.key_num = "r.position".into();
             let (o1, o2) = (sql.arg(Arg::Uuid(org)), sql.arg(Arg::Uuid(org)));
-            let (q1, q2, q3) = (
+            let (f1, q1, q2, q3) = (
+                sql.arg(Arg::Time(*from)),
                 sql.arg(Arg::Time(*as_of)),
                 sql.arg(Arg::Time(*as_of)),
                 sql.arg(Arg::Time(*as_of)),
             );
             cols.flag = format!(
                 "case when r.deal_id in (select w.id from deals w where w.organization_id = {o1} \
-                 and w.deleted_at is null and w.status = 'won' and w.last_event_at <= {q1}) then 1 \
+                 and w.deleted_at is null and w.status = 'won' and w.closed_at >= {f1} \
+                 and w.last_event_at <= {q1}) then 1 \
                  when r.deal_id in (select l.id from deals l where l.organization_id = {o2} \
                  and l.deleted_at is null and l.last_event_at > {q2}) \
                  and (select x.kind from deal_events x where x.deal_id = r.deal_id and x.at <= {q3} \
