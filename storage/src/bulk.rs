@@ -256,8 +256,8 @@ pub(crate) const DEAL_CONTACTS: Insert = Insert {
 pub(crate) const DEAL_EVENTS: Insert = Insert {
     head: "insert into deal_events (id, organization_id, deal_id, kind, at, pipeline_id, stage_id, from_stage_id,
                                     lost_reason, actor_user_id, actor_api_key_id, created_at, opens_stint, ends_at,
-                                    next_kind, next_pipeline_id, next_stage_id)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    next_kind, next_pipeline_id, next_stage_id, duration_ms)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 pub(crate) const ACTIVITIES: Insert = Insert {
@@ -400,6 +400,13 @@ pub(crate) fn deal_contact_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut
     }
 }
 
+/// Whole milliseconds from `start` to `end` (half a millisecond up), over
+/// the microseconds both databases keep.
+pub(crate) fn duration_ms(start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
+    let micros = (end - start).num_microseconds().unwrap_or(i64::MAX - 500);
+    (micros + 500).div_euclid(1000)
+}
+
 pub(crate) fn deal_event_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut Vec<Value<'a>>) {
     for r in rows {
         // In the log's order, each event with its successor (as
@@ -438,6 +445,7 @@ pub(crate) fn deal_event_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut V
                 Value::opt_str(next.map(|n| n.kind.as_str())),
                 Value::Uuid(next.map(|n| n.pipeline_id)),
                 Value::Uuid(next.map(|n| n.stage_id)),
+                Value::Int(next.map(|n| duration_ms(e.at, n.at))),
             ]);
         }
     }
@@ -578,6 +586,20 @@ pub(crate) use impl_bulk_store;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_whole_milliseconds_half_up_over_microseconds() {
+        use chrono::{Duration, TimeZone};
+        let start = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+        let after = |micros: i64| duration_ms(start, start + Duration::microseconds(micros));
+        assert_eq!(after(0), 0);
+        assert_eq!(after(1_499), 1);
+        assert_eq!(after(1_500), 2);
+        // Nanoseconds beyond the microsecond are not kept by PostgreSQL.
+        assert_eq!(duration_ms(start, start + Duration::nanoseconds(1_499_999)), 1);
+        // Eight days: 691,200,000 ms.
+        assert_eq!(duration_ms(start, start + Duration::days(8)), 691_200_000);
+    }
 
     #[test]
     fn placeholders_are_numbered_across_rows_and_constants_stay_literal() {

@@ -1009,11 +1009,16 @@ macro_rules! impl_deal_store {
             // The event ends the state its predecessor set, and (should two
             // events share an instant, their ids deciding the order) its own
             // ends where its successor begins.
-            sqlx::query(
-                "update deal_events set ends_at = $3, next_kind = $4, next_pipeline_id = $5, next_stage_id = $6
+            // Each link carries the state's duration, computed as the reports
+            // computed it before it was kept (`duration_ms`).
+            let linked = format!(
+                "update deal_events set ends_at = $3, next_kind = $4, next_pipeline_id = $5, next_stage_id = $6,
+                     duration_ms = {}
                  where id = (select p.id from deal_events p where p.deal_id = $1 and (p.at, p.id) < ($3, $2)
                              order by p.at desc, p.id desc limit 1)",
-            )
+                $crate::reports::ms_between(BACKEND, "$3", "at")
+            );
+            sqlx::query(&linked)
             .bind(deal)
             .bind(id)
             .bind(at)
@@ -1033,6 +1038,11 @@ macro_rules! impl_deal_store {
             .bind(at)
             .execute(&mut **tx)
             .await?;
+            let own = format!(
+                "update deal_events set duration_ms = {} where id = $1",
+                $crate::reports::ms_between(BACKEND, "ends_at", "at")
+            );
+            sqlx::query(&own).bind(id).execute(&mut **tx).await?;
             // Events are appended in order (never before the previous one), so
             // this is the latest event's instant.
             sqlx::query("update deals set last_event_at = $2 where id = $1")

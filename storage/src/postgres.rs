@@ -37,6 +37,8 @@ use crate::{
 };
 
 type Tx = Transaction<'static, Postgres>;
+/// The dialect, for SQL that differs between the backends.
+const BACKEND: crate::Backend = crate::Backend::Postgres;
 type Conn = sqlx::PgConnection;
 
 pub(crate) struct PgStore {

@@ -39,6 +39,8 @@ use crate::{
 };
 
 type Tx = Transaction<'static, Sqlite>;
+/// The dialect, for SQL that differs between the backends.
+const BACKEND: crate::Backend = crate::Backend::Sqlite;
 type Conn = sqlx::SqliteConnection;
 
 pub(crate) struct SqliteStore {

@@ -1521,6 +1521,7 @@ async fn parallel_commands_on_one_deal_answer_412_or_409_and_never_404(app: Test
     );
     // Each event, written one after the other under the deal's lock, links to the next.
     assert_eq!(app.scalar(STALE_STINT_LINKS).await, 0);
+    assert_eq!(app.stale_stint_durations().await, 0);
 
     // Act: 12 wins of one open deal without If-Match.
     let deal = create_deal(&app, &admin, new_deal).await;

@@ -32,6 +32,7 @@ async fn a_longer_demo_history_spreads_its_deals_over_the_years(app: TestApp) {
     assert!(oldest < now - chrono::Duration::days(2 * 365), "{oldest}");
     assert!(newest > now - chrono::Duration::days(60), "{newest}");
     assert_eq!(app.scalar(STALE_STINT_LINKS).await, 0);
+    assert_eq!(app.stale_stint_durations().await, 0);
 }
 
 async fn every_report_shows_the_demo_history_at_once(app: TestApp) {
@@ -43,6 +44,7 @@ async fn every_report_shows_the_demo_history_at_once(app: TestApp) {
                  or d.last_event_at <> (select max(e.at) from deal_events e where e.deal_id = d.id)";
     assert_eq!(app.scalar(stale).await, 0);
     assert_eq!(app.scalar(STALE_STINT_LINKS).await, 0);
+    assert_eq!(app.stale_stint_durations().await, 0);
     assert_eq!(app.scalar(STALE_ACTIVITY_MARKS).await, 0);
     let pipeline = all(&app, &admin, "/api/v1/pipelines").await[0]["id"]
         .as_str()

@@ -458,6 +458,7 @@ async fn the_cohort_funnel_counts_skipped_stages_and_leaves_moved_deals_behind(a
 async fn the_flow_funnel_follows_every_stint_that_started_in_the_period(app: TestApp) {
     let h = History::build(&app).await;
     assert_eq!(app.scalar(STALE_STINT_LINKS).await, 0);
+    assert_eq!(app.stale_stint_durations().await, 0);
     let query = format!("pipeline_id={}&{MARCH}&{AS_OF}&basis=flow", h.sales);
     let report = h.report(&app, &format!("funnel?{query}")).await;
     assert_eq!(report["basis"], "flow");
@@ -1302,4 +1303,5 @@ async fn a_stage_deleted_under_a_closed_deal_reopens_nothing(app: TestApp) {
     assert_eq!(row(&stages["stages"], &r.to_string())["count"], 0);
     assert_eq!(row(&stages["stages"], &r.to_string())["open_count"], 0);
     assert_eq!(app.scalar(STALE_STINT_LINKS).await, 0);
+    assert_eq!(app.stale_stint_durations().await, 0);
 }

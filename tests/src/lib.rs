@@ -239,6 +239,22 @@ impl TestApp {
         (uuid(&body["id"]), body["key"].as_str().expect("key").to_owned())
     }
 
+    /// Counts the deal events whose kept `duration_ms` is more than a
+    /// millisecond from `ends_at - at` as the database computes it.
+    pub async fn stale_stint_durations(&self) -> i64 {
+        self.scalar(match &self.db {
+            TestDb::Sqlite(_) => {
+                "select count(*) from deal_events where ends_at is not null
+                 and abs(duration_ms - (julianday(ends_at) - julianday(at)) * 86400000.0) > 1"
+            }
+            TestDb::Postgres { .. } => {
+                "select count(*) from deal_events where ends_at is not null
+                 and abs(duration_ms - date_part('epoch', ends_at - at) * 1000) > 1"
+            }
+        })
+        .await
+    }
+
     /// One integer from the test database, for asserting stored state.
     pub async fn scalar(&self, sql: &str) -> i64 {
         match &self.db {
@@ -263,6 +279,7 @@ pub const STALE_STINT_LINKS: &str = "select count(*) from deal_events e join (
         from deal_events window w as (partition by deal_id order by at, id)) n on n.id = e.id
     where e.ends_at is distinct from n.n_at or e.next_kind is distinct from n.n_kind
        or e.next_pipeline_id is distinct from n.n_pipeline or e.next_stage_id is distinct from n.n_stage
+       or (e.duration_ms is null) <> (e.ends_at is null)
        or e.opens_stint <> case when e.kind in ('created', 'reopened') then 1
             when e.kind = 'moved' and coalesce((select w.kind from deal_events w
                 where w.deal_id = e.deal_id and (w.at, w.id) < (e.at, e.id) and w.kind in ('won', 'lost', 'reopened')

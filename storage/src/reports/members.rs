@@ -15,7 +15,7 @@ use crate::{
 
 /// Milliseconds from `earlier` to `later`, rounded to a whole number on both
 /// backends, so that sums and medians agree exactly between them.
-pub(super) fn ms_between(backend: Backend, later: &str, earlier: &str) -> String {
+pub(crate) fn ms_between(backend: Backend, later: &str, earlier: &str) -> String {
     match backend {
         // `date_part` of the interval is a double, exact to the microsecond
         // for any span of centuries; `extract` would compute in `numeric`,
@@ -270,7 +270,7 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             pipeline_filter(&mut body, "st.pipeline_id", scope);
             deal_filter(&mut body, "st.deal_id", org, scope);
             cols = Columns::of_stints(backend);
-            cols.ms = ms_between(backend, "st.ends_at", "st.at");
+            cols.ms = "st.duration_ms".into();
         }
         DealSet::StintsStarted {
             from,
@@ -298,9 +298,8 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             );
             cols.flag = format!("case when st.ends_at is null or st.ends_at > {c1} then 1 else 0 end");
             cols.ms = format!(
-                "case when st.ends_at is null or st.ends_at > {c2} then {} else {} end",
+                "case when st.ends_at is null or st.ends_at > {c2} then {} else st.duration_ms end",
                 ms_between(backend, &c3, "st.at"),
-                ms_between(backend, "st.ends_at", "st.at")
             );
         }
         DealSet::Stalled { as_of, idle_days } => {

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use pipewise_domain::{deal::DealStatus, Deal};
 use uuid::Uuid;
 
-pub(crate) use members::{drill_sql, facts_sql, samples_sql, stalled_sql};
+pub(crate) use members::{drill_sql, facts_sql, ms_between, samples_sql, stalled_sql};
 pub use people::LeadTally;
 pub(crate) use people::{activity_sql, lead_sql};
 
