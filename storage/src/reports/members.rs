@@ -428,15 +428,16 @@ pub(crate) fn facts_sql(backend: Backend, org: Uuid, scope: &ReportScope, set: &
 
 /// Every member's duration, as one list per key and flag.
 pub(crate) fn samples_sql(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> Sql {
+    let packed = format!("ms * {} + flag", super::SAMPLE_FLAGS);
     let list = match backend {
-        Backend::Postgres => "string_agg(cast(ms as text), ',')",
-        Backend::Sqlite => "group_concat(ms, ',')",
+        Backend::Postgres => format!("string_agg(cast({packed} as text), ',')"),
+        Backend::Sqlite => format!("group_concat({packed}, ',')"),
     };
     // Not by `key_num`: no duration figure is split by it, and left out, the
     // database need not compute it (nor join the stages it compares).
-    let mut sql = Sql::new(&format!("select key_id, key_text, flag, {list} as ms from ("));
+    let mut sql = Sql::new(&format!("select key_id, key_text, {list} as members from ("));
     append(&mut sql, members(backend, org, scope, set));
-    sql.push(") m where ms is not null group by key_id, key_text, flag");
+    sql.push(") m where ms is not null group by key_id, key_text");
     sql
 }
 

@@ -149,33 +149,41 @@ pub struct Sample {
     pub ms: Vec<i64>,
 }
 
-/// A [`Sample`] as the database sends it: the durations as one
-/// comma-separated text, which both backends build, so that a year of
-/// stints crosses as a few rows rather than one row each.
+/// The [`Sample`]s of one key as the database sends them: every member as
+/// `ms * 4 + flag` (a duration is never negative, a sample's flag is 0 to
+/// 3) in one comma-separated text, which both backends build. A year of
+/// stints crosses as a few rows rather than one row each, and the database
+/// groups by the key alone, which it can estimate (and so hash).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct SampleRow {
     key_id: Option<Uuid>,
     key_text: Option<String>,
-    flag: i64,
-    ms: String,
+    members: String,
 }
 
-impl TryFrom<SampleRow> for Sample {
-    type Error = crate::StoreError;
+/// How [`SampleRow::members`] packs a member's flag beside its duration.
+pub(crate) const SAMPLE_FLAGS: i64 = 4;
 
-    fn try_from(row: SampleRow) -> std::result::Result<Self, Self::Error> {
-        let ms = row
-            .ms
-            .split(',')
-            .map(|n| n.parse::<i64>())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| crate::StoreError::Corrupt(format!("a report duration list: {e}")))?;
-        Ok(Sample {
-            key_id: row.key_id,
-            key_text: row.key_text,
-            flag: row.flag,
-            ms,
-        })
+impl SampleRow {
+    /// One [`Sample`] per flag present.
+    pub(crate) fn samples(self) -> Result<Vec<Sample>> {
+        let mut by_flag: Vec<Sample> = Vec::new();
+        for member in self.members.split(',') {
+            let packed: i64 = member
+                .parse()
+                .map_err(|e| crate::StoreError::Corrupt(format!("a report duration list: {e}")))?;
+            let (ms, flag) = (packed.div_euclid(SAMPLE_FLAGS), packed.rem_euclid(SAMPLE_FLAGS));
+            match by_flag.iter_mut().find(|s| s.flag == flag) {
+                Some(sample) => sample.ms.push(ms),
+                None => by_flag.push(Sample {
+                    key_id: self.key_id,
+                    key_text: self.key_text.clone(),
+                    flag,
+                    ms: vec![ms],
+                }),
+            }
+        }
+        Ok(by_flag)
     }
 }
 
@@ -312,11 +320,11 @@ macro_rules! impl_report_store {
                                 $crate::sql::bind_args!(sqlx::query_as(&sql.text), &sql.args)
                                     .fetch_all(&mut *tx)
                                     .await?;
-                            Answer::Samples(
-                                rows.into_iter()
-                                    .map(TryFrom::try_from)
-                                    .collect::<$crate::Result<_>>()?,
-                            )
+                            let mut samples = Vec::new();
+                            for row in rows {
+                                samples.extend(row.samples()?);
+                            }
+                            Answer::Samples(samples)
                         }
                         Question::Stalled { set, limit } => {
                             let sql = $crate::reports::stalled_sql(backend, org, scope, set, *limit);
@@ -428,3 +436,29 @@ macro_rules! impl_report_store {
 }
 
 pub(crate) use impl_report_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_row_unpacks_into_one_sample_per_flag() {
+        // 10 ms (flag 0), 7 ms censored (flag 1), 0 ms (flag 0).
+        let row = SampleRow {
+            key_id: None,
+            key_text: Some("web".into()),
+            members: "40,29,0".into(),
+        };
+        let samples = row.samples().unwrap();
+        assert_eq!(samples.len(), 2);
+        assert_eq!((samples[0].flag, samples[0].ms.clone()), (0, vec![10, 0]));
+        assert_eq!((samples[1].flag, samples[1].ms.clone()), (1, vec![7]));
+        assert_eq!(samples[1].key_text.as_deref(), Some("web"));
+        let bad = SampleRow {
+            key_id: None,
+            key_text: None,
+            members: "4,x".into(),
+        };
+        assert!(bad.samples().is_err());
+    }
+}
