@@ -1027,22 +1027,19 @@ macro_rules! impl_deal_store {
             .bind(stage)
             .execute(&mut **tx)
             .await?;
-            sqlx::query(
-                "update deal_events set (ends_at, next_kind, next_pipeline_id, next_stage_id) =
-                     (select n.at, n.kind, n.pipeline_id, n.stage_id from deal_events n
+            let own = format!(
+                "update deal_events set (ends_at, next_kind, next_pipeline_id, next_stage_id, duration_ms) =
+                     (select n.at, n.kind, n.pipeline_id, n.stage_id, {} from deal_events n
                       where n.deal_id = $1 and (n.at, n.id) > ($3, $2) order by n.at, n.id limit 1)
                  where id = $2",
-            )
-            .bind(deal)
-            .bind(id)
-            .bind(at)
-            .execute(&mut **tx)
-            .await?;
-            let own = format!(
-                "update deal_events set duration_ms = {} where id = $1",
-                $crate::reports::ms_between(BACKEND, "ends_at", "at")
+                $crate::reports::ms_between(BACKEND, "n.at", "$3")
             );
-            sqlx::query(&own).bind(id).execute(&mut **tx).await?;
+            sqlx::query(&own)
+                .bind(deal)
+                .bind(id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
             // Events are appended in order (never before the previous one), so
             // this is the latest event's instant.
             sqlx::query("update deals set last_event_at = $2 where id = $1")

@@ -151,7 +151,6 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     &items[rng.gen_range(0..items.len())]
 }
 
-/// An index drawn with the given weights.
 /// A company's country, drawn by the weights of [`COUNTRIES`] from its name
 /// rather than from the generator, so that the rest of the story stays as
 /// the same seed has always told it.
@@ -170,6 +169,7 @@ fn country_of(name: &str) -> Country {
     Country::parse(COUNTRIES[0].0).expect("a listed country")
 }
 
+/// An index drawn with the given weights.
 fn weighted(rng: &mut StdRng, weights: &[f64]) -> usize {
     let total: f64 = weights.iter().sum();
     let mut x = rng.gen::<f64>() * total;

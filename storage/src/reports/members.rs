@@ -118,17 +118,24 @@ impl Columns {
         }
     }
 
-    /// A stint figure counts stints, not money: its members are read from
-    /// the event log alone.
-    fn of_stints(backend: Backend) -> Self {
+    /// A figure that counts its members and sums no money, so that they
+    /// are read without their deal rows: `deal_id` and `pos` name them.
+    fn counting(backend: Backend, deal_id: &str, pos: &str) -> Self {
         Self {
-            deal_id: "st.deal_id".into(),
-            pos: "st.id".into(),
+            deal_id: deal_id.into(),
+            pos: pos.into(),
             currency: "''".into(),
             amount: "0".into(),
             owner: null_uuid(backend).into(),
-            key_id: "st.stage_id".into(),
             ..Self::new(backend)
+        }
+    }
+
+    /// A stint figure, from the event log alone, by stage.
+    fn of_stints(backend: Backend) -> Self {
+        Self {
+            key_id: "st.stage_id".into(),
+            ..Self::counting(backend, "st.deal_id", "st.id")
         }
     }
 
@@ -234,14 +241,7 @@ fn members(backend: Backend, org: Uuid, scope: &ReportScope, set: &DealSet) -> S
             // event since, closed since `from` as a cohort deal must have
             // been (a range of `deals_closed_idx`); a deal with a later event
             // is replayed from its latest status event by then.
-            cols = Columns {
-                deal_id: "r.deal_id".into(),
-                pos: "r.deal_id".into(),
-                currency: "''".into(),
-                amount: "0".into(),
-                owner: null_uuid(backend).into(),
-                ..Columns::new(backend)
-            };
+            cols = Columns::counting(backend, "r.deal_id", "r.deal_id");
             cols.key_num = "r.position".into();
             let (o1, o2) = (sql.arg(Arg::Uuid(org)), sql.arg(Arg::Uuid(org)));
             let (f1, q1, q2, q3) = (
