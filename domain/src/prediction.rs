@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use crate::{potential::EmployeeBand, scoring::email_domain_kind, Lead};
+
 /// The fields a prediction looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Field {
@@ -56,6 +58,66 @@ impl Features {
 
     pub fn get(&self, field: Field) -> Option<&str> {
         self.values[field as usize].as_deref()
+    }
+
+    /// What the prediction reads of a lead: its values as stored, the band
+    /// of its head count and the kind of its email domain.
+    pub fn of(lead: &Lead) -> Self {
+        Self::new(
+            lead.source.clone(),
+            lead.industry.clone(),
+            lead.employee_count
+                .and_then(EmployeeBand::of)
+                .map(|b| b.as_str().to_owned()),
+            lead.country.as_ref().map(|c| c.as_str().to_owned()),
+            lead.email.as_deref().and_then(email_domain_kind).map(str::to_owned),
+        )
+    }
+}
+
+/// The part of a prediction that is the same for every lead: the totals and
+/// the prior odds. The database sorts and filters leads with the very
+/// arithmetic of [`Tables::predict`], in this order, so that both give the
+/// same number to the last bit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Model {
+    /// S and U.
+    pub successes: f64,
+    pub failures: f64,
+    /// prior_s / prior_u.
+    pub prior_odds: f64,
+}
+
+impl Model {
+    /// `None` before [`MIN_CLOSED_LEADS`] closed leads with at least one of each outcome.
+    pub fn new(successes: u64, failures: u64) -> Option<Self> {
+        if successes == 0 || failures == 0 || successes + failures < MIN_CLOSED_LEADS {
+            return None;
+        }
+        let (s, u) = (successes as f64, failures as f64);
+        let prior = s / (s + u);
+        Some(Model {
+            successes: s,
+            failures: u,
+            prior_odds: prior / (1.0 - prior),
+        })
+    }
+
+    pub fn prior(&self) -> f64 {
+        self.successes / (self.successes + self.failures)
+    }
+
+    /// One field's likelihood ratio, from the closed leads with its value.
+    pub fn likelihood_ratio(&self, successes: u64, failures: u64) -> f64 {
+        let s = successes as f64 + SMOOTHING;
+        let u = failures as f64 + SMOOTHING;
+        (s / self.successes) / (u / self.failures)
+    }
+
+    /// The probability from the ratios, multiplied in [`Field::ALL`] order.
+    pub fn probability(&self, ratios: impl IntoIterator<Item = f64>) -> f64 {
+        let odds = ratios.into_iter().fold(self.prior_odds, |odds, ratio| odds * ratio);
+        odds / (1.0 + odds)
     }
 }
 
@@ -135,37 +197,59 @@ impl Tables {
         }
     }
 
+    pub fn model(&self) -> Option<Model> {
+        Model::new(self.successes, self.failures)
+    }
+
     /// The prediction for a lead with `features`; `None` before
     /// [`MIN_CLOSED_LEADS`] closed leads with at least one of each outcome.
     pub fn predict(&self, features: &Features) -> Option<Prediction> {
-        let (s_total, u_total) = (self.successes, self.failures);
-        if s_total == 0 || u_total == 0 || s_total + u_total < MIN_CLOSED_LEADS {
-            return None;
-        }
-        let (s_total, u_total) = (s_total as f64, u_total as f64);
-        let prior = s_total / (s_total + u_total);
+        self.predict_with(features, |_, _| 0, (0, 0))
+    }
+
+    /// The prediction for a closed lead as if it were still open: learned
+    /// from every other closed lead (leave-one-out), so that its own outcome
+    /// does not flatter the score when predictions are checked.
+    pub fn predict_left_out(&self, features: &Features, outcome: Outcome) -> Option<Prediction> {
+        let own = match outcome {
+            Outcome::Converted => (1, 0),
+            Outcome::Unqualified => (0, 1),
+        };
+        self.predict_with(features, |_, _| 1, own)
+    }
+
+    /// `own` (successes, failures) taken off the totals and, where
+    /// `take(field, value)` is 1, off that value's counts.
+    fn predict_with(
+        &self,
+        features: &Features,
+        take: impl Fn(Field, Option<&str>) -> u64,
+        own: (u64, u64),
+    ) -> Option<Prediction> {
+        let model = Model::new(
+            self.successes.saturating_sub(own.0),
+            self.failures.saturating_sub(own.1),
+        )?;
         let mut factors: Vec<Factor> = Field::ALL
             .into_iter()
             .map(|field| {
                 let value = features.get(field).map(str::to_owned);
                 let (successes, failures) = self.counts.get(&(field, value.clone())).copied().unwrap_or((0, 0));
-                let s = successes as f64 + SMOOTHING;
-                let u = failures as f64 + SMOOTHING;
+                let times = take(field, value.as_deref());
+                let successes = successes.saturating_sub(own.0 * times);
+                let failures = failures.saturating_sub(own.1 * times);
                 Factor {
                     field,
                     value,
                     successes,
                     failures,
-                    likelihood_ratio: (s / s_total) / (u / u_total),
+                    likelihood_ratio: model.likelihood_ratio(successes, failures),
                 }
             })
             .collect();
         // P = prior_s Π s/S ÷ (prior_s Π s/S + prior_u Π u/U), computed as
         // odds so that five small products cannot underflow.
-        let odds = factors
-            .iter()
-            .fold(prior / (1.0 - prior), |odds, f| odds * f.likelihood_ratio);
-        let probability = odds / (1.0 + odds);
+        let probability = model.probability(factors.iter().map(|f| f.likelihood_ratio));
         factors.sort_by(|a, b| {
             b.likelihood_ratio
                 .ln()
@@ -175,9 +259,9 @@ impl Tables {
         });
         Some(Prediction {
             probability,
-            prior,
+            prior: model.prior(),
             factors,
-            learned_from: self.successes + self.failures,
+            learned_from: (model.successes + model.failures) as u64,
         })
     }
 }
@@ -276,5 +360,25 @@ mod tests {
             one_sided.add(&Features::default(), Outcome::Converted);
         }
         assert_eq!(one_sided.predict(&Features::default()), None);
+    }
+
+    #[test]
+    fn a_closed_lead_is_predicted_from_the_others_alone() {
+        let mut tables = history();
+        tables.add(&lead("partner", None, "free"), Outcome::Unqualified);
+        let web = lead("web_form", Some("Software"), "business");
+        let left_out = tables.predict_left_out(&web, Outcome::Converted).unwrap();
+        // Without it: S = 7, U = 13; web_form s = 5.1, u = 2.1; Software s = 7.1, u = 0.1;
+        // band and country s = 7.1, u = 13.1; business s = 7.1, u = 6.1.
+        assert_eq!(left_out.learned_from, 20);
+        close(left_out.prior, 7.0 / 20.0);
+        let s = (7.0 / 20.0) * (5.1 / 7.0) * (7.1 / 7.0) * (7.1 / 7.0) * (7.1 / 7.0) * (7.1 / 7.0);
+        let u = (13.0 / 20.0) * (2.1 / 13.0) * (0.1 / 13.0) * (13.1 / 13.0) * (13.1 / 13.0) * (6.1 / 13.0);
+        close(left_out.probability, s / (s + u));
+        let mut without = tables.clone();
+        without.remove(&web, Outcome::Converted);
+        assert_eq!(without.predict(&web).unwrap().probability, left_out.probability);
+        // Twenty closed leads in all: leaving one out leaves too few.
+        assert_eq!(history().predict_left_out(&web, Outcome::Converted), None);
     }
 }

@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use pipewise_domain::{
     deal::{DealStatus, EventKind, ForecastCategory},
-    lead::LeadProgress,
+    lead::{LeadProgress, LeadStatus},
+    scoring::email_domain_kind,
     text::search_key,
     Amount, Currency, DealContact, Email, Probability, Score,
 };
@@ -236,8 +237,8 @@ pub(crate) const LEADS: Insert = Insert {
                               currency, value_period, status, unqualified_reason, owner_id, score, mql_at,
                               qualified_at, converted_at, last_activity_at, first_activity_at, converted_contact_id,
                               converted_account_id, converted_deal_id, form_id, version, created_at, updated_at,
-                              deleted_at)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null)",
+                              deleted_at, email_domain_kind, closed_at)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?)",
 };
 
 pub(crate) const DEALS: Insert = Insert {
@@ -350,6 +351,13 @@ pub(crate) fn lead_values<'a>(org: Uuid, rows: &'a [BulkLead], out: &mut Vec<Val
             Value::Uuid(r.form_id),
             Value::time(r.created_at),
             Value::time(r.updated_at),
+            Value::opt_str(f.email.as_ref().and_then(|e| email_domain_kind(e.as_str()))),
+            // A disqualified lead closed with its last change.
+            Value::Time(match p.status {
+                LeadStatus::Converted => p.converted_at,
+                LeadStatus::Unqualified => Some(r.updated_at),
+                _ => None,
+            }),
         ]);
     }
 }

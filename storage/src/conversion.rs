@@ -289,7 +289,7 @@ macro_rules! impl_conversion_store {
 
                     sqlx::query(
                         "update leads
-                         set status = $3, unqualified_reason = null, qualified_at = $4, converted_at = $5,
+                         set status = $3, unqualified_reason = null, qualified_at = $4, converted_at = $5, closed_at = $5,
                              converted_contact_id = $6, converted_account_id = $7, converted_deal_id = $8,
                              version = version + 1, updated_at = $9
                          where organization_id = $1 and id = $2",

@@ -287,7 +287,7 @@ macro_rules! impl_lead_core {
             use ::chrono::{DateTime, Utc};
             use ::pipewise_domain::{
                 lead::mql_at,
-                scoring::{score, LeadFacts, ScoreBreakdown},
+                scoring::{email_domain_kind, score, LeadFacts, ScoreBreakdown},
                 Email, Lead, MqlThreshold, NotificationKind, RecordKind, Score, ScoringRule,
             };
             use ::uuid::Uuid;
@@ -479,9 +479,10 @@ macro_rules! impl_lead_core {
                                         estimated_value_minor, currency, value_period, status, unqualified_reason,
                                         owner_id, score, mql_at, qualified_at, converted_at, last_activity_at,
                                         converted_contact_id, converted_account_id, converted_deal_id, form_id,
-                                        version, created_at, updated_at, deleted_at)
+                                        version, created_at, updated_at, deleted_at, email_domain_kind, closed_at)
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                             $20, 0, null, $21, $22, null, null, null, null, $23, 1, $24, $25, null)",
+                             $20, 0, null, $21, $22, null, null, null, null, $23, 1, $24, $25, null, $26,
+                             case $18 when 'unqualified' then $25 when 'converted' then $22 end)",
                 )
                 .bind(id)
                 .bind(org)
@@ -508,6 +509,7 @@ macro_rules! impl_lead_core {
                 .bind(new.form_id)
                 .bind(new.created_at)
                 .bind(now)
+                .bind(f.email.as_ref().and_then(|e| email_domain_kind(e.as_str())))
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::lead_core::lead_write_error)?;

@@ -3,12 +3,18 @@
 //! `id`, so a cursor (the last row's sort value and id) stays stable while
 //! leads are inserted.
 //!
+//! `predicted_conversion` is computed in the query from the frequency tables
+//! (see [`prediction_key`]); without a model every lead's key is -1.
+//!
 //! `last_activity_at` is nullable: leads without any activity come last in
 //! both directions, as deals without a close date do, in id order. A cursor
 //! that stopped among them carries `None` and continues by id alone.
 
 use chrono::{DateTime, Utc};
-use pipewise_domain::{lead::LeadStatus, Lead};
+use pipewise_domain::{
+    lead::LeadStatus,
+    prediction::{Field, Model, SMOOTHING},
+};
 use uuid::Uuid;
 
 use crate::sql::{prefix_upper_bound, Arg, Sql};
@@ -33,6 +39,16 @@ pub struct LeadFilter {
     /// A lower-cased prefix of the first name, the full name, any later word
     /// of the name, the company name, or the email address.
     pub prefix: Option<String>,
+    /// Inclusive bounds on the predicted conversion, 0–1: a lead without a
+    /// prediction matches neither.
+    pub predicted_min: Option<f64>,
+    pub predicted_max: Option<f64>,
+}
+
+impl LeadFilter {
+    fn reads_prediction(&self) -> bool {
+        self.predicted_min.is_some() || self.predicted_max.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +56,7 @@ pub enum LeadSortField {
     CreatedAt,
     Score,
     LastActivityAt,
+    PredictedConversion,
 }
 
 impl LeadSortField {
@@ -48,20 +65,12 @@ impl LeadSortField {
             LeadSortField::CreatedAt => "created_at",
             LeadSortField::Score => "score",
             LeadSortField::LastActivityAt => "last_activity_at",
+            LeadSortField::PredictedConversion => "prediction_key",
         }
     }
 
     fn nullable(self) -> bool {
         self == LeadSortField::LastActivityAt
-    }
-
-    /// The value of this field on `lead`, for the next page's cursor.
-    pub fn value_of(self, lead: &Lead) -> LeadSortValue {
-        match self {
-            LeadSortField::CreatedAt => LeadSortValue::Time(lead.created_at),
-            LeadSortField::Score => LeadSortValue::Int(i64::from(lead.score.value())),
-            LeadSortField::LastActivityAt => LeadSortValue::OptionalTime(lead.last_activity_at),
-        }
     }
 }
 
@@ -70,6 +79,8 @@ impl LeadSortField {
 pub enum LeadSortValue {
     Time(DateTime<Utc>),
     Int(i64),
+    /// A predicted conversion; -1 without a model.
+    Float(f64),
     /// `None`: the lead has no activity (the tail of the list).
     OptionalTime(Option<DateTime<Utc>>),
 }
@@ -88,7 +99,7 @@ pub struct LeadPage {
 /// then those without. Splitting the nullable sort keeps every keyset
 /// condition a row-value range the index answers directly, instead of an
 /// `or … is null` that would make the database scan every row before the cursor.
-pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage) -> Vec<Sql> {
+pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage, model: Option<&Model>) -> Vec<Sql> {
     let column = page.sort.column();
     let cmp = if page.descending { "<" } else { ">" };
     let after = |sql: &mut Sql, value: Arg, id: Uuid| {
@@ -104,10 +115,11 @@ pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage) -> V
         sql.push(&limit);
         sql
     };
-    let mut sql = filtered(org, filter);
+    let mut sql = filtered(org, filter, page, model);
     match &page.after {
         Some((LeadSortValue::Time(t), id)) => after(&mut sql, Arg::Time(*t), *id),
         Some((LeadSortValue::Int(i), id)) => after(&mut sql, Arg::Int(*i), *id),
+        Some((LeadSortValue::Float(f), id)) => after(&mut sql, Arg::Float(*f), *id),
         // The cursor stopped among the leads without activity: the rest of them, by id.
         Some((LeadSortValue::OptionalTime(None), id)) => {
             sql.push_args(&format!(" and {column} is null and id {cmp} {{}}"), [Arg::Uuid(*id)]);
@@ -123,7 +135,7 @@ pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage) -> V
     }
     let in_null_tail = matches!(page.after, Some((LeadSortValue::OptionalTime(None), _)));
     if page.sort.nullable() && !in_null_tail {
-        let mut tail = filtered(org, filter);
+        let mut tail = filtered(org, filter, page, model);
         tail.push(&format!(" and {column} is null"));
         vec![finish(sql), finish(tail)]
     } else {
@@ -131,9 +143,35 @@ pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage) -> V
     }
 }
 
+/// Whether a page of leads needs the prediction model.
+pub(crate) fn needs_model(filter: &LeadFilter, page: &LeadPage) -> bool {
+    filter.reads_prediction() || page.sort == LeadSortField::PredictedConversion
+}
+
 /// The live leads of the organization that `filter` admits, unordered.
-fn filtered(org: Uuid, filter: &LeadFilter) -> Sql {
-    let mut sql = Sql::new("select * from leads where ");
+fn filtered(org: Uuid, filter: &LeadFilter, page: &LeadPage, model: Option<&Model>) -> Sql {
+    let mut sql = Sql::new("select * from ");
+    if needs_model(filter, page) {
+        sql.push("(select leads.*, ");
+        prediction_key(&mut sql, model);
+        sql.push(" as prediction_key from leads");
+        if model.is_some() {
+            for (i, field) in Field::ALL.into_iter().enumerate() {
+                sql.push_args(
+                    &format!(
+                        " left join lead_outcome_counts c{i} on c{i}.organization_id = leads.organization_id \
+                         and c{i}.field = '{}' and c{i}.value = {}",
+                        field.as_str(),
+                        crate::prediction::column_value(field),
+                    ),
+                    [],
+                );
+            }
+        }
+        sql.push_args(" where leads.organization_id = {}) as leads where ", [Arg::Uuid(org)]);
+    } else {
+        sql.push("leads where ");
+    }
     sql.push_args("organization_id = {} and deleted_at is null", [Arg::Uuid(org)]);
     let mut cond = |text: &str, arg: Option<Arg>| {
         if let Some(arg) = arg {
@@ -151,10 +189,40 @@ fn filtered(org: Uuid, filter: &LeadFilter) -> Sql {
     cond(" and score <= {}", filter.score_max.map(|s| Arg::Int(i64::from(s))));
     cond(" and created_at >= {}", filter.created_from.map(Arg::Time));
     cond(" and created_at < {}", filter.created_to.map(Arg::Time));
+    cond(" and prediction_key >= {}", filter.predicted_min.map(Arg::Float));
+    cond(" and prediction_key <= {}", filter.predicted_max.map(Arg::Float));
     if let Some(prefix) = &filter.prefix {
         push_prefix(&mut sql, prefix);
     }
     sql
+}
+
+/// The predicted conversion of the lead joined with its counts `c0`…`c4`,
+/// computed exactly as [`Model::probability`] does (same operations, same
+/// order, in double precision), so that the cursor the API takes from its
+/// own computation continues this order; -1 without a model.
+fn prediction_key(sql: &mut Sql, model: Option<&Model>) {
+    let Some(model) = model else {
+        sql.push("-1.0");
+        return;
+    };
+    let mut odds = sql.arg(Arg::Float(model.prior_odds));
+    for i in 0..Field::ALL.len() {
+        let mut ratio = Sql::new("");
+        ratio.args = std::mem::take(&mut sql.args);
+        ratio.push_args(
+            &format!("((coalesce(c{i}.successes, 0) + {{}}) / {{}}) / ((coalesce(c{i}.failures, 0) + {{}}) / {{}})"),
+            [
+                Arg::Float(SMOOTHING),
+                Arg::Float(model.successes),
+                Arg::Float(SMOOTHING),
+                Arg::Float(model.failures),
+            ],
+        );
+        sql.args = ratio.args;
+        odds = format!("({odds} * ({}))", ratio.text);
+    }
+    sql.push(&format!("({odds} / (1.0 + {odds}))"));
 }
 
 /// First or full name, and company name: index ranges. A later word of the
@@ -198,6 +266,7 @@ mod tests {
             Uuid::nil(),
             &LeadFilter::default(),
             &page(LeadSortField::CreatedAt, false, None),
+            None,
         );
         assert_eq!(sql.len(), 1);
         assert_eq!(
@@ -214,6 +283,7 @@ mod tests {
             Uuid::nil(),
             &LeadFilter::default(),
             &page(LeadSortField::Score, true, after),
+            None,
         );
         assert_eq!(sql.len(), 1);
         assert!(sql[0]
@@ -228,6 +298,7 @@ mod tests {
             id,
             &LeadFilter::default(),
             &page(LeadSortField::LastActivityAt, true, None),
+            None,
         );
         assert_eq!(first.len(), 2);
         assert!(first[0]
@@ -242,6 +313,7 @@ mod tests {
             id,
             &LeadFilter::default(),
             &page(LeadSortField::LastActivityAt, false, Some((at, id))),
+            None,
         );
         assert_eq!(later.len(), 2);
         assert!(later[0]
@@ -253,6 +325,7 @@ mod tests {
             id,
             &LeadFilter::default(),
             &page(LeadSortField::LastActivityAt, false, Some((tail, id))),
+            None,
         );
         assert_eq!(tail.len(), 1);
         assert!(tail[0]
@@ -272,11 +345,51 @@ mod tests {
             created_from: Some(DateTime::UNIX_EPOCH),
             created_to: Some(DateTime::UNIX_EPOCH),
             prefix: Some("ad_".into()),
+            predicted_min: None,
+            predicted_max: None,
         };
-        let sql = &list_queries(Uuid::nil(), &filter, &page(LeadSortField::Score, false, None))[0];
+        let sql = &list_queries(Uuid::nil(), &filter, &page(LeadSortField::Score, false, None), None)[0];
         let placeholders = sql.text.matches('$').count();
         assert_eq!(placeholders, sql.args.len());
         assert!(sql.text.contains("name_key like $"));
         assert!(matches!(&sql.args[13], Arg::Text(t) if t == "% ad\\_%"));
+    }
+
+    #[test]
+    fn the_prediction_sort_multiplies_the_ratios_in_the_models_order() {
+        let model = Model::new(8, 12).unwrap();
+        let filter = LeadFilter {
+            predicted_min: Some(0.5),
+            ..LeadFilter::default()
+        };
+        let after = Some((LeadSortValue::Float(0.75), Uuid::nil()));
+        let sql = &list_queries(
+            Uuid::nil(),
+            &filter,
+            &page(LeadSortField::PredictedConversion, true, after),
+            Some(&model),
+        )[0];
+        assert!(sql
+            .text
+            .starts_with("select * from (select leads.*, (((((($1 * (((coalesce(c0.successes, 0) + $2) / $3)"));
+        assert!(sql.text.contains(
+            "left join lead_outcome_counts c4 on c4.organization_id = leads.organization_id \
+                                   and c4.field = 'email_domain_kind' and c4.value = coalesce(email_domain_kind, '')"
+        ));
+        assert!(sql.text.contains("and prediction_key >= $"));
+        assert!(sql
+            .text
+            .ends_with("and (prediction_key, id) < ($25, $26) order by prediction_key desc, id desc limit $27"));
+        assert!(matches!(sql.args[0], Arg::Float(odds) if odds == model.prior_odds));
+
+        let without = &list_queries(
+            Uuid::nil(),
+            &LeadFilter::default(),
+            &page(LeadSortField::PredictedConversion, false, None),
+            None,
+        )[0];
+        assert!(without
+            .text
+            .starts_with("select * from (select leads.*, -1.0 as prediction_key from leads where"));
     }
 }

@@ -171,7 +171,16 @@ macro_rules! impl_lead_store {
                 async fn leads(&self, org: Uuid, filter: &LeadFilter, page: &LeadPage) -> $crate::Result<Vec<Lead>> {
                     let limit = page.limit as usize;
                     let mut leads: Vec<Lead> = Vec::with_capacity(limit);
-                    for sql in $crate::lead_list::list_queries(org, filter, page) {
+                    let model = if $crate::lead_list::needs_model(filter, page) {
+                        let totals = sqlx::query_as::<_, $crate::prediction::CountRow>($crate::prediction::TOTALS_SQL)
+                            .bind(org)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        $crate::prediction::tables(totals)?.model()
+                    } else {
+                        None
+                    };
+                    for sql in $crate::lead_list::list_queries(org, filter, page, model.as_ref()) {
                         if leads.len() >= limit {
                             break;
                         }
@@ -222,7 +231,11 @@ macro_rules! impl_lead_store {
                              company_name = $9, company_key = $10, title = $11, industry = $12,
                              employee_count = $13, country = $14, source = $15, estimated_value_minor = $16,
                              currency = $17, value_period = $18, status = $19, unqualified_reason = $20,
-                             owner_id = $21, qualified_at = $22, version = version + 1, updated_at = $23
+                             owner_id = $21, qualified_at = $22, version = version + 1, updated_at = $23,
+                             email_domain_kind = $24,
+                             -- disqualified now, or still since then; open again: no closing time
+                             closed_at = case when $19 <> 'unqualified' then null
+                                              when status = 'unqualified' then closed_at else $23 end
                          where organization_id = $1 and id = $2 and version = $3",
                     )
                     .bind(org)
@@ -248,6 +261,7 @@ macro_rules! impl_lead_store {
                     .bind(f.owner_id)
                     .bind(p.qualified_at)
                     .bind(now)
+                    .bind(f.email.as_ref().and_then(|e| ::pipewise_domain::scoring::email_domain_kind(e.as_str())))
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::lead_core::lead_write_error)?;
@@ -361,7 +375,7 @@ macro_rules! impl_lead_store {
                     // times, owner, source, score) stays.
                     let erased = sqlx::query(
                         "update leads
-                         set first_name = null, last_name = null, name_key = '', email = null, phone = null,
+                         set first_name = null, last_name = null, name_key = '', email = null, email_domain_kind = null, phone = null,
                              title = null, company_name = null, company_key = '', erased_at = $4,
                              deleted_at = coalesce(deleted_at, $4), version = version + 1, updated_at = $4
                          where organization_id = $1 and id = $2 and version = $3 and erased_at is null",

@@ -18,6 +18,7 @@ pub mod notes;
 pub mod notifications;
 pub mod pipelines;
 mod postgres;
+pub mod prediction;
 mod queries;
 pub mod rate_limits;
 pub mod reports;
@@ -53,6 +54,7 @@ pub use leads::{EmailHolder, LeadChange, LeadScore, LeadStore};
 pub use notes::{NoteFilter, NoteStore};
 pub use notifications::{NotificationPage, NotificationStore};
 pub use pipelines::PipelineStore;
+pub use prediction::{ClosedLead, PredictionStore};
 pub use rate_limits::RateLimitStore;
 pub use reports::ReportStore;
 pub use scoring::{Rescored, RuleFields, ScoringStore};
@@ -130,6 +132,7 @@ pub trait Store:
     + DealStore
     + LeadStore
     + ScoringStore
+    + PredictionStore
     + FormStore
     + RateLimitStore
     + ActivityStore

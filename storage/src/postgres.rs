@@ -27,6 +27,7 @@ use crate::{
     notes::impl_note_store,
     notifications::impl_notification_store,
     pipelines::impl_pipeline_store,
+    prediction::impl_prediction_store,
     queries::impl_store,
     rate_limits::impl_rate_limit_store,
     reports::impl_report_store,
@@ -63,7 +64,9 @@ impl PgStore {
         let mut migrating = sqlx::ConnectOptions::connect(&base).await?;
         sqlx::migrate!("../migrations/postgres").run(&mut migrating).await?;
         sqlx::Connection::close(migrating).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.backfill_email_domain_kinds().await?;
+        Ok(store)
     }
 
     // Concurrent read-modify-writes of one row queue up instead of failing.
@@ -143,6 +146,7 @@ impl_note_store!(PgStore);
 impl_timeline_store!(PgStore);
 impl_notification_store!(PgStore);
 impl_scoring_store!(PgStore);
+impl_prediction_store!(PgStore);
 impl_form_store!(PgStore);
 impl_rate_limit_store!(PgStore);
 impl_conversion_store!(PgStore);

@@ -10,6 +10,7 @@ pub(crate) enum Arg {
     Uuid(Uuid),
     Text(String),
     Int(i64),
+    Float(f64),
     Time(DateTime<Utc>),
     Date(NaiveDate),
 }
@@ -79,6 +80,7 @@ macro_rules! bind_args {
                 $crate::sql::Arg::Uuid(v) => query.bind(*v),
                 $crate::sql::Arg::Text(v) => query.bind(v.clone()),
                 $crate::sql::Arg::Int(v) => query.bind(*v),
+                $crate::sql::Arg::Float(v) => query.bind(*v),
                 $crate::sql::Arg::Time(v) => query.bind(*v),
                 $crate::sql::Arg::Date(v) => query.bind(*v),
             };

@@ -29,6 +29,7 @@ use crate::{
     notes::impl_note_store,
     notifications::impl_notification_store,
     pipelines::impl_pipeline_store,
+    prediction::impl_prediction_store,
     queries::impl_store,
     rate_limits::impl_rate_limit_store,
     reports::impl_report_store,
@@ -62,7 +63,9 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.backfill_email_domain_kinds().await?;
+        Ok(store)
     }
 
     // BEGIN IMMEDIATE already holds the one write lock.
@@ -137,6 +140,7 @@ impl_note_store!(SqliteStore);
 impl_timeline_store!(SqliteStore);
 impl_notification_store!(SqliteStore);
 impl_scoring_store!(SqliteStore);
+impl_prediction_store!(SqliteStore);
 impl_form_store!(SqliteStore);
 impl_rate_limit_store!(SqliteStore);
 impl_conversion_store!(SqliteStore);

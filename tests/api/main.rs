@@ -18,6 +18,7 @@ mod notifications;
 mod operations;
 mod organization;
 mod pipelines;
+mod prediction;
 mod reports;
 mod scoring;
 mod tenancy;

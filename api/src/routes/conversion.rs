@@ -5,7 +5,7 @@
 
 use actix_web::{http::StatusCode, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
-use pipewise_domain::{text::optional_text, Amount, Currency};
+use pipewise_domain::{prediction::Tables, text::optional_text, Amount, Currency};
 use pipewise_storage::{AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, Converted};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -88,10 +88,10 @@ pub struct ConversionView {
     deal: Option<DealView>,
 }
 
-impl From<Converted> for ConversionView {
-    fn from(c: Converted) -> Self {
+impl ConversionView {
+    fn new(c: Converted, tables: &Tables) -> Self {
         Self {
-            lead: c.lead.into(),
+            lead: LeadView::new(c.lead, tables),
             contact: c.contact.into(),
             account: c.account.map(Into::into),
             deal: c.deal.map(Into::into),
@@ -182,7 +182,8 @@ async fn convert_lead(
             },
             ConversionError::Store(err) => err.into(),
         })?;
+    let tables = state.store.prediction_tables(caller.organization_id()).await?;
     Ok(HttpResponse::build(StatusCode::OK)
         .insert_header(etag(converted.lead.version))
-        .json(ConversionView::from(converted)))
+        .json(ConversionView::new(converted, &tables)))
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use pipewise_domain::{
     lead::{LeadProgress, LeadStatus, ValuePeriod},
+    prediction::{Features, Tables},
     Amount, Country, Currency, Email, Lead,
 };
 use pipewise_storage::LeadFields;
@@ -103,11 +104,21 @@ pub struct LeadView {
     pub updated_at: DateTime<Utc>,
     /// Set while the lead is in the trash.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The probability (0–1) that the lead converts, learned from the
+    /// organization's converted and unqualified leads (naive Bayes over
+    /// source, industry, employee band, country and email domain kind);
+    /// `null` until there are 20 closed leads with at least one of each.
+    /// `GET /leads/{id}/prediction` shows why.
+    #[schema(example = 0.42, minimum = 0, maximum = 1)]
+    pub predicted_conversion: Option<f64>,
 }
 
-impl From<Lead> for LeadView {
-    fn from(l: Lead) -> Self {
+impl LeadView {
+    /// The lead as shown, with its prediction from `tables`.
+    pub fn new(l: Lead, tables: &Tables) -> Self {
+        let predicted_conversion = tables.predict(&Features::of(&l)).map(|p| p.probability);
         Self {
+            predicted_conversion,
             id: l.id,
             organization_id: l.organization_id,
             first_name: l.first_name,

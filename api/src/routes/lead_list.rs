@@ -4,7 +4,7 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
-use pipewise_domain::Lead;
+use pipewise_domain::{prediction::Tables, Lead};
 use pipewise_storage::{LeadFilter, LeadPage, LeadSortField, LeadSortValue};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,7 +24,7 @@ pub const SOURCE_MAX: usize = 200;
 crate::openapi::doc_schema!(
     /// The lead list's `sort` values, as `parse_sort` reads them.
     LeadSort = crate::openapi::sort_values(
-        &["created_at", "score", "last_activity_at"],
+        &["created_at", "score", "last_activity_at", "predicted_conversion"],
         "A field to sort by, ascending, or with `-` descending",
     )
 );
@@ -39,8 +39,10 @@ pub struct LeadListQuery {
     /// `next_cursor` of the previous page, with the same `sort`.
     #[param(max_length = 512)]
     pub cursor: Option<String>,
-    /// `created_at` (the default), `score` or `last_activity_at`; prefix `-`
-    /// for descending. Leads without any activity come last either way.
+    /// `created_at` (the default), `score`, `last_activity_at` or
+    /// `predicted_conversion`; prefix `-` for descending. Leads without any
+    /// activity come last either way; without a prediction model (fewer than
+    /// 20 closed leads) `predicted_conversion` sorts by id.
     #[param(value_type = Option<LeadSort>, inline, example = "-score")]
     pub sort: Option<String>,
     #[param(inline)]
@@ -65,6 +67,12 @@ pub struct LeadListQuery {
     /// or the email.
     #[param(example = "ada", max_length = 200)]
     pub q: Option<String>,
+    /// Predicted conversion at least this (0–1); leads without a prediction never match.
+    #[param(minimum = 0, maximum = 1, example = 0.5)]
+    pub predicted_conversion_min: Option<f64>,
+    /// Predicted conversion at most this (0–1); leads without a prediction never match.
+    #[param(minimum = 0, maximum = 1)]
+    pub predicted_conversion_max: Option<f64>,
 }
 
 /// A page of leads.
@@ -102,8 +110,16 @@ impl LeadListQuery {
                 "source must be at most {SOURCE_MAX} characters."
             )));
         }
+        let share = |value: Option<f64>, name: &str| match value {
+            Some(v) if !(0.0..=1.0).contains(&v) => {
+                Err(ApiError::BadRequest(format!("{name} must be between 0 and 1.")))
+            }
+            other => Ok(other),
+        };
         let filter = LeadFilter {
             visible_to_owner: visible_owner,
+            predicted_min: share(self.predicted_conversion_min, "predicted_conversion_min")?,
+            predicted_max: share(self.predicted_conversion_max, "predicted_conversion_max")?,
             status: self.status.map(Into::into),
             owner_id: self.owner_id,
             source: self.source,
@@ -128,20 +144,16 @@ impl LeadListQuery {
 
 impl LeadListRequest {
     /// The page of `leads` (fetched with one extra row) and the cursor of the next.
-    pub fn list(&self, mut leads: Vec<Lead>) -> LeadList {
+    pub fn list(&self, mut leads: Vec<Lead>, tables: &Tables) -> LeadList {
         let limit = self.limit as usize;
-        let next_cursor = if leads.len() > limit {
-            leads.truncate(limit);
-            leads
-                .last()
-                .map(|l| encode_cursor(self.page.sort, self.page.descending, l))
-        } else {
-            None
-        };
-        LeadList {
-            data: leads.into_iter().map(LeadView::from).collect(),
-            next_cursor,
-        }
+        let more = leads.len() > limit;
+        leads.truncate(limit);
+        let data: Vec<LeadView> = leads.into_iter().map(|l| LeadView::new(l, tables)).collect();
+        let next_cursor = data
+            .last()
+            .filter(|_| more)
+            .map(|l| encode_cursor(self.page.sort, self.page.descending, l));
+        LeadList { data, next_cursor }
     }
 }
 
@@ -155,9 +167,11 @@ fn parse_sort(raw: Option<&str>) -> Result<(LeadSortField, bool), ApiError> {
         "created_at" => LeadSortField::CreatedAt,
         "score" => LeadSortField::Score,
         "last_activity_at" => LeadSortField::LastActivityAt,
+        "predicted_conversion" => LeadSortField::PredictedConversion,
         _ => {
             return Err(ApiError::BadRequest(
-                "sort must be one of created_at, score, last_activity_at, optionally prefixed with -.".to_owned(),
+                "sort must be one of created_at, score, last_activity_at, predicted_conversion, optionally prefixed with -."
+                    .to_owned(),
             ))
         }
     };
@@ -176,11 +190,13 @@ fn sort_label(field: LeadSortField, descending: bool) -> String {
     format!("{}{field:?}", if descending { "-" } else { "" })
 }
 
-fn encode_cursor(field: LeadSortField, descending: bool, lead: &Lead) -> String {
-    let v = match field.value_of(lead) {
-        LeadSortValue::Time(t) => serde_json::json!(t),
-        LeadSortValue::Int(i) => serde_json::json!(i),
-        LeadSortValue::OptionalTime(t) => serde_json::json!(t),
+fn encode_cursor(field: LeadSortField, descending: bool, lead: &LeadView) -> String {
+    let v = match field {
+        LeadSortField::CreatedAt => serde_json::json!(lead.created_at),
+        LeadSortField::Score => serde_json::json!(lead.score),
+        LeadSortField::LastActivityAt => serde_json::json!(lead.last_activity_at),
+        // The key the list sorts by: -1 for a lead without a prediction.
+        LeadSortField::PredictedConversion => serde_json::json!(lead.predicted_conversion.unwrap_or(-1.0)),
     };
     let data = CursorData {
         s: sort_label(field, descending),
@@ -205,6 +221,13 @@ fn decode_cursor(raw: &str, field: LeadSortField, descending: bool) -> Result<(L
         }
         LeadSortField::LastActivityAt => {
             LeadSortValue::OptionalTime(serde_json::from_value(data.v).map_err(|_| bad())?)
+        }
+        LeadSortField::PredictedConversion => {
+            let key: f64 = serde_json::from_value(data.v).map_err(|_| bad())?;
+            if !(key == -1.0 || (0.0..=1.0).contains(&key)) {
+                return Err(bad());
+            }
+            LeadSortValue::Float(key)
         }
     };
     Ok((value, data.i))

@@ -33,13 +33,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(update_lead)
         .service(delete_lead)
         .service(restore_lead)
-        .service(lead_score);
+        .service(lead_score)
+        .service(crate::routes::lead_prediction::lead_prediction);
 }
 
-pub fn lead_response(status: StatusCode, lead: Lead) -> HttpResponse {
-    HttpResponse::build(status)
+/// The lead with its ETag and its prediction from the organization's tables.
+pub async fn lead_response(state: &AppState, status: StatusCode, lead: Lead) -> Result<HttpResponse, ApiError> {
+    let tables = state.store.prediction_tables(lead.organization_id).await?;
+    Ok(HttpResponse::build(status)
         .insert_header(etag(lead.version))
-        .json(LeadView::from(lead))
+        .json(LeadView::new(lead, &tables)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -169,7 +172,7 @@ async fn create_lead(
         .await
         .map_err(duplicate_email(&caller, EmailUse::NewLead))?;
     let location = format!("/api/v1/leads/{}", lead.id);
-    let mut response = lead_response(StatusCode::CREATED, lead);
+    let mut response = lead_response(&state, StatusCode::CREATED, lead).await?;
     response
         .headers_mut()
         .insert(header::LOCATION, location.parse().expect("a path is a header value"));
@@ -195,7 +198,7 @@ async fn get_lead(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let lead = visible_lead(&caller, &state, *id).await?;
-    Ok(lead_response(StatusCode::OK, lead))
+    lead_response(&state, StatusCode::OK, lead).await
 }
 
 /// List leads
@@ -220,11 +223,10 @@ async fn list_leads(
     query: web::Query<LeadListQuery>,
 ) -> Result<web::Json<LeadList>, ApiError> {
     let request = query.into_inner().request(caller.visible_owner())?;
-    let leads = state
-        .store
-        .leads(caller.organization_id(), &request.filter, &request.page)
-        .await?;
-    Ok(web::Json(request.list(leads)))
+    let org = caller.organization_id();
+    let leads = state.store.leads(org, &request.filter, &request.page).await?;
+    let tables = state.store.prediction_tables(org).await?;
+    Ok(web::Json(request.list(leads, &tables)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -285,7 +287,7 @@ async fn update_lead(
         .update_lead(org, id, &edit, caller.actor(), now)
         .await
         .map_err(duplicate_email(&caller, EmailUse::LeadChange))?;
-    Ok(lead_response(StatusCode::OK, lead))
+    lead_response(&state, StatusCode::OK, lead).await
 }
 
 /// Trash or purge a lead
@@ -373,7 +375,7 @@ async fn restore_lead(
         .store
         .restore_lead(org, id, &check, caller.actor(), Utc::now())
         .await?;
-    Ok(lead_response(StatusCode::OK, lead))
+    lead_response(state, StatusCode::OK, lead).await
 }
 
 /// A rule that adds to (or takes from) a lead's score.

@@ -7,6 +7,7 @@
 use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use pipewise_domain::{
+    prediction::Tables,
     scoring::{Condition, FieldKind, Operand, Operator, ScoringField},
     text::optional_text,
     Points,
@@ -240,14 +241,19 @@ pub struct RescoreView {
     /// Leads that reached the MQL threshold for the first time (their owners were notified).
     #[schema(example = 310)]
     pub new_mqls: u64,
+    /// The closed leads (converted or unqualified) predictions now learn
+    /// from: the frequency tables are recounted from the leads too.
+    #[schema(example = 5200)]
+    pub closed_leads: u64,
 }
 
-impl From<Rescored> for RescoreView {
-    fn from(r: Rescored) -> Self {
+impl RescoreView {
+    fn new(r: Rescored, tables: &Tables) -> Self {
         Self {
             leads: r.leads,
             changed: r.changed,
             new_mqls: r.new_mqls,
+            closed_leads: tables.successes + tables.failures,
         }
     }
 }
@@ -516,6 +522,9 @@ async fn delete_rule(
 /// Recompute every lead's score under the current rules (admins only),
 /// in batches. Leads that reach the MQL threshold for the first time get
 /// `mql_at` and their owners a notification; `mql_at` never moves once set.
+/// The frequency tables of predicted conversion are recounted from the
+/// leads as well (every conversion and disqualification already updates
+/// them in its own transaction).
 #[utoipa::path(
     tag = "scoring",
     security(("bearer" = [])),
@@ -526,6 +535,8 @@ async fn delete_rule(
 )]
 #[post("/scoring-rules/rescore")]
 async fn rescore(caller: Caller<Admin>, state: web::Data<AppState>) -> Result<web::Json<RescoreView>, ApiError> {
-    let done = state.store.rescore_leads(caller.organization_id(), Utc::now()).await?;
-    Ok(web::Json(done.into()))
+    let org = caller.organization_id();
+    let done = state.store.rescore_leads(org, Utc::now()).await?;
+    let tables = state.store.rebuild_prediction_tables(org).await?;
+    Ok(web::Json(RescoreView::new(done, &tables)))
 }

@@ -8,6 +8,7 @@ mod csv;
 mod drill;
 mod forecast;
 mod funnel;
+mod lead_prediction;
 mod leads;
 mod lost_reasons;
 mod pipeline;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(stalled::stalled)
         .service(forecast::forecast)
         .service(leads::leads)
+        .service(lead_prediction::lead_prediction)
         .service(lost_reasons::lost_reasons)
         .service(reps::reps)
         .service(activities::activities)

@@ -1,0 +1,110 @@
+-- Predicted conversion (metrics.md, "Lead potential and predicted
+-- conversion"): what the prediction reads of a lead, and the frequency
+-- tables it learns from.
+
+-- `business` or `free`, from the email address (the free-mail list lives in
+-- the code, which writes this with the email); null without an email.
+alter table leads add column email_domain_kind text check (email_domain_kind in ('business', 'free'));
+-- When the lead was converted or disqualified; null while it is open.
+alter table leads add column closed_at timestamptz;
+update leads set closed_at = case status when 'converted' then converted_at else updated_at end
+where status in ('converted', 'unqualified');
+create index leads_closed_idx on leads (organization_id, closed_at) where closed_at is not null and deleted_at is null;
+
+-- For each organization, field and value: how many closed leads (live,
+-- converted or unqualified) had it. Field `all` (value '') holds the totals;
+-- a missing value is ''. Kept by the trigger below in the transaction that
+-- changes the lead, so the tables never disagree with the leads.
+create table lead_outcome_counts (
+    organization_id uuid not null references organizations (id),
+    field text not null,
+    value text not null,
+    successes bigint not null,
+    failures bigint not null,
+    primary key (organization_id, field, value)
+);
+
+create function lead_employee_band(n bigint) returns text language sql immutable as $$
+    select case
+        when n between 1 and 10 then '1-10'
+        when n between 11 and 50 then '11-50'
+        when n between 51 and 200 then '51-200'
+        when n between 201 and 1000 then '201-1000'
+        when n between 1001 and 5000 then '1001-5000'
+        when n > 5000 then '5001+'
+        else ''
+    end
+$$;
+
+-- Adds `step` (1 or -1) to the counts of a closed lead's outcome.
+create function count_lead_outcome(l leads, step bigint) returns void language sql as $$
+    insert into lead_outcome_counts (organization_id, field, value, successes, failures)
+    select l.organization_id, f.field, f.value,
+           case when l.status = 'converted' then step else 0 end,
+           case when l.status = 'unqualified' then step else 0 end
+    from (values
+        ('all', ''),
+        ('source', coalesce(l.source, '')),
+        ('industry', coalesce(l.industry, '')),
+        ('employee_band', lead_employee_band(l.employee_count)),
+        ('country', coalesce(l.country, '')),
+        ('email_domain_kind', coalesce(l.email_domain_kind, ''))
+    ) as f (field, value)
+    on conflict (organization_id, field, value) do update
+    set successes = lead_outcome_counts.successes + excluded.successes,
+        failures = lead_outcome_counts.failures + excluded.failures
+$$;
+
+create function leads_count_outcomes() returns trigger language plpgsql as $$
+begin
+    if tg_op in ('UPDATE', 'DELETE') and old.deleted_at is null and old.status in ('converted', 'unqualified') then
+        perform count_lead_outcome(old, -1);
+    end if;
+    if tg_op in ('INSERT', 'UPDATE') and new.deleted_at is null and new.status in ('converted', 'unqualified') then
+        perform count_lead_outcome(new, 1);
+    end if;
+    return null;
+end
+$$;
+
+create trigger leads_count_outcomes_insert after insert on leads
+for each row when (new.deleted_at is null and new.status in ('converted', 'unqualified'))
+execute function leads_count_outcomes();
+create trigger leads_count_outcomes_update
+after update of status, deleted_at, source, industry, employee_count, country, email_domain_kind on leads
+for each row when (
+    (old.status, old.deleted_at, old.source, old.industry, old.employee_count, old.country, old.email_domain_kind)
+    is distinct from
+    (new.status, new.deleted_at, new.source, new.industry, new.employee_count, new.country, new.email_domain_kind)
+)
+execute function leads_count_outcomes();
+create trigger leads_count_outcomes_delete after delete on leads
+for each row when (old.deleted_at is null and old.status in ('converted', 'unqualified'))
+execute function leads_count_outcomes();
+
+insert into lead_outcome_counts (organization_id, field, value, successes, failures)
+select organization_id, field, value,
+       count(*) filter (where status = 'converted'), count(*) filter (where status = 'unqualified')
+from leads
+cross join lateral (values
+    ('all', ''),
+    ('source', coalesce(source, '')),
+    ('industry', coalesce(industry, '')),
+    ('employee_band', lead_employee_band(employee_count)),
+    ('country', coalesce(country, '')),
+    ('email_domain_kind', coalesce(email_domain_kind, ''))
+) as f (field, value)
+where deleted_at is null and status in ('converted', 'unqualified')
+group by organization_id, field, value;
+
+-- What a lead source cost in a calendar month (`YYYY-MM`), entered by hand.
+create table source_spend (
+    organization_id uuid not null references organizations (id),
+    source text not null,
+    month text not null,
+    amount_minor bigint not null check (amount_minor >= 0),
+    currency text not null,
+    created_at timestamptz not null,
+    updated_at timestamptz not null,
+    primary key (organization_id, source, month)
+);
