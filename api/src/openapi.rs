@@ -71,6 +71,7 @@ and a stale one gets 412.",
         (name = "notes", description = "Notes on leads, contacts, accounts and deals"),
         (name = "timeline", description = "Everything that happened to a record, newest first"),
         (name = "notifications", description = "What users are told: MQLs, assignments, overdue activities"),
+        (name = "acquisition", description = "What each lead source cost per month, for customer acquisition cost and return on ad spend"),
         (name = "reports", description = "Pipeline metrics as defined in metrics.md, the deals behind each figure, and CSV"),
         (name = "operations", description = "Health, readiness and metrics"),
     )

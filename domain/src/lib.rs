@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod api_key;
 pub mod currency;
+pub mod customers;
 pub mod deal;
 pub mod email;
 pub mod lead;

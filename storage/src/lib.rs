@@ -8,6 +8,7 @@ pub mod activities;
 pub mod bulk;
 pub mod contacts;
 pub mod conversion;
+pub mod customers;
 pub mod deals;
 mod error;
 pub mod forms;
@@ -45,6 +46,7 @@ pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use conversion::{
     AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,
 };
+pub use customers::{AccountSpend, CustomerStore, SourceFigure, SourceSpend};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use forms::{Form, FormField, FormSettings, FormStore};
@@ -133,6 +135,7 @@ pub trait Store:
     + LeadStore
     + ScoringStore
     + PredictionStore
+    + CustomerStore
     + FormStore
     + RateLimitStore
     + ActivityStore

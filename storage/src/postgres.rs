@@ -20,6 +20,7 @@ use crate::{
     bulk::impl_bulk_store,
     contacts::impl_contact_store,
     conversion::impl_conversion_store,
+    customers::impl_customer_store,
     deals::impl_deal_store,
     forms::impl_form_store,
     lead_core::impl_lead_core,
@@ -147,6 +148,7 @@ impl_timeline_store!(PgStore);
 impl_notification_store!(PgStore);
 impl_scoring_store!(PgStore);
 impl_prediction_store!(PgStore);
+impl_customer_store!(PgStore);
 impl_form_store!(PgStore);
 impl_rate_limit_store!(PgStore);
 impl_conversion_store!(PgStore);

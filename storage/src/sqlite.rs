@@ -22,6 +22,7 @@ use crate::{
     bulk::impl_bulk_store,
     contacts::impl_contact_store,
     conversion::impl_conversion_store,
+    customers::impl_customer_store,
     deals::impl_deal_store,
     forms::impl_form_store,
     lead_core::impl_lead_core,
@@ -141,6 +142,7 @@ impl_timeline_store!(SqliteStore);
 impl_notification_store!(SqliteStore);
 impl_scoring_store!(SqliteStore);
 impl_prediction_store!(SqliteStore);
+impl_customer_store!(SqliteStore);
 impl_form_store!(SqliteStore);
 impl_rate_limit_store!(SqliteStore);
 impl_conversion_store!(SqliteStore);

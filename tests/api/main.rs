@@ -7,6 +7,7 @@ mod auth;
 mod contacts;
 mod contract;
 mod conversion;
+mod customers;
 mod deals;
 mod demo;
 mod errors;

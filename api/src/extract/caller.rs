@@ -46,6 +46,34 @@ pub struct Admin;
 pub struct Reports;
 /// The caller's own account: every user; never an API key.
 pub struct UserOnly;
+/// Spend per source, read: managers and admins; keys with `read`.
+pub struct ManagerRead;
+/// Spend per source, written: managers and admins; keys with `write`.
+pub struct ManagerWrite;
+/// Organization-wide reports (customers, acquisition): managers and
+/// admins, since they add up every rep's deals; keys with `reports`.
+pub struct ManagerReports;
+
+const MANAGERS: &[Role] = &[Role::Admin, Role::Manager];
+
+impl Policy for ManagerRead {
+    const RULE: Rule = Rule {
+        roles: MANAGERS,
+        key_scope: Some(Scope::Read),
+    };
+}
+impl Policy for ManagerWrite {
+    const RULE: Rule = Rule {
+        roles: MANAGERS,
+        key_scope: Some(Scope::Write),
+    };
+}
+impl Policy for ManagerReports {
+    const RULE: Rule = Rule {
+        roles: MANAGERS,
+        key_scope: Some(Scope::Reports),
+    };
+}
 
 impl Policy for Read {
     const RULE: Rule = Rule {

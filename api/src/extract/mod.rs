@@ -6,7 +6,9 @@ pub mod if_match;
 pub mod json;
 pub mod page;
 
-pub use caller::{Admin, Caller, Principal, Read, RecordScope, Reports, UserOnly, Write};
+pub use caller::{
+    Admin, Caller, ManagerRead, ManagerReports, ManagerWrite, Principal, Read, RecordScope, Reports, UserOnly, Write,
+};
 pub use if_match::IfMatch;
 pub use json::Json;
 pub use page::{Cursor, ListOf, PageQuery};

@@ -23,6 +23,7 @@ pub mod public_forms;
 pub mod records;
 pub mod reports;
 pub mod scoring_rules;
+pub mod source_spend;
 pub mod submission_body;
 pub mod timeline;
 pub mod users;
@@ -47,5 +48,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(timeline::configure)
         .configure(notifications::configure)
         .configure(conversion::configure)
+        .configure(source_spend::configure)
         .configure(reports::configure);
 }

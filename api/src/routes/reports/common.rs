@@ -14,11 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::{
-    error::ApiError,
-    extract::{Caller, Reports},
-    state::AppState,
-};
+use crate::{error::ApiError, extract::Caller, state::AppState};
 
 /// The parameters every report takes.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -73,9 +69,9 @@ pub struct Context {
 }
 
 impl Context {
-    pub async fn new(
+    pub async fn new<P>(
         req: &HttpRequest,
-        caller: &Caller<Reports>,
+        caller: &Caller<P>,
         state: &AppState,
         query: &CommonQuery,
         format: Option<FormatName>,
@@ -225,7 +221,7 @@ pub struct Rates {
 }
 
 impl Rates {
-    fn rate(&self, currency: &str) -> Option<Decimal> {
+    pub fn rate(&self, currency: &str) -> Option<Decimal> {
         if currency == self.base {
             return Some(Decimal::ONE);
         }

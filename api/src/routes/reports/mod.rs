@@ -2,9 +2,11 @@
 //! by the database, each with its `definition`, as JSON or CSV, and the
 //! deals behind any count (`/reports/{report}/deals`).
 
+mod acquisition;
 mod activities;
 mod common;
 mod csv;
+mod customers;
 mod drill;
 mod forecast;
 mod funnel;
@@ -36,6 +38,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(lost_reasons::lost_reasons)
         .service(reps::reps)
         .service(activities::activities)
+        .service(customers::customers)
+        .service(acquisition::acquisition)
         .service(drill::report_deals);
 }
 

@@ -1,0 +1,286 @@
+//! Customers and what acquiring them cost (metrics.md, "Customers and
+//! acquisition"): won deals summed per account, what each source cost per
+//! month, and per source the leads, first wins and won amounts of a period.
+//! Sums stay per currency: the API converts them with the organization's
+//! rates, as every report does.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pipewise_domain::{Amount, Currency};
+use uuid::Uuid;
+
+use crate::{Result, StoreError};
+
+/// What an account's won deals in one window and currency add up to.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AccountSpend {
+    /// 0 for deals closed before the split instant, 1 from it on.
+    pub bucket: i64,
+    pub account_id: Uuid,
+    pub industry: Option<String>,
+    pub employee_count: Option<i64>,
+    pub country: Option<String>,
+    pub currency: String,
+    pub deals: i64,
+    pub minor: i64,
+}
+
+/// What a lead source cost in a calendar month.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpend {
+    pub source: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One source's figures over a period, money per currency.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SourceFigure {
+    /// `leads`, `new_customers` or `won`.
+    pub figure: String,
+    /// `None`: no source.
+    pub source: Option<String>,
+    pub currency: String,
+    pub n: i64,
+    pub minor: i64,
+}
+
+#[async_trait]
+pub trait CustomerStore {
+    /// Per account and currency, the live won deals of live accounts with
+    /// `closed_at` in [from, to), windowed by `split`.
+    async fn account_spend(
+        &self,
+        org: Uuid,
+        from: DateTime<Utc>,
+        split: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AccountSpend>>;
+    /// Per source, over [from, to): leads created, accounts won for the
+    /// first time ever (by the source of that first deal), won deals; a
+    /// deal's source is its own, else its lead's.
+    async fn source_figures(&self, org: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<SourceFigure>>;
+    /// Every spend entry of months `from_month`..=`to_month` (`YYYY-MM`), by source and month.
+    async fn source_spends(&self, org: Uuid, from_month: &str, to_month: &str) -> Result<Vec<SourceSpend>>;
+    async fn source_spend(&self, org: Uuid, source: &str, month: &str) -> Result<SourceSpend>;
+    /// Creates or replaces an entry; `true` when it was created.
+    async fn put_source_spend(
+        &self,
+        org: Uuid,
+        source: &str,
+        month: &str,
+        amount: Amount,
+        currency: &Currency,
+        now: DateTime<Utc>,
+    ) -> Result<(SourceSpend, bool)>;
+    async fn delete_source_spend(&self, org: Uuid, source: &str, month: &str) -> Result<()>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SourceSpendRow {
+    source: String,
+    month: String,
+    amount_minor: i64,
+    currency: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<SourceSpendRow> for SourceSpend {
+    type Error = StoreError;
+
+    fn try_from(r: SourceSpendRow) -> Result<Self> {
+        Ok(SourceSpend {
+            amount: Amount::from_minor(r.amount_minor)
+                .ok_or_else(|| StoreError::Corrupt(format!("a spend amount: {}", r.amount_minor)))?,
+            currency: Currency::parse(&r.currency)
+                .map_err(|e| StoreError::Corrupt(format!("a spend currency: {e}")))?,
+            source: r.source,
+            month: r.month,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub(crate) const ACCOUNT_SPEND_SQL: &str = "select cast(case when d.closed_at < $3 then 0 else 1 end as bigint) as bucket,
+            a.id as account_id, a.industry, a.employee_count, a.country, d.currency,
+            count(*) as deals, cast(sum(d.amount_minor) as bigint) as minor
+     from deals d
+     join accounts a on a.id = d.account_id and a.organization_id = d.organization_id and a.deleted_at is null
+     where d.organization_id = $1 and d.status = 'won' and d.deleted_at is null
+       and d.closed_at >= $2 and d.closed_at < $4
+     group by case when d.closed_at < $3 then 0 else 1 end, a.id, a.industry, a.employee_count, a.country, d.currency";
+
+/// A deal's source: its own, else that of the lead it was converted from.
+const DEAL_SOURCE: &str = "coalesce(d.source, (select l.source from leads l
+     where l.converted_deal_id = d.id and l.organization_id = d.organization_id))";
+
+pub(crate) fn source_figures_sql() -> String {
+    format!(
+        "select 'leads' as figure, source, '' as currency, count(*) as n, cast(0 as bigint) as minor
+         from leads
+         where organization_id = $1 and deleted_at is null and created_at >= $2 and created_at < $3
+         group by source
+         union all
+         select 'won', {DEAL_SOURCE}, d.currency, count(*), cast(sum(d.amount_minor) as bigint)
+         from deals d
+         where d.organization_id = $1 and d.status = 'won' and d.deleted_at is null
+           and d.closed_at >= $2 and d.closed_at < $3
+         group by 2, d.currency
+         union all
+         select 'new_customers', {DEAL_SOURCE}, '', count(*), cast(0 as bigint)
+         from deals d
+         where d.organization_id = $1 and d.status = 'won' and d.deleted_at is null and d.account_id is not null
+           and d.closed_at >= $2 and d.closed_at < $3
+           and not exists (select 1 from deals e
+               where e.organization_id = d.organization_id and e.account_id = d.account_id
+                 and e.status = 'won' and e.deleted_at is null
+                 and (e.closed_at < d.closed_at or (e.closed_at = d.closed_at and e.id < d.id)))
+         group by 2"
+    )
+}
+
+/// Implements [`CustomerStore`].
+macro_rules! impl_customer_store {
+    ($store:ty) => {
+        mod customer_store {
+            use super::*;
+            use ::chrono::{DateTime, Utc};
+            use ::pipewise_domain::{Amount, Currency};
+            use ::uuid::Uuid;
+            use $crate::customers::{
+                source_figures_sql, AccountSpend, SourceFigure, SourceSpend, SourceSpendRow, ACCOUNT_SPEND_SQL,
+            };
+            use $crate::StoreError;
+
+            #[async_trait::async_trait]
+            impl $crate::customers::CustomerStore for $store {
+                #[tracing::instrument(skip_all)]
+                async fn account_spend(
+                    &self,
+                    org: Uuid,
+                    from: DateTime<Utc>,
+                    split: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                ) -> $crate::Result<Vec<AccountSpend>> {
+                    Ok(sqlx::query_as::<_, AccountSpend>(ACCOUNT_SPEND_SQL)
+                        .bind(org)
+                        .bind(from)
+                        .bind(split)
+                        .bind(to)
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn source_figures(
+                    &self,
+                    org: Uuid,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                ) -> $crate::Result<Vec<SourceFigure>> {
+                    Ok(sqlx::query_as::<_, SourceFigure>(&source_figures_sql())
+                        .bind(org)
+                        .bind(from)
+                        .bind(to)
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn source_spends(
+                    &self,
+                    org: Uuid,
+                    from_month: &str,
+                    to_month: &str,
+                ) -> $crate::Result<Vec<SourceSpend>> {
+                    sqlx::query_as::<_, SourceSpendRow>(
+                        "select source, month, amount_minor, currency, created_at, updated_at from source_spend
+                         where organization_id = $1 and month >= $2 and month <= $3 order by source, month",
+                    )
+                    .bind(org)
+                    .bind(from_month)
+                    .bind(to_month)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn source_spend(&self, org: Uuid, source: &str, month: &str) -> $crate::Result<SourceSpend> {
+                    sqlx::query_as::<_, SourceSpendRow>(
+                        "select source, month, amount_minor, currency, created_at, updated_at from source_spend
+                         where organization_id = $1 and source = $2 and month = $3",
+                    )
+                    .bind(org)
+                    .bind(source)
+                    .bind(month)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn put_source_spend(
+                    &self,
+                    org: Uuid,
+                    source: &str,
+                    month: &str,
+                    amount: Amount,
+                    currency: &Currency,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<(SourceSpend, bool)> {
+                    // One statement: parallel PUTs of one month leave one entry, the last one.
+                    let row = sqlx::query_as::<_, SourceSpendRow>(
+                        "insert into source_spend (organization_id, source, month, amount_minor, currency,
+                                                   created_at, updated_at)
+                         values ($1, $2, $3, $4, $5, $6, $6)
+                         on conflict (organization_id, source, month) do update
+                         set amount_minor = excluded.amount_minor, currency = excluded.currency,
+                             updated_at = excluded.updated_at
+                         returning source, month, amount_minor, currency, created_at, updated_at",
+                    )
+                    .bind(org)
+                    .bind(source)
+                    .bind(month)
+                    .bind(amount.minor())
+                    .bind(currency.as_str())
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    let spend: SourceSpend = row.try_into()?;
+                    // A replaced entry keeps its creation time; only a new one has both the same.
+                    let created = spend.created_at == spend.updated_at;
+                    Ok((spend, created))
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn delete_source_spend(&self, org: Uuid, source: &str, month: &str) -> $crate::Result<()> {
+                    let deleted = sqlx::query(
+                        "delete from source_spend where organization_id = $1 and source = $2 and month = $3",
+                    )
+                    .bind(org)
+                    .bind(source)
+                    .bind(month)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                    if deleted == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    Ok(())
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_customer_store;
