@@ -2,7 +2,7 @@
 //! resemble the lead spent in a year (metrics.md, "Lead potential and
 //! predicted conversion").
 
-use std::fmt;
+use std::{collections::HashMap, fmt};
 
 use rust_decimal::{prelude::ToPrimitive, Decimal};
 
@@ -76,22 +76,10 @@ pub struct Profile {
 }
 
 impl Profile {
-    fn same_industry(&self, other: &Profile) -> bool {
-        match (&self.industry, &other.industry) {
-            (Some(a), Some(b)) => {
-                let (a, b) = (a.trim(), b.trim());
-                !a.is_empty() && a.to_lowercase() == b.to_lowercase()
-            }
-            _ => false,
-        }
-    }
-
-    fn same_band(&self, other: &Profile) -> bool {
-        self.band.is_some() && self.band == other.band
-    }
-
-    fn same_country(&self, other: &Profile) -> bool {
-        self.country.is_some() && self.country == other.country
+    /// The industry as compared: trimmed, lower case; `None` when blank.
+    fn industry_key(&self) -> Option<String> {
+        let industry = self.industry.as_deref()?.trim();
+        (!industry.is_empty()).then(|| industry.to_lowercase())
     }
 }
 
@@ -126,17 +114,6 @@ impl MatchLevel {
             MatchLevel::IndustryBand => "industry_band",
             MatchLevel::Band => "band",
             MatchLevel::Everyone => "all_customers",
-        }
-    }
-
-    fn admits(self, lead: &Profile, customer: &Profile) -> bool {
-        match self {
-            MatchLevel::IndustryBandCountry => {
-                lead.same_industry(customer) && lead.same_band(customer) && lead.same_country(customer)
-            }
-            MatchLevel::IndustryBand => lead.same_industry(customer) && lead.same_band(customer),
-            MatchLevel::Band => lead.same_band(customer),
-            MatchLevel::Everyone => true,
         }
     }
 }
@@ -177,29 +154,85 @@ impl Potential {
 /// closest until one has at least [`MIN_LOOK_ALIKES`] customers; the widest,
 /// every customer, is used whatever its size. `None` without customers.
 pub fn look_alike(lead: &Profile, customers: &[Customer]) -> Option<Potential> {
-    if customers.is_empty() {
-        return None;
+    LookAlikes::new(customers).potential(lead)
+}
+
+/// Customers grouped by what leads are compared on, each group's spends
+/// sorted, so that many leads are estimated at the cost of a few lookups.
+#[derive(Debug, Clone, Default)]
+pub struct LookAlikes {
+    by_all: HashMap<(String, EmployeeBand, Country), Vec<Decimal>>,
+    by_industry_band: HashMap<(String, EmployeeBand), Vec<Decimal>>,
+    by_band: HashMap<EmployeeBand, Vec<Decimal>>,
+    everyone: Vec<Decimal>,
+}
+
+impl LookAlikes {
+    pub fn new(customers: &[Customer]) -> Self {
+        let mut groups = LookAlikes::default();
+        for c in customers {
+            let spend = c.yearly_spend;
+            groups.everyone.push(spend);
+            let Some(band) = c.profile.band else { continue };
+            groups.by_band.entry(band).or_default().push(spend);
+            let Some(industry) = c.profile.industry_key() else {
+                continue;
+            };
+            if let Some(country) = &c.profile.country {
+                groups
+                    .by_all
+                    .entry((industry.clone(), band, country.clone()))
+                    .or_default()
+                    .push(spend);
+            }
+            groups.by_industry_band.entry((industry, band)).or_default().push(spend);
+        }
+        let sort = |v: &mut Vec<Decimal>| v.sort();
+        groups.by_all.values_mut().for_each(sort);
+        groups.by_industry_band.values_mut().for_each(sort);
+        groups.by_band.values_mut().for_each(sort);
+        sort(&mut groups.everyone);
+        groups
     }
-    let (level, spends) = MatchLevel::ALL
-        .into_iter()
-        .map(|level| {
-            let spends: Vec<Decimal> = customers
-                .iter()
-                .filter(|c| level.admits(lead, &c.profile))
-                .map(|c| c.yearly_spend)
-                .collect();
-            (level, spends)
+
+    /// How many customers there are.
+    pub fn customers(&self) -> usize {
+        self.everyone.len()
+    }
+
+    /// The estimate for `lead`; `None` without customers.
+    pub fn potential(&self, lead: &Profile) -> Option<Potential> {
+        if self.everyone.is_empty() {
+            return None;
+        }
+        let industry = lead.industry_key();
+        let candidates = [
+            (
+                MatchLevel::IndustryBandCountry,
+                industry
+                    .clone()
+                    .zip(lead.band)
+                    .zip(lead.country.clone())
+                    .and_then(|((i, b), c)| self.by_all.get(&(i, b, c))),
+            ),
+            (
+                MatchLevel::IndustryBand,
+                industry.zip(lead.band).and_then(|key| self.by_industry_band.get(&key)),
+            ),
+            (MatchLevel::Band, lead.band.and_then(|b| self.by_band.get(&b))),
+        ];
+        let (level, sorted) = candidates
+            .into_iter()
+            .find_map(|(level, spends)| spends.filter(|s| s.len() >= MIN_LOOK_ALIKES).map(|s| (level, s)))
+            .unwrap_or((MatchLevel::Everyone, &self.everyone));
+        Some(Potential {
+            median: percentile(sorted, Decimal::new(50, 2)),
+            p25: percentile(sorted, Decimal::new(25, 2)),
+            p75: percentile(sorted, Decimal::new(75, 2)),
+            sample: sorted.len(),
+            matched_on: level,
         })
-        .find(|(level, spends)| spends.len() >= MIN_LOOK_ALIKES || *level == MatchLevel::Everyone)?;
-    let mut sorted = spends;
-    sorted.sort();
-    Some(Potential {
-        median: percentile(&sorted, Decimal::new(50, 2)),
-        p25: percentile(&sorted, Decimal::new(25, 2)),
-        p75: percentile(&sorted, Decimal::new(75, 2)),
-        sample: sorted.len(),
-        matched_on: level,
-    })
+    }
 }
 
 /// The `p` percentile of non-empty `sorted` values by linear interpolation
@@ -259,7 +292,14 @@ mod tests {
         }
         assert_eq!(EmployeeBand::of(0), None);
         assert_eq!(EmployeeBand::of(-3), None);
-        assert!(!profile(None, None, None).same_band(&profile(None, None, None)));
+        // Without a count a lead has no band: five customers without one are no match.
+        let uncounted = Customer {
+            profile: profile(Some("Software"), None, Some("DE")),
+            yearly_spend: money(1),
+        };
+        let lead = profile(Some("Software"), None, Some("DE"));
+        let estimate = look_alike(&lead, &vec![uncounted; 5]).unwrap();
+        assert_eq!(estimate.matched_on, MatchLevel::Everyone);
     }
 
     #[test]

@@ -107,7 +107,8 @@ impl TryFrom<SourceSpendRow> for SourceSpend {
     }
 }
 
-pub(crate) const ACCOUNT_SPEND_SQL: &str = "select cast(case when d.closed_at < $3 then 0 else 1 end as bigint) as bucket,
+pub(crate) const ACCOUNT_SPEND_SQL: &str =
+    "select cast(case when d.closed_at < $3 then 0 else 1 end as bigint) as bucket,
             a.id as account_id, a.industry, a.employee_count, a.country, d.currency,
             count(*) as deals, cast(sum(d.amount_minor) as bigint) as minor
      from deals d

@@ -15,7 +15,14 @@ on_both_backends!(
     parallel_puts_of_one_month_leave_one_entry,
 );
 
-async fn send(app: &TestApp, session: &Session, method: Method, path: &str, body: Value, status: StatusCode) -> Value {
+pub async fn send(
+    app: &TestApp,
+    session: &Session,
+    method: Method,
+    path: &str,
+    body: Value,
+    status: StatusCode,
+) -> Value {
     let response = app
         .request(method, path)
         .bearer_auth(&session.access_token)
@@ -26,7 +33,7 @@ async fn send(app: &TestApp, session: &Session, method: Method, path: &str, body
     expect_status(response, status).await
 }
 
-async fn setup(app: &TestApp, label: &str) -> (Session, String) {
+pub async fn setup(app: &TestApp, label: &str) -> (Session, String) {
     let admin = app.signup(label).await;
     send(
         app,
@@ -73,7 +80,7 @@ async fn account(app: &TestApp, admin: &Session, name: &str) -> String {
 
 /// A deal created a day before `at` and then won (or lost) at `at`.
 #[allow(clippy::too_many_arguments)]
-async fn closed_deal(
+pub async fn closed_deal(
     app: &TestApp,
     admin: &Session,
     pipeline: &str,

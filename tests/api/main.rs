@@ -19,6 +19,7 @@ mod notifications;
 mod operations;
 mod organization;
 mod pipelines;
+mod potential;
 mod prediction;
 mod reports;
 mod scoring;

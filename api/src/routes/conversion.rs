@@ -19,6 +19,7 @@ use crate::{
     fields::Fields,
     routes::{
         accounts::AccountView, contacts::ContactView, deals::BuyingRoleName, deals::DealView, lead_input::LeadView,
+        lead_potential::Customers,
     },
     state::AppState,
 };
@@ -89,9 +90,9 @@ pub struct ConversionView {
 }
 
 impl ConversionView {
-    fn new(c: Converted, tables: &Tables) -> Self {
+    fn new(c: Converted, tables: &Tables, customers: &Customers) -> Self {
         Self {
-            lead: LeadView::new(c.lead, tables),
+            lead: LeadView::new(c.lead, tables, customers),
             contact: c.contact.into(),
             account: c.account.map(Into::into),
             deal: c.deal.map(Into::into),
@@ -183,7 +184,8 @@ async fn convert_lead(
             ConversionError::Store(err) => err.into(),
         })?;
     let tables = state.store.prediction_tables(caller.organization_id()).await?;
+    let customers = Customers::at(&state, caller.organization_id(), Utc::now()).await?;
     Ok(HttpResponse::build(StatusCode::OK)
         .insert_header(etag(converted.lead.version))
-        .json(ConversionView::new(converted, &tables)))
+        .json(ConversionView::new(converted, &tables, &customers)))
 }

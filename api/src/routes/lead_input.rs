@@ -14,7 +14,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::{fields::Fields, routes::records};
+use crate::{
+    fields::Fields,
+    routes::{
+        lead_potential::{self, Customers},
+        records,
+        reports::common::money,
+    },
+};
 
 pub const NAME_MAX: usize = 100;
 pub const PHONE_MAX: usize = 50;
@@ -111,14 +118,22 @@ pub struct LeadView {
     /// `GET /leads/{id}/prediction` shows why.
     #[schema(example = 0.42, minimum = 0, maximum = 1)]
     pub predicted_conversion: Option<f64>,
+    /// The median yearly spend of the organization's customers like this
+    /// lead, in the base currency; `null` without customers.
+    /// `GET /leads/{id}/potential` shows the range and the comparison.
+    #[schema(example = "12000.00")]
+    pub potential_median: Option<String>,
 }
 
 impl LeadView {
-    /// The lead as shown, with its prediction from `tables`.
-    pub fn new(l: Lead, tables: &Tables) -> Self {
+    /// The lead as shown, with its prediction from `tables` and its
+    /// potential from `customers`.
+    pub fn new(l: Lead, tables: &Tables, customers: &Customers) -> Self {
         let predicted_conversion = tables.predict(&Features::of(&l)).map(|p| p.probability);
+        let potential_median = lead_potential::median(customers, &l).map(money);
         Self {
             predicted_conversion,
+            potential_median,
             id: l.id,
             organization_id: l.organization_id,
             first_name: l.first_name,

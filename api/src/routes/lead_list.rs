@@ -15,6 +15,7 @@ use crate::{
     extract::page::parse_limit,
     routes::{
         lead_input::{LeadStatusName, LeadView},
+        lead_potential::Customers,
         records::search_prefix,
     },
 };
@@ -144,11 +145,11 @@ impl LeadListQuery {
 
 impl LeadListRequest {
     /// The page of `leads` (fetched with one extra row) and the cursor of the next.
-    pub fn list(&self, mut leads: Vec<Lead>, tables: &Tables) -> LeadList {
+    pub fn list(&self, mut leads: Vec<Lead>, tables: &Tables, customers: &Customers) -> LeadList {
         let limit = self.limit as usize;
         let more = leads.len() > limit;
         leads.truncate(limit);
-        let data: Vec<LeadView> = leads.into_iter().map(|l| LeadView::new(l, tables)).collect();
+        let data: Vec<LeadView> = leads.into_iter().map(|l| LeadView::new(l, tables, customers)).collect();
         let next_cursor = data
             .last()
             .filter(|_| more)

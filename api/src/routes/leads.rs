@@ -20,6 +20,7 @@ use crate::{
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
+        lead_potential::Customers,
         lead_update::{changed, UpdateLead},
         records::{self, check_owner, check_version, owner_is_active, DeleteQuery},
     },
@@ -34,15 +35,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(delete_lead)
         .service(restore_lead)
         .service(lead_score)
-        .service(crate::routes::lead_prediction::lead_prediction);
+        .service(crate::routes::lead_prediction::lead_prediction)
+        .service(crate::routes::lead_potential::lead_potential);
 }
 
 /// The lead with its ETag and its prediction from the organization's tables.
 pub async fn lead_response(state: &AppState, status: StatusCode, lead: Lead) -> Result<HttpResponse, ApiError> {
     let tables = state.store.prediction_tables(lead.organization_id).await?;
+    let customers = Customers::at(state, lead.organization_id, Utc::now()).await?;
     Ok(HttpResponse::build(status)
         .insert_header(etag(lead.version))
-        .json(LeadView::new(lead, &tables)))
+        .json(LeadView::new(lead, &tables, &customers)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -226,7 +229,8 @@ async fn list_leads(
     let org = caller.organization_id();
     let leads = state.store.leads(org, &request.filter, &request.page).await?;
     let tables = state.store.prediction_tables(org).await?;
-    Ok(web::Json(request.list(leads, &tables)))
+    let customers = Customers::at(&state, org, Utc::now()).await?;
+    Ok(web::Json(request.list(leads, &tables, &customers)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

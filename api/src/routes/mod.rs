@@ -10,6 +10,7 @@ pub mod deals;
 pub mod forms;
 pub mod lead_input;
 pub mod lead_list;
+pub mod lead_potential;
 pub mod lead_prediction;
 pub mod lead_update;
 pub mod leads;

@@ -114,23 +114,14 @@ impl Context {
                 ));
             }
         }
-        let rates = state
-            .store
-            .exchange_rates(org)
-            .await?
-            .into_iter()
-            .map(|(currency, rate, _)| (currency.as_str().to_owned(), rate.value()))
-            .collect();
+        let rates = Rates::load(state, &organization).await?;
         let wants_csv = req
             .headers()
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|accept| accept.contains("text/csv"));
         Ok(Self {
-            rates: Rates {
-                base: organization.base_currency.as_str().to_owned(),
-                rates,
-            },
+            rates,
             period,
             as_of: query.as_of.unwrap_or(now),
             scope: ReportScope {
@@ -221,6 +212,21 @@ pub struct Rates {
 }
 
 impl Rates {
+    /// The organization's base currency and rates.
+    pub async fn load(state: &AppState, organization: &Organization) -> Result<Self, ApiError> {
+        let rates = state
+            .store
+            .exchange_rates(organization.id)
+            .await?
+            .into_iter()
+            .map(|(currency, rate, _)| (currency.as_str().to_owned(), rate.value()))
+            .collect();
+        Ok(Rates {
+            base: organization.base_currency.as_str().to_owned(),
+            rates,
+        })
+    }
+
     pub fn rate(&self, currency: &str) -> Option<Decimal> {
         if currency == self.base {
             return Some(Decimal::ONE);

@@ -4,9 +4,9 @@
 
 mod acquisition;
 mod activities;
-mod common;
+pub(crate) mod common;
 mod csv;
-mod customers;
+pub(crate) mod customers;
 mod drill;
 mod forecast;
 mod funnel;
