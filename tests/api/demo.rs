@@ -12,7 +12,80 @@ on_both_backends!(
     the_same_seed_tells_the_same_story_twice,
     every_report_shows_the_demo_history_at_once,
     a_longer_demo_history_spreads_its_deals_over_the_years,
+    the_demo_history_makes_predictions_and_potential_meaningful,
 );
+
+/// The demo's leads convert more often the better they fit, and larger
+/// companies buy more: the prediction and the potential both find it.
+async fn the_demo_history_makes_predictions_and_potential_meaningful(app: TestApp) {
+    let now = Utc::now();
+    let summary = run_demo(&app, 1000, 7, now).await;
+    let admin = log_in(&app, &summary.admin().email, &summary.password).await;
+    let open = all(
+        &app,
+        &admin,
+        "/api/v1/leads?status=contacted&sort=-predicted_conversion",
+    )
+    .await;
+    assert!(open.len() > 10, "{}", open.len());
+    let first = open[0]["predicted_conversion"].as_f64().expect("a prediction");
+    let last = open[open.len() - 1]["predicted_conversion"]
+        .as_f64()
+        .expect("a prediction");
+    assert!(first > 2.0 * last, "{first} vs {last}");
+    let path = format!("/api/v1/leads/{}/prediction", open[0]["id"].as_str().unwrap());
+    let explained = get(&app, &admin, &path).await;
+    assert!(explained["learned_from"].as_u64().unwrap() >= 50, "{explained}");
+    assert_eq!(explained["factors"].as_array().unwrap().len(), 5);
+    assert_eq!(explained["predicted_conversion"], open[0]["predicted_conversion"]);
+
+    // Checked on the leads closed over the year, each without its own outcome.
+    let year = format!(
+        "from={}&to={}",
+        (now - chrono::Duration::days(365)).date_naive(),
+        (now + chrono::Duration::days(1)).date_naive()
+    );
+    let quality = get(&app, &admin, &format!("/api/v1/reports/lead-prediction?{year}")).await;
+    assert!(quality["leads"].as_u64().unwrap() >= 50, "{quality}");
+    assert!(
+        quality["brier_skill_score"].as_f64().unwrap() > 0.0,
+        "better than the base rate: {quality}"
+    );
+
+    // Potential: a year of won deals makes customers, and the larger bands spent more.
+    let customers = get(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/reports/customers?as_of={}",
+            now.to_rfc3339().replace('+', "%2B")
+        ),
+    )
+    .await;
+    assert!(customers["customers"].as_u64().unwrap() >= 20, "{customers}");
+    let mut medians: HashMap<String, f64> = HashMap::new();
+    for lead in open.iter().take(200) {
+        let path = format!("/api/v1/leads/{}/potential", lead["id"].as_str().unwrap());
+        let p = get(&app, &admin, &path).await;
+        assert!(
+            p["sample"].as_u64().unwrap() >= 5 || p["matched_on"] == "all_customers",
+            "{p}"
+        );
+        if p["matched_on"] == "band" {
+            let band = match lead["employee_count"].as_i64().unwrap() {
+                n if n <= 50 => "small",
+                n if n > 200 => "large",
+                _ => "middle",
+            };
+            let median: f64 = p["potential"]["median"].as_str().unwrap().parse().unwrap();
+            medians.insert(band.to_owned(), median);
+        }
+        assert_eq!(p["potential"]["median"], lead["potential_median"]);
+    }
+    if let (Some(small), Some(large)) = (medians.get("small"), medians.get("large")) {
+        assert!(large > small, "{medians:?}");
+    }
+}
 
 async fn a_longer_demo_history_spreads_its_deals_over_the_years(app: TestApp) {
     let now = Utc::now();

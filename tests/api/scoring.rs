@@ -299,7 +299,10 @@ async fn another_organizations_rules_are_not_found(app: TestApp) {
     let lead = create_lead(&app, &admin, json!({"first_name": "Ada", "phone": "1"})).await;
     assert_eq!(lead["score"], 5);
     let done = rescore(&app, &other).await;
-    assert_eq!(done, json!({"leads": 0, "changed": 0, "new_mqls": 0, "closed_leads": 0}));
+    assert_eq!(
+        done,
+        json!({"leads": 0, "changed": 0, "new_mqls": 0, "closed_leads": 0})
+    );
 }
 
 async fn a_stale_if_match_changes_no_rule(app: TestApp) {
@@ -447,7 +450,10 @@ async fn rescore_applies_changed_rules_to_every_lead_in_batches(app: TestApp) {
     assert_eq!(read_lead(&app, &admin, &leads[0]).await["score"], 0);
 
     let done = rescore(&app, &admin).await;
-    assert_eq!(done, json!({"leads": 12, "changed": 4, "new_mqls": 4, "closed_leads": 0}));
+    assert_eq!(
+        done,
+        json!({"leads": 12, "changed": 4, "new_mqls": 4, "closed_leads": 0})
+    );
     for (i, lead) in leads.iter().enumerate() {
         let lead = read_lead(&app, &admin, lead).await;
         let expected = if i % 3 == 0 { 55 } else { 0 };

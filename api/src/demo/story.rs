@@ -112,6 +112,7 @@ struct Company {
     created_at: DateTime<Utc>,
     name: String,
     contacts: Vec<Uuid>,
+    employees: Option<i64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -599,6 +600,7 @@ impl Story {
                 created_at: created,
                 name: name.clone(),
                 contacts: contacts.iter().map(|c| c.id).collect(),
+                employees: fields.employee_count,
             });
             rows.push((
                 BulkAccount {
@@ -740,7 +742,8 @@ impl Story {
             }
         }
         let decided = (created + secs(days(&mut self.rng, 3.0, 10.0))).max(touches.first().copied().unwrap_or(created));
-        let p_qualify = 0.15 + 0.5 * f64::from(fit.value()) / 100.0;
+        // Fit decides: the best-fitting leads qualify seven times as often as the worst.
+        let p_qualify = 0.08 + 0.8 * f64::from(fit.value()) / 100.0;
         let roll: f64 = self.rng.gen();
         let outcome = if touches.is_empty() || decided > now {
             None
@@ -901,6 +904,7 @@ impl Story {
                     owner_index,
                     owner,
                     account_id,
+                    employees: fields.employee_count,
                     contacts: vec![DealContact {
                         contact_id,
                         buying_role: Some(role),
@@ -969,6 +973,7 @@ impl Story {
                 owner_index,
                 owner,
                 account_id: Some(account_id),
+                employees: self.companies[company].employees,
                 contacts,
                 source: source.to_owned(),
                 label,
@@ -998,8 +1003,13 @@ impl Story {
             Which::NewBusiness => 12_000.0,
             Which::Renewals => 6_000.0,
         };
+        // A company of 50 buys the base amount; ten times the size, about
+        // twice as much (so look-alike potential has something to find).
+        let size = start
+            .employees
+            .map_or(1.0, |n| (n as f64 / 50.0).powf(0.3).clamp(0.4, 4.0));
         // Whole hundreds, in minor units.
-        let amount = ((base * days(&mut self.rng, 0.1, 1.0)).min(400_000.0) / 100.0)
+        let amount = ((base * size * days(&mut self.rng, 0.1, 1.0)).min(400_000.0) / 100.0)
             .round()
             .max(5.0) as i64
             * 10_000;
@@ -1298,6 +1308,8 @@ struct DealStart {
     owner_index: usize,
     owner: Uuid,
     account_id: Option<Uuid>,
+    /// The buyer's head count: larger companies buy more.
+    employees: Option<i64>,
     contacts: Vec<DealContact>,
     source: String,
     label: String,
