@@ -5,6 +5,7 @@
 //! cargo run --release -p pipewise-bench -- --database-url sqlite:///tmp/bench.db --deals 1000000
 //! cargo run --release -p pipewise-bench -- --database-url postgres://postgres@127.0.0.1/pipewise_bench --deals 1000000
 //! cargo run --release -p pipewise-bench -- --scenario leads --database-url sqlite:///tmp/leads.db --leads 100000
+//! cargo run --release -p pipewise-bench -- --scenario leads --lists-only --database-url sqlite:///tmp/leads1m.db --leads 1000000
 //! cargo run --release -p pipewise-bench -- --scenario reports --database-url sqlite:///tmp/reports.db --deals 1000000 --samples 10
 //! ```
 //!
@@ -50,6 +51,9 @@ struct Args {
     /// Years of demo history for the reports scenario (the deals spread over them).
     #[arg(long, default_value_t = 1)]
     years: u32,
+    /// Leads scenario: only the table rebuild and the lists (for a million leads).
+    #[arg(long)]
+    lists_only: bool,
 }
 
 #[tokio::main]
@@ -91,7 +95,7 @@ async fn main() {
             org,
             owner,
         };
-        return bench.run(args.leads, args.samples).await;
+        return bench.run(args.leads, args.samples, args.lists_only).await;
     }
     let pipelines: Value = http
         .get(format!("{base}/pipelines"))

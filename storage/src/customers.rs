@@ -25,6 +25,18 @@ pub struct AccountSpend {
     pub minor: i64,
 }
 
+/// How many leads of one source share one profile (industry, employee
+/// band, country): the leads report adds up their look-alike potential.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LeadProfileCount {
+    pub source: Option<String>,
+    pub industry: Option<String>,
+    /// As `EmployeeBand::as_str`; '' without a head count.
+    pub band: String,
+    pub country: Option<String>,
+    pub n: i64,
+}
+
 /// What a lead source cost in a calendar month.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceSpend {
@@ -64,6 +76,16 @@ pub trait CustomerStore {
     /// first time ever (by the source of that first deal), won deals; a
     /// deal's source is its own, else its lead's.
     async fn source_figures(&self, org: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<SourceFigure>>;
+    /// The live leads created in [from, to) (of `owner`, of `source`, when
+    /// given), counted by source and profile.
+    async fn lead_profiles(
+        &self,
+        org: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        owner: Option<Uuid>,
+        source: Option<&str>,
+    ) -> Result<Vec<LeadProfileCount>>;
     /// Every spend entry of months `from_month`..=`to_month` (`YYYY-MM`), by source and month.
     async fn source_spends(&self, org: Uuid, from_month: &str, to_month: &str) -> Result<Vec<SourceSpend>>;
     async fn source_spend(&self, org: Uuid, source: &str, month: &str) -> Result<SourceSpend>;
@@ -117,6 +139,17 @@ pub(crate) const ACCOUNT_SPEND_SQL: &str =
        and d.closed_at >= $2 and d.closed_at < $4
      group by case when d.closed_at < $3 then 0 else 1 end, a.id, a.industry, a.employee_count, a.country, d.currency";
 
+pub(crate) fn lead_profiles_sql() -> String {
+    let band = crate::prediction::column_value(pipewise_domain::prediction::Field::EmployeeBand);
+    format!(
+        "select source, industry, {band} as band, country, count(*) as n
+         from leads
+         where organization_id = $1 and deleted_at is null and created_at >= $2 and created_at < $3
+           and ($4 is null or owner_id = $4) and ($5 is null or source = $5)
+         group by source, industry, {band}, country"
+    )
+}
+
 /// A deal's source: its own, else that of the lead it was converted from.
 const DEAL_SOURCE: &str = "coalesce(d.source, (select l.source from leads l
      where l.converted_deal_id = d.id and l.organization_id = d.organization_id))";
@@ -155,7 +188,8 @@ macro_rules! impl_customer_store {
             use ::pipewise_domain::{Amount, Currency};
             use ::uuid::Uuid;
             use $crate::customers::{
-                source_figures_sql, AccountSpend, SourceFigure, SourceSpend, SourceSpendRow, ACCOUNT_SPEND_SQL,
+                lead_profiles_sql, source_figures_sql, AccountSpend, LeadProfileCount, SourceFigure, SourceSpend,
+                SourceSpendRow, ACCOUNT_SPEND_SQL,
             };
             use $crate::StoreError;
 
@@ -189,6 +223,25 @@ macro_rules! impl_customer_store {
                         .bind(org)
                         .bind(from)
                         .bind(to)
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn lead_profiles(
+                    &self,
+                    org: Uuid,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                    owner: Option<Uuid>,
+                    source: Option<&str>,
+                ) -> $crate::Result<Vec<LeadProfileCount>> {
+                    Ok(sqlx::query_as::<_, LeadProfileCount>(&lead_profiles_sql())
+                        .bind(org)
+                        .bind(from)
+                        .bind(to)
+                        .bind(owner)
+                        .bind(source)
                         .fetch_all(&self.pool)
                         .await?)
                 }

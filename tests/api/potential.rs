@@ -221,4 +221,40 @@ async fn potential_falls_back_from_the_closest_customers_to_all(app: TestApp) {
         .await
         .unwrap();
     expect_problem(response, StatusCode::BAD_REQUEST).await;
+
+    // The leads report adds up the potential of the period's leads:
+    // 3000 + 4500 + 3500 + 4000 + 4000 (no profile) + 3000 (the rep's).
+    let today = Utc::now().date_naive();
+    let period = format!("from={}&to={}", today - Duration::days(1), today + Duration::days(2));
+    let report = expect_status(
+        app.get(&format!("/api/v1/reports/leads?{period}"), &admin.access_token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(report["total"]["potential"], "22000.00", "{report}");
+    assert_eq!(report["sources"][0]["potential"], "22000.00");
+    let own = expect_status(
+        app.get(&format!("/api/v1/reports/leads?{period}"), &rep.access_token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(own["total"]["potential"], "3000.00");
+    let empty = expect_status(
+        app.get(
+            "/api/v1/reports/leads?from=2020-01-01&to=2020-02-01",
+            &admin.access_token,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(empty["total"]["potential"].is_null());
 }

@@ -3,19 +3,28 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{Months, NaiveDate, Utc};
-use pipewise_domain::report::{buckets, local_midnight, Interval};
+use std::collections::BTreeMap;
+
+use pipewise_domain::{
+    potential::{EmployeeBand, Profile},
+    report::{buckets, local_midnight, Interval},
+    Country,
+};
 use pipewise_storage::reports::{Count, LeadQuery, Question};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::{
-    common::{CommonQuery, Context, Definition, FormatQuery, NONE, TOTAL},
+    common::{money, CommonQuery, Context, Definition, FormatQuery, NONE, TOTAL},
     counts,
     csv::{opt, text, Report, Table},
 };
 use crate::{
     error::ApiError,
     extract::{Caller, Reports},
+    routes::lead_potential::Customers,
     state::AppState,
 };
 
@@ -49,6 +58,11 @@ pub struct LeadRow {
     mql_to_sql_rate: Option<f64>,
     /// Of the leads created in the period, those converted by `as_of` / lead_volume.
     lead_to_deal_rate: Option<f64>,
+    /// The sum of the leads' look-alike potential (the median yearly spend
+    /// of the customers like each, as of `as_of`, in the base currency):
+    /// what the period's leads could bring in a year. `null` without customers.
+    #[schema(example = "1250000.00")]
+    potential: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -80,6 +94,7 @@ impl Report for LeadsReport {
                 "lead_to_qualified_rate",
                 "mql_to_sql_rate",
                 "lead_to_deal_rate",
+                "potential",
             ],
             rows: std::iter::once(&self.total)
                 .chain(&self.sources)
@@ -92,11 +107,47 @@ impl Report for LeadsReport {
                         opt(r.lead_to_qualified_rate),
                         opt(r.mql_to_sql_rate),
                         opt(r.lead_to_deal_rate),
+                        opt(r.potential.clone()),
                     ]
                 })
                 .collect(),
         }
     }
+}
+
+/// Per source (`(none)` for none), the summed look-alike potential of the
+/// leads created in the period that have one.
+async fn potential_by_source(state: &AppState, ctx: &Context, org: Uuid) -> Result<Vec<(String, Decimal)>, ApiError> {
+    let scope = &ctx.scope;
+    if let (Some(me), Some(asked)) = (scope.visible_owner, scope.owner_id) {
+        if me != asked {
+            return Ok(Vec::new());
+        }
+    }
+    let profiles = state
+        .store
+        .lead_profiles(
+            org,
+            ctx.period.from,
+            ctx.period.to,
+            scope.visible_owner.or(scope.owner_id),
+            scope.source.as_deref(),
+        )
+        .await?;
+    let customers = Customers::at(state, org, ctx.as_of).await?;
+    let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
+    for p in &profiles {
+        let profile = Profile {
+            industry: p.industry.clone(),
+            band: EmployeeBand::parse(&p.band),
+            country: p.country.as_deref().and_then(|c| Country::parse(c).ok()),
+        };
+        if let Some(estimate) = customers.look_alikes.potential(&profile) {
+            let source = p.source.clone().unwrap_or_else(|| NONE.to_owned());
+            *sums.entry(source).or_default() += estimate.median * Decimal::from(p.n);
+        }
+    }
+    Ok(sums.into_iter().collect())
 }
 
 /// Leads
@@ -107,7 +158,8 @@ impl Report for LeadsReport {
 /// per calendar month of the period (whole months in the organization's
 /// time zone), and the mean first response time. Trashed leads are not
 /// counted; `owner_id` and `source` filter the leads, `pipeline_id` does
-/// not apply.
+/// not apply. `potential` adds up each lead's look-alike potential (as
+/// `GET /leads/{id}/potential` estimates it at `as_of`) by source.
 #[utoipa::path(
     tag = "reports",
     params(CommonQuery, FormatQuery),
@@ -152,6 +204,7 @@ pub(super) async fn leads(
         )
         .await?;
     let counts = counts(&answers[0]);
+    let potentials = potential_by_source(&state, &ctx, caller.organization_id()).await?;
     let mut definition = ctx.definition();
     let sum = |measure: &str, source: Option<&str>| -> u64 {
         counts
@@ -176,6 +229,12 @@ pub(super) async fn leads(
             ),
             mql_to_sql_rate: definition.ratio(key, "mql_to_sql_rate", sum("mql_qualified", source), mql),
             lead_to_deal_rate: definition.ratio(key, "lead_to_deal_rate", sum("created_converted", source), volume),
+            potential: potentials
+                .iter()
+                .filter(|(s, _)| source.is_none_or(|source| s == source))
+                .map(|(_, p)| *p)
+                .reduce(|a, b| a + b)
+                .map(money),
         }
     };
     let total = row(TOTAL, None);
