@@ -4,7 +4,10 @@
 //! leads are inserted.
 //!
 //! `predicted_conversion` is computed in the query from the frequency tables
-//! (see [`prediction_key`]); without a model every lead's key is -1.
+//! (see [`prediction_key`]); without a model every lead's key is -1. The
+//! look-alike potential comes with the page: the caller estimates every
+//! profile (industry, employee band, country) the leads have, and the query
+//! joins that list (one JSON parameter) to sort by it, -1 without an estimate.
 //!
 //! `last_activity_at` is nullable: leads without any activity come last in
 //! both directions, as deals without a close date do, in id order. A cursor
@@ -17,7 +20,10 @@ use pipewise_domain::{
 };
 use uuid::Uuid;
 
-use crate::sql::{prefix_upper_bound, Arg, Sql};
+use crate::{
+    sql::{prefix_upper_bound, Arg, Sql},
+    Backend,
+};
 
 /// Which live leads to list; every filter given must match.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +63,19 @@ pub enum LeadSortField {
     Score,
     LastActivityAt,
     PredictedConversion,
+    /// The median look-alike potential, in minor units of the base currency.
+    Potential,
+}
+
+/// The estimate for the leads of one profile, for the potential sort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfilePotential {
+    pub industry: Option<String>,
+    /// As `EmployeeBand::as_str`; '' without a head count.
+    pub band: String,
+    pub country: Option<String>,
+    /// The median, rounded to cents, in minor units.
+    pub minor: i64,
 }
 
 impl LeadSortField {
@@ -66,6 +85,7 @@ impl LeadSortField {
             LeadSortField::Score => "score",
             LeadSortField::LastActivityAt => "last_activity_at",
             LeadSortField::PredictedConversion => "prediction_key",
+            LeadSortField::Potential => "potential_key",
         }
     }
 
@@ -92,6 +112,8 @@ pub struct LeadPage {
     /// The last row seen: its sort value and id.
     pub after: Option<(LeadSortValue, Uuid)>,
     pub limit: u32,
+    /// For the potential sort: every profile the leads have, estimated.
+    pub potentials: Vec<ProfilePotential>,
 }
 
 /// The queries of one page, to run in order until the page is full: one
@@ -99,7 +121,13 @@ pub struct LeadPage {
 /// then those without. Splitting the nullable sort keeps every keyset
 /// condition a row-value range the index answers directly, instead of an
 /// `or … is null` that would make the database scan every row before the cursor.
-pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage, model: Option<&Model>) -> Vec<Sql> {
+pub(crate) fn list_queries(
+    backend: Backend,
+    org: Uuid,
+    filter: &LeadFilter,
+    page: &LeadPage,
+    model: Option<&Model>,
+) -> Vec<Sql> {
     let column = page.sort.column();
     let cmp = if page.descending { "<" } else { ">" };
     let after = |sql: &mut Sql, value: Arg, id: Uuid| {
@@ -115,7 +143,7 @@ pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage, mode
         sql.push(&limit);
         sql
     };
-    let mut sql = filtered(org, filter, page, model);
+    let mut sql = filtered(backend, org, filter, page, model);
     match &page.after {
         Some((LeadSortValue::Time(t), id)) => after(&mut sql, Arg::Time(*t), *id),
         Some((LeadSortValue::Int(i), id)) => after(&mut sql, Arg::Int(*i), *id),
@@ -135,7 +163,7 @@ pub(crate) fn list_queries(org: Uuid, filter: &LeadFilter, page: &LeadPage, mode
     }
     let in_null_tail = matches!(page.after, Some((LeadSortValue::OptionalTime(None), _)));
     if page.sort.nullable() && !in_null_tail {
-        let mut tail = filtered(org, filter, page, model);
+        let mut tail = filtered(backend, org, filter, page, model);
         tail.push(&format!(" and {column} is null"));
         vec![finish(sql), finish(tail)]
     } else {
@@ -149,24 +177,27 @@ pub(crate) fn needs_model(filter: &LeadFilter, page: &LeadPage) -> bool {
 }
 
 /// The live leads of the organization that `filter` admits, unordered.
-fn filtered(org: Uuid, filter: &LeadFilter, page: &LeadPage, model: Option<&Model>) -> Sql {
+fn filtered(backend: Backend, org: Uuid, filter: &LeadFilter, page: &LeadPage, model: Option<&Model>) -> Sql {
     let mut sql = Sql::new("select * from ");
-    if needs_model(filter, page) {
+    let by_potential = page.sort == LeadSortField::Potential;
+    if needs_model(filter, page) || by_potential {
         sql.push("(select leads.*, ");
         prediction_key(&mut sql, model);
-        sql.push(" as prediction_key from leads");
+        sql.push(" as prediction_key, ");
+        sql.push(if by_potential { "coalesce(p.minor, -1)" } else { "-1" });
+        sql.push(" as potential_key from leads");
         if model.is_some() {
             for (i, field) in Field::ALL.into_iter().enumerate() {
-                sql.push_args(
-                    &format!(
-                        " left join lead_outcome_counts c{i} on c{i}.organization_id = leads.organization_id \
-                         and c{i}.field = '{}' and c{i}.value = {}",
-                        field.as_str(),
-                        crate::prediction::column_value(field),
-                    ),
-                    [],
-                );
+                sql.push(&format!(
+                    " left join lead_outcome_counts c{i} on c{i}.organization_id = leads.organization_id \
+                     and c{i}.field = '{}' and c{i}.value = {}",
+                    field.as_str(),
+                    crate::prediction::column_value(field),
+                ));
             }
+        }
+        if by_potential {
+            join_potentials(&mut sql, backend, &page.potentials);
         }
         sql.push_args(" where leads.organization_id = {}) as leads where ", [Arg::Uuid(org)]);
     } else {
@@ -195,6 +226,32 @@ fn filtered(org: Uuid, filter: &LeadFilter, page: &LeadPage, model: Option<&Mode
         push_prefix(&mut sql, prefix);
     }
     sql
+}
+
+/// Joins each lead to its profile's estimate as `p`: the list travels as
+/// one JSON parameter, read as a table by each backend's JSON functions.
+fn join_potentials(sql: &mut Sql, backend: Backend, potentials: &[ProfilePotential]) {
+    let rows: Vec<serde_json::Value> = potentials
+        .iter()
+        .map(|p| serde_json::json!({"industry": p.industry, "band": p.band, "country": p.country, "minor": p.minor}))
+        .collect();
+    let table = match backend {
+        Backend::Postgres => {
+            "jsonb_to_recordset(cast({} as jsonb)) as p (industry text, band text, country text, minor bigint)"
+        }
+        Backend::Sqlite => {
+            "(select json_extract(value, '$.industry') as industry, json_extract(value, '$.band') as band, \
+             json_extract(value, '$.country') as country, json_extract(value, '$.minor') as minor \
+             from json_each({})) as p"
+        }
+    };
+    sql.push(" left join ");
+    sql.push_args(table, [Arg::Text(serde_json::Value::Array(rows).to_string())]);
+    sql.push(&format!(
+        " on coalesce(p.industry, '') = coalesce(leads.industry, '') and p.band = {} \
+         and coalesce(p.country, '') = coalesce(leads.country, '')",
+        crate::prediction::column_value(Field::EmployeeBand)
+    ));
 }
 
 /// The predicted conversion of the lead joined with its counts `c0`…`c4`,
@@ -257,12 +314,14 @@ mod tests {
             descending,
             after,
             limit: 51,
+            potentials: Vec::new(),
         }
     }
 
     #[test]
     fn a_plain_list_is_one_organizations_live_leads_in_created_order() {
         let sql = list_queries(
+            Backend::Postgres,
             Uuid::nil(),
             &LeadFilter::default(),
             &page(LeadSortField::CreatedAt, false, None),
@@ -280,6 +339,7 @@ mod tests {
     fn a_cursor_is_a_row_value_range() {
         let after = Some((LeadSortValue::Int(70), Uuid::nil()));
         let sql = list_queries(
+            Backend::Postgres,
             Uuid::nil(),
             &LeadFilter::default(),
             &page(LeadSortField::Score, true, after),
@@ -295,6 +355,7 @@ mod tests {
     fn the_activity_sort_lists_leads_with_activity_then_those_without() {
         let id = Uuid::nil();
         let first = list_queries(
+            Backend::Postgres,
             id,
             &LeadFilter::default(),
             &page(LeadSortField::LastActivityAt, true, None),
@@ -310,6 +371,7 @@ mod tests {
 
         let at = LeadSortValue::OptionalTime(Some(DateTime::UNIX_EPOCH));
         let later = list_queries(
+            Backend::Postgres,
             id,
             &LeadFilter::default(),
             &page(LeadSortField::LastActivityAt, false, Some((at, id))),
@@ -322,6 +384,7 @@ mod tests {
 
         let tail = LeadSortValue::OptionalTime(None);
         let tail = list_queries(
+            Backend::Postgres,
             id,
             &LeadFilter::default(),
             &page(LeadSortField::LastActivityAt, false, Some((tail, id))),
@@ -348,7 +411,13 @@ mod tests {
             predicted_min: None,
             predicted_max: None,
         };
-        let sql = &list_queries(Uuid::nil(), &filter, &page(LeadSortField::Score, false, None), None)[0];
+        let sql = &list_queries(
+            Backend::Postgres,
+            Uuid::nil(),
+            &filter,
+            &page(LeadSortField::Score, false, None),
+            None,
+        )[0];
         let placeholders = sql.text.matches('$').count();
         assert_eq!(placeholders, sql.args.len());
         assert!(sql.text.contains("name_key like $"));
@@ -364,6 +433,7 @@ mod tests {
         };
         let after = Some((LeadSortValue::Float(0.75), Uuid::nil()));
         let sql = &list_queries(
+            Backend::Postgres,
             Uuid::nil(),
             &filter,
             &page(LeadSortField::PredictedConversion, true, after),
@@ -383,13 +453,42 @@ mod tests {
         assert!(matches!(sql.args[0], Arg::Float(odds) if odds == model.prior_odds));
 
         let without = &list_queries(
+            Backend::Postgres,
             Uuid::nil(),
             &LeadFilter::default(),
             &page(LeadSortField::PredictedConversion, false, None),
             None,
         )[0];
-        assert!(without
+        assert!(without.text.starts_with(
+            "select * from (select leads.*, -1.0 as prediction_key, -1 as potential_key from leads where"
+        ));
+    }
+
+    #[test]
+    fn the_potential_sort_joins_the_estimates_as_one_json_parameter() {
+        let mut page = page(
+            LeadSortField::Potential,
+            true,
+            Some((LeadSortValue::Int(300_000), Uuid::nil())),
+        );
+        page.potentials = vec![ProfilePotential {
+            industry: Some("Software".into()),
+            band: "11-50".into(),
+            country: None,
+            minor: 300_000,
+        }];
+        let pg = &list_queries(Backend::Postgres, Uuid::nil(), &LeadFilter::default(), &page, None)[0];
+        assert!(pg.text.contains(
+            "coalesce(p.minor, -1) as potential_key from leads left join jsonb_to_recordset(cast($1 as jsonb))"
+        ));
+        assert!(pg
             .text
-            .starts_with("select * from (select leads.*, -1.0 as prediction_key from leads where"));
+            .ends_with("and (potential_key, id) < ($4, $5) order by potential_key desc, id desc limit $6"));
+        assert!(matches!(&pg.args[0], Arg::Text(json)
+            if json == r#"[{"band":"11-50","country":null,"industry":"Software","minor":300000}]"#));
+        let lite = &list_queries(Backend::Sqlite, Uuid::nil(), &LeadFilter::default(), &page, None)[0];
+        assert!(lite
+            .text
+            .contains("from json_each($1)) as p on coalesce(p.industry, '') = coalesce(leads.industry, '')"));
     }
 }

@@ -180,7 +180,7 @@ macro_rules! impl_lead_store {
                     } else {
                         None
                     };
-                    for sql in $crate::lead_list::list_queries(org, filter, page, model.as_ref()) {
+                    for sql in $crate::lead_list::list_queries(super::BACKEND, org, filter, page, model.as_ref()) {
                         if leads.len() >= limit {
                             break;
                         }

@@ -51,7 +51,7 @@ pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, New
 pub use error::StoreError;
 pub use forms::{Form, FormField, FormSettings, FormStore};
 pub use lead_core::{LeadFields, NewLead, StoredRule};
-pub use lead_list::{LeadFilter, LeadPage, LeadSortField, LeadSortValue};
+pub use lead_list::{LeadFilter, LeadPage, LeadSortField, LeadSortValue, ProfilePotential};
 pub use leads::{EmailHolder, LeadChange, LeadScore, LeadStore};
 pub use notes::{NoteFilter, NoteStore};
 pub use notifications::{NotificationPage, NotificationStore};

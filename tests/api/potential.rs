@@ -193,6 +193,34 @@ async fn potential_falls_back_from_the_closest_customers_to_all(app: TestApp) {
     assert_eq!(v["matched_on"], "all_customers");
     assert!(v["per_value_period"].is_null() && v["value_period"].is_null());
 
+    // Lists sort by it, page by page: France 4500, then 4000 twice (the
+    // later lead first), Retail 3500, the probe 3000.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/leads?sort=-potential&limit=2".to_owned();
+    loop {
+        let page = expect_status(
+            app.get(&path, &admin.access_token).send().await.unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        seen.extend(page["data"].as_array().unwrap().iter().map(|l| l["id"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/leads?sort=-potential&limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let expected = [&france["id"], &bare["id"], &mining["id"], &retail["id"], &probe["id"]];
+    assert_eq!(seen.iter().collect::<Vec<_>>(), expected);
+    let ascending = expect_status(
+        app.get("/api/v1/leads?sort=potential&limit=1", &admin.access_token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ascending["data"][0]["id"], probe["id"]);
+
     // Before any customer (as_of in the past): nothing to compare with.
     let path = format!("{}/potential?as_of=2020-01-01T00:00:00Z", lead_path(&probe));
     let v = expect_status(

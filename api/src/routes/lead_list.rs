@@ -6,6 +6,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use pipewise_domain::{prediction::Tables, Lead};
 use pipewise_storage::{LeadFilter, LeadPage, LeadSortField, LeadSortValue};
+use rust_decimal::{prelude::ToPrimitive, Decimal};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -25,7 +26,7 @@ pub const SOURCE_MAX: usize = 200;
 crate::openapi::doc_schema!(
     /// The lead list's `sort` values, as `parse_sort` reads them.
     LeadSort = crate::openapi::sort_values(
-        &["created_at", "score", "last_activity_at", "predicted_conversion"],
+        &["created_at", "score", "last_activity_at", "predicted_conversion", "potential"],
         "A field to sort by, ascending, or with `-` descending",
     )
 );
@@ -40,10 +41,11 @@ pub struct LeadListQuery {
     /// `next_cursor` of the previous page, with the same `sort`.
     #[param(max_length = 512)]
     pub cursor: Option<String>,
-    /// `created_at` (the default), `score`, `last_activity_at` or
-    /// `predicted_conversion`; prefix `-` for descending. Leads without any
-    /// activity come last either way; without a prediction model (fewer than
-    /// 20 closed leads) `predicted_conversion` sorts by id.
+    /// `created_at` (the default), `score`, `last_activity_at`,
+    /// `predicted_conversion` or `potential` (`potential_median`); prefix `-`
+    /// for descending. Leads without any activity come last either way;
+    /// without a prediction model (fewer than 20 closed leads)
+    /// `predicted_conversion` sorts by id, as `potential` does without customers.
     #[param(value_type = Option<LeadSort>, inline, example = "-score")]
     pub sort: Option<String>,
     #[param(inline)]
@@ -137,6 +139,7 @@ impl LeadListQuery {
                 descending,
                 after,
                 limit: limit + 1,
+                potentials: Vec::new(),
             },
             limit,
         })
@@ -164,18 +167,19 @@ fn parse_sort(raw: Option<&str>) -> Result<(LeadSortField, bool), ApiError> {
         Some(name) => (true, name),
         None => (false, raw),
     };
-    let field = match name {
-        "created_at" => LeadSortField::CreatedAt,
-        "score" => LeadSortField::Score,
-        "last_activity_at" => LeadSortField::LastActivityAt,
-        "predicted_conversion" => LeadSortField::PredictedConversion,
-        _ => {
-            return Err(ApiError::BadRequest(
-                "sort must be one of created_at, score, last_activity_at, predicted_conversion, optionally prefixed with -."
+    let field =
+        match name {
+            "created_at" => LeadSortField::CreatedAt,
+            "score" => LeadSortField::Score,
+            "last_activity_at" => LeadSortField::LastActivityAt,
+            "predicted_conversion" => LeadSortField::PredictedConversion,
+            "potential" => LeadSortField::Potential,
+            _ => return Err(ApiError::BadRequest(
+                "sort must be one of created_at, score, last_activity_at, predicted_conversion, potential, optionally \
+                 prefixed with -."
                     .to_owned(),
-            ))
-        }
-    };
+            )),
+        };
     Ok((field, descending))
 }
 
@@ -198,6 +202,13 @@ fn encode_cursor(field: LeadSortField, descending: bool, lead: &LeadView) -> Str
         LeadSortField::LastActivityAt => serde_json::json!(lead.last_activity_at),
         // The key the list sorts by: -1 for a lead without a prediction.
         LeadSortField::PredictedConversion => serde_json::json!(lead.predicted_conversion.unwrap_or(-1.0)),
+        // The key the list sorts by: the median in cents, -1 without one.
+        LeadSortField::Potential => serde_json::json!(lead
+            .potential_median
+            .as_deref()
+            .and_then(|m| m.parse::<Decimal>().ok())
+            .and_then(|m| (m * Decimal::ONE_HUNDRED).to_i64())
+            .unwrap_or(-1)),
     };
     let data = CursorData {
         s: sort_label(field, descending),
@@ -229,6 +240,13 @@ fn decode_cursor(raw: &str, field: LeadSortField, descending: bool) -> Result<(L
                 return Err(bad());
             }
             LeadSortValue::Float(key)
+        }
+        LeadSortField::Potential => {
+            let key: i64 = serde_json::from_value(data.v).map_err(|_| bad())?;
+            if key < -1 {
+                return Err(bad());
+            }
+            LeadSortValue::Int(key)
         }
     };
     Ok((value, data.i))

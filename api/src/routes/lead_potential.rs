@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 
 use actix_web::{get, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use pipewise_domain::{
+    money::round_money,
     potential::{Customer, EmployeeBand, LookAlikes, MatchLevel, Potential, Profile},
     Country, Lead,
 };
-use rust_decimal::Decimal;
+use pipewise_storage::ProfilePotential;
+use rust_decimal::{prelude::ToPrimitive, Decimal};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -80,6 +82,44 @@ impl Customers {
 
     pub fn potential(&self, lead: &Lead) -> Option<Potential> {
         self.look_alikes.potential(&profile(lead))
+    }
+
+    /// Every profile the organization's live leads (of `owner`, when
+    /// given) have, with its estimate, for the list sorted by potential.
+    pub async fn profiles(
+        &self,
+        state: &AppState,
+        org: Uuid,
+        owner: Option<Uuid>,
+    ) -> Result<Vec<ProfilePotential>, ApiError> {
+        if self.look_alikes.customers() == 0 {
+            return Ok(Vec::new());
+        }
+        let (from, to) = (DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH + Duration::days(365 * 8000));
+        let mut profiles: Vec<ProfilePotential> = state
+            .store
+            .lead_profiles(org, from, to, owner, None)
+            .await?
+            .into_iter()
+            .filter_map(|p| {
+                let profile = Profile {
+                    industry: p.industry.clone(),
+                    band: EmployeeBand::parse(&p.band),
+                    country: p.country.as_deref().and_then(|c| Country::parse(c).ok()),
+                };
+                let median = round_money(self.look_alikes.potential(&profile)?.median);
+                Some(ProfilePotential {
+                    industry: p.industry,
+                    band: p.band,
+                    country: p.country,
+                    minor: (median * Decimal::ONE_HUNDRED).to_i64()?,
+                })
+            })
+            .collect();
+        // One row per profile: the query counted them per source too.
+        profiles.sort_by(|a, b| (&a.industry, &a.band, &a.country).cmp(&(&b.industry, &b.band, &b.country)));
+        profiles.dedup_by(|a, b| (&a.industry, &a.band, &a.country) == (&b.industry, &b.band, &b.country));
+        Ok(profiles)
     }
 }
 

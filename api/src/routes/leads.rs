@@ -8,7 +8,7 @@
 use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use pipewise_domain::{lead::LeadStatus, Email, Lead};
-use pipewise_storage::{EmailHolder, NewLead, StoreError};
+use pipewise_storage::{EmailHolder, LeadSortField, NewLead, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -225,11 +225,14 @@ async fn list_leads(
     state: web::Data<AppState>,
     query: web::Query<LeadListQuery>,
 ) -> Result<web::Json<LeadList>, ApiError> {
-    let request = query.into_inner().request(caller.visible_owner())?;
+    let mut request = query.into_inner().request(caller.visible_owner())?;
     let org = caller.organization_id();
+    let customers = Customers::at(&state, org, Utc::now()).await?;
+    if request.page.sort == LeadSortField::Potential {
+        request.page.potentials = customers.profiles(&state, org, caller.visible_owner()).await?;
+    }
     let leads = state.store.leads(org, &request.filter, &request.page).await?;
     let tables = state.store.prediction_tables(org).await?;
-    let customers = Customers::at(&state, org, Utc::now()).await?;
     Ok(web::Json(request.list(leads, &tables, &customers)))
 }
 
