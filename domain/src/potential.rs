@@ -76,6 +76,15 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// What a lead is compared by.
+    pub fn of(lead: &crate::Lead) -> Self {
+        Profile {
+            industry: lead.industry.clone(),
+            band: lead.employee_count.and_then(EmployeeBand::of),
+            country: lead.country.clone(),
+        }
+    }
+
     /// The industry as compared: trimmed, lower case; `None` when blank.
     fn industry_key(&self) -> Option<String> {
         let industry = self.industry.as_deref()?.trim();
@@ -117,6 +126,9 @@ impl MatchLevel {
         }
     }
 }
+
+/// Customers are the accounts with a deal won in this many days before `as_of`.
+pub const CUSTOMER_WINDOW_DAYS: i64 = 365;
 
 /// The fewest look-alikes a level needs before the next, wider one is tried.
 pub const MIN_LOOK_ALIKES: usize = 5;

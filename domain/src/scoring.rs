@@ -81,6 +81,9 @@ pub enum ScoringField {
     EmailDomainKind,
     /// How many of the lead's activities are done.
     ActivitiesDone,
+    /// The lead's look-alike potential (the median yearly spend of the
+    /// customers like it, in the base currency) when it was scored.
+    Potential,
 }
 
 /// Whether a field holds text or numbers, which decides its operators.
@@ -110,6 +113,7 @@ impl ScoringField {
         ScoringField::OwnerId,
         ScoringField::EmailDomainKind,
         ScoringField::ActivitiesDone,
+        ScoringField::Potential,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +135,7 @@ impl ScoringField {
             ScoringField::OwnerId => "owner_id",
             ScoringField::EmailDomainKind => "email_domain_kind",
             ScoringField::ActivitiesDone => "activities_done",
+            ScoringField::Potential => "potential",
         }
     }
 
@@ -140,9 +145,10 @@ impl ScoringField {
 
     pub fn kind(self) -> FieldKind {
         match self {
-            ScoringField::EmployeeCount | ScoringField::EstimatedValue | ScoringField::ActivitiesDone => {
-                FieldKind::Number
-            }
+            ScoringField::EmployeeCount
+            | ScoringField::EstimatedValue
+            | ScoringField::ActivitiesDone
+            | ScoringField::Potential => FieldKind::Number,
             _ => FieldKind::Text,
         }
     }
@@ -243,7 +249,7 @@ pub enum ConditionError {
     ValueNotAllowed,
     #[error("must be text for a text field")]
     ExpectedText,
-    #[error("must be a number for a number field (employee_count, estimated_value, activities_done)")]
+    #[error("must be a number for a number field (employee_count, estimated_value, activities_done, potential)")]
     ExpectedNumber,
     #[error("must be a list of values for the operator in")]
     ExpectedList,
@@ -365,6 +371,12 @@ pub struct ScoringRule {
     pub active: bool,
 }
 
+/// Whether any of `rules` tests the potential, which takes the
+/// organization's customers to compute.
+pub fn reads_potential(rules: &[ScoringRule]) -> bool {
+    rules.iter().any(|r| r.condition.field() == ScoringField::Potential)
+}
+
 /// What a lead offers to the rules: a value (or nothing) per field.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fact {
@@ -429,6 +441,11 @@ impl LeadFacts {
                 ScoringField::ActivitiesDone,
                 Some(Fact::Number(Decimal::from(activities_done))),
             )
+    }
+
+    /// With the lead's look-alike potential (`None`: no customers to compare with).
+    pub fn with_potential(self, potential: Option<Decimal>) -> LeadFacts {
+        self.with_opt(ScoringField::Potential, potential.map(Fact::Number))
     }
 
     /// With `field` set to `fact`: for tests and previews.
@@ -759,7 +776,33 @@ mod tests {
             .filter(|f| f.kind() == FieldKind::Number)
             .map(|f| f.as_str())
             .collect();
-        assert_eq!(numbers, ["employee_count", "estimated_value", "activities_done"]);
+        assert_eq!(numbers, ["employee_count", "estimated_value", "activities_done", "potential"]);
+    }
+
+    #[test]
+    fn a_potential_rule_matches_only_a_lead_with_an_estimate_above_it() {
+        let condition = Condition::new(
+            ScoringField::Potential,
+            Operator::Gte,
+            Operand::Number(Decimal::from(50_000)),
+        )
+        .unwrap();
+        let rule = ScoringRule {
+            id: Uuid::from_u128(1),
+            name: "Big potential".into(),
+            condition,
+            points: Points::new(20).unwrap(),
+            active: true,
+        };
+        assert!(reads_potential(std::slice::from_ref(&rule)));
+        let rules = [rule];
+        let big = LeadFacts::default().with_potential(Some(Decimal::from(60_000)));
+        let small = LeadFacts::default().with_potential(Some(Decimal::from(49_999)));
+        let unknown = LeadFacts::default().with_potential(None);
+        assert_eq!(score(&rules, &big).score.value(), 20);
+        assert_eq!(score(&rules, &small).score.value(), 0);
+        assert_eq!(score(&rules, &unknown).score.value(), 0);
+        assert!(!reads_potential(&[]));
     }
 
     #[test]

@@ -4,9 +4,15 @@
 //! Sums stay per currency: the API converts them with the organization's
 //! rates, as every report does.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pipewise_domain::{Amount, Currency};
+use pipewise_domain::{
+    potential::{Customer, EmployeeBand, LookAlikes, Profile},
+    Amount, Country, Currency,
+};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::{Result, StoreError};
@@ -35,6 +41,39 @@ pub struct LeadProfileCount {
     pub band: String,
     pub country: Option<String>,
     pub n: i64,
+}
+
+/// The customers of `rows` (one window), each account's spend converted to
+/// the base currency with `rate` (`None`: no rate; an account none of whose
+/// deals converts is left out), grouped for estimates; and how many won
+/// deals were left out of the spends.
+pub fn look_alikes(rows: &[AccountSpend], rate: impl Fn(&str) -> Option<Decimal>) -> (LookAlikes, u64) {
+    let mut spends: HashMap<Uuid, (Profile, Option<Decimal>)> = HashMap::new();
+    let mut unconverted = 0;
+    for row in rows {
+        let (_, spend) = spends.entry(row.account_id).or_insert_with(|| {
+            let profile = Profile {
+                industry: row.industry.clone(),
+                band: row.employee_count.and_then(EmployeeBand::of),
+                country: row.country.as_deref().and_then(|c| Country::parse(c).ok()),
+            };
+            (profile, None)
+        });
+        match rate(&row.currency) {
+            Some(rate) => *spend = Some(spend.unwrap_or_default() + Decimal::new(row.minor, 2) * rate),
+            None => unconverted += u64::try_from(row.deals).unwrap_or(0),
+        }
+    }
+    let customers: Vec<Customer> = spends
+        .into_values()
+        .filter_map(|(profile, spend)| {
+            Some(Customer {
+                profile,
+                yearly_spend: spend?,
+            })
+        })
+        .collect();
+    (LookAlikes::new(&customers), unconverted)
 }
 
 /// What a lead source cost in a calendar month.
@@ -192,6 +231,42 @@ macro_rules! impl_customer_store {
                 SourceSpendRow, ACCOUNT_SPEND_SQL,
             };
             use $crate::StoreError;
+
+            /// The organization's customers at `as_of`, grouped for estimates
+            /// (a rule on `potential` scores leads with them).
+            pub(crate) async fn look_alikes(
+                conn: &mut super::Conn,
+                org: Uuid,
+                as_of: DateTime<Utc>,
+            ) -> $crate::Result<::pipewise_domain::potential::LookAlikes> {
+                let from = as_of - ::chrono::Duration::days(::pipewise_domain::potential::CUSTOMER_WINDOW_DAYS);
+                let rows = sqlx::query_as::<_, AccountSpend>(ACCOUNT_SPEND_SQL)
+                    .bind(org)
+                    .bind(from)
+                    .bind(from)
+                    .bind(as_of)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let base: String = sqlx::query_scalar("select base_currency from organizations where id = $1")
+                    .bind(org)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let rates: Vec<(String, String)> =
+                    sqlx::query_as("select currency, rate from exchange_rates where organization_id = $1")
+                        .bind(org)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                let rate = |currency: &str| -> Option<::rust_decimal::Decimal> {
+                    if currency == base {
+                        return Some(::rust_decimal::Decimal::ONE);
+                    }
+                    rates
+                        .iter()
+                        .find(|(c, _)| c == currency)
+                        .and_then(|(_, r)| r.parse().ok())
+                };
+                Ok($crate::customers::look_alikes(&rows, rate).0)
+            }
 
             #[async_trait::async_trait]
             impl $crate::customers::CustomerStore for $store {

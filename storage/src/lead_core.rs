@@ -347,14 +347,22 @@ macro_rules! impl_lead_core {
                 .await?)
             }
 
-            /// The lead's score under `rules` and its breakdown.
+            /// The lead's score under `rules` and its breakdown; its potential
+            /// is estimated from the customers at `now` when a rule reads it.
             pub(crate) async fn breakdown(
                 conn: &mut Conn,
                 lead: &Lead,
                 rules: &[ScoringRule],
+                now: DateTime<Utc>,
             ) -> $crate::Result<ScoreBreakdown> {
                 let done = activities_done(conn, lead.id).await?;
-                Ok(score(rules, &LeadFacts::of(lead, done)))
+                let mut facts = LeadFacts::of(lead, done);
+                if ::pipewise_domain::scoring::reads_potential(rules) {
+                    let customers = super::customer_store::look_alikes(conn, lead.organization_id, now).await?;
+                    let profile = ::pipewise_domain::potential::Profile::of(lead);
+                    facts = facts.with_potential(customers.potential(&profile).map(|p| p.median));
+                }
+                Ok(score(rules, &facts))
             }
 
             /// Stores a new score for `lead`, and the first time it reaches
@@ -411,7 +419,7 @@ macro_rules! impl_lead_core {
                 let lead = lead(conn, org, id).await?;
                 let rules = active_rules(conn, org).await?;
                 let threshold = mql_threshold(conn, org).await?;
-                let result = breakdown(conn, &lead, &rules).await?;
+                let result = breakdown(conn, &lead, &rules, now).await?;
                 store_score(conn, lead, result.score, threshold, now).await
             }
 

@@ -421,7 +421,7 @@ macro_rules! impl_lead_store {
                     let org = lead.organization_id;
                     let rules = super::lead_core::active_rules(&mut conn, org).await?;
                     let threshold = super::lead_core::mql_threshold(&mut conn, org).await?;
-                    let breakdown = super::lead_core::breakdown(&mut conn, lead, &rules).await?;
+                    let breakdown = super::lead_core::breakdown(&mut conn, lead, &rules, ::chrono::Utc::now()).await?;
                     Ok(LeadScore { breakdown, threshold })
                 }
             }

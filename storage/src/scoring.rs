@@ -202,12 +202,16 @@ macro_rules! impl_scoring_store {
 
                 #[tracing::instrument(skip_all)]
                 async fn rescore_leads(&self, org: Uuid, now: DateTime<Utc>) -> $crate::Result<Rescored> {
-                    let (rules, threshold) = {
+                    let (rules, threshold, customers) = {
                         let mut conn = self.pool.acquire().await?;
-                        (
-                            super::lead_core::active_rules(&mut conn, org).await?,
-                            super::lead_core::mql_threshold(&mut conn, org).await?,
-                        )
+                        let rules = super::lead_core::active_rules(&mut conn, org).await?;
+                        // Only a rule on the potential needs the customers, once for every lead.
+                        let customers = if ::pipewise_domain::scoring::reads_potential(&rules) {
+                            Some(super::customer_store::look_alikes(&mut conn, org, now).await?)
+                        } else {
+                            None
+                        };
+                        (rules, super::lead_core::mql_threshold(&mut conn, org).await?, customers)
                     };
                     let mut done = Rescored::default();
                     let mut after: Option<Uuid> = None;
@@ -239,7 +243,12 @@ macro_rules! impl_scoring_store {
                         for row in rows {
                             let activities_done = row.activities_done;
                             let lead: Lead = row.lead.try_into()?;
-                            let new_score = score(&rules, &LeadFacts::of(&lead, activities_done)).score;
+                            let mut facts = LeadFacts::of(&lead, activities_done);
+                            if let Some(customers) = &customers {
+                                let profile = ::pipewise_domain::potential::Profile::of(&lead);
+                                facts = facts.with_potential(customers.potential(&profile).map(|p| p.median));
+                            }
+                            let new_score = score(&rules, &facts).score;
                             let next_mql_at = mql_at(lead.mql_at, new_score, threshold, now);
                             if new_score != lead.score || next_mql_at != lead.mql_at {
                                 changes.push((lead, new_score, next_mql_at));

@@ -11,7 +11,10 @@ use crate::{
     leads::{create_lead, lead_path},
 };
 
-on_both_backends!(potential_falls_back_from_the_closest_customers_to_all);
+on_both_backends!(
+    potential_falls_back_from_the_closest_customers_to_all,
+    a_rule_on_potential_scores_leads_like_big_customers,
+);
 
 fn days_ago(days: i64) -> String {
     (Utc::now() - Duration::days(days)).to_rfc3339()
@@ -285,4 +288,70 @@ async fn potential_falls_back_from_the_closest_customers_to_all(app: TestApp) {
     )
     .await;
     assert!(empty["total"]["potential"].is_null());
+}
+
+async fn a_rule_on_potential_scores_leads_like_big_customers(app: TestApp) {
+    let (admin, p) = setup(&app, "potentialrule").await;
+    let p = p.as_str();
+    let rule = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/scoring-rules",
+        json!({"name": "Big potential", "field": "potential", "operator": "gte", "value": 4000, "points": 20}),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(rule["field"], "potential");
+    // Before any customer a lead has no potential: the rule does not match.
+    let early = lead(&app, &admin, "Software", 30, "FR").await;
+    assert_eq!(early["score"], 0);
+
+    for amount in ["1000.00", "2000.00", "3000.00", "4000.00", "5000.00"] {
+        customer(&app, &admin, p, ("Software", 30, "DE"), amount, "EUR").await;
+    }
+    for _ in 0..3 {
+        customer(&app, &admin, p, ("Software", 40, "FR"), "10000.00", "EUR").await;
+    }
+    // Scored at creation: France 4500 (industry and band), Germany 3000.
+    let france = lead(&app, &admin, "Software", 30, "FR").await;
+    let germany = lead(&app, &admin, "Software", 30, "DE").await;
+    assert_eq!(
+        (france["score"].as_u64(), germany["score"].as_u64()),
+        (Some(20), Some(0))
+    );
+    let path = format!("{}/score", lead_path(&france));
+    let explained = expect_status(
+        app.get(&path, &admin.access_token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(explained["matched"][0]["name"], "Big potential");
+
+    // The early lead catches up with a rescore.
+    let response = app
+        .post("/api/v1/scoring-rules/rescore", &admin.access_token, &json!({}))
+        .send()
+        .await
+        .unwrap();
+    let done = expect_status(response, StatusCode::OK).await;
+    assert_eq!(done["changed"], 1);
+    let read = expect_status(
+        app.get(&lead_path(&early), &admin.access_token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(read["score"], 20);
+
+    // A number field: `contains` does not apply.
+    let response = app
+        .post(
+            "/api/v1/scoring-rules",
+            &admin.access_token,
+            &json!({"name": "x", "field": "potential", "operator": "contains", "value": "big", "points": 1}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
 }

@@ -2,16 +2,14 @@
 //! resemble it spent in a year (metrics.md, "Lead potential and predicted
 //! conversion"), and `GET /leads/{id}/potential`.
 
-use std::collections::HashMap;
-
 use actix_web::{get, web};
 use chrono::{DateTime, Duration, Utc};
 use pipewise_domain::{
     money::round_money,
-    potential::{Customer, EmployeeBand, LookAlikes, MatchLevel, Potential, Profile},
+    potential::{EmployeeBand, LookAlikes, MatchLevel, Potential, Profile},
     Country, Lead,
 };
-use pipewise_storage::ProfilePotential;
+use pipewise_storage::{look_alikes, ProfilePotential};
 use rust_decimal::{prelude::ToPrimitive, Decimal};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -25,7 +23,7 @@ use crate::{
         leads::visible_lead,
         reports::{
             common::{money, Rates},
-            customers::{Spends, YEAR},
+            customers::YEAR,
         },
     },
     state::AppState,
@@ -51,37 +49,16 @@ impl Customers {
             .store
             .account_spend(org, as_of - YEAR, as_of - YEAR, as_of)
             .await?;
-        let spends = Spends::of(&rows, 1, &rates);
-        let profiles: HashMap<Uuid, Profile> = rows
-            .iter()
-            .map(|r| {
-                let profile = Profile {
-                    industry: r.industry.clone(),
-                    band: r.employee_count.and_then(EmployeeBand::of),
-                    country: r.country.as_deref().and_then(|c| Country::parse(c).ok()),
-                };
-                (r.account_id, profile)
-            })
-            .collect();
-        let customers: Vec<Customer> = spends
-            .by_account
-            .iter()
-            .filter_map(|(account, spend)| {
-                Some(Customer {
-                    profile: profiles.get(account)?.clone(),
-                    yearly_spend: (*spend)?,
-                })
-            })
-            .collect();
+        let (look_alikes, unconverted_deals) = look_alikes(&rows, |currency| rates.rate(currency));
         Ok(Customers {
-            look_alikes: LookAlikes::new(&customers),
+            look_alikes,
             currency: rates.base,
-            unconverted_deals: spends.unconverted_deals,
+            unconverted_deals,
         })
     }
 
     pub fn potential(&self, lead: &Lead) -> Option<Potential> {
-        self.look_alikes.potential(&profile(lead))
+        self.look_alikes.potential(&Profile::of(lead))
     }
 
     /// Every profile the organization's live leads (of `owner`, when
@@ -120,14 +97,6 @@ impl Customers {
         profiles.sort_by(|a, b| (&a.industry, &a.band, &a.country).cmp(&(&b.industry, &b.band, &b.country)));
         profiles.dedup_by(|a, b| (&a.industry, &a.band, &a.country) == (&b.industry, &b.band, &b.country));
         Ok(profiles)
-    }
-}
-
-fn profile(lead: &Lead) -> Profile {
-    Profile {
-        industry: lead.industry.clone(),
-        band: lead.employee_count.and_then(EmployeeBand::of),
-        country: lead.country.clone(),
     }
 }
 

@@ -417,9 +417,11 @@ pub struct LeadScoreView {
 /// Explain a lead's score
 ///
 /// Explain a lead's score: the organization's active scoring rules the lead
-/// matches and their points, computed now. It always equals the stored
-/// `score`, because every write that changes a lead, its activities or the
-/// rules rescores the lead in the same transaction.
+/// matches and their points, computed now. It equals the stored `score`,
+/// because every write that changes a lead, its activities or the rules
+/// rescores the lead in the same transaction; the one exception is a rule
+/// on `potential`, which reads the customers as they are now: a deal won
+/// since the lead was scored can move it until the next rescore.
 #[utoipa::path(
     tag = "leads",
     params(("id" = Uuid, Path, description = "The lead's id")),

@@ -45,7 +45,11 @@ pub const NAME_MAX: usize = 200;
 
 /// The lead fields a rule can test. `email_domain_kind` is `business` or
 /// `free` (from a list of free mail providers); `activities_done` counts
-/// the lead's done activities.
+/// the lead's done activities; `potential` is the lead's look-alike
+/// potential (`GET /leads/{id}/potential`: the median yearly spend of the
+/// customers like it, in the base currency) when the lead is scored. Every
+/// write of a lead scores it anew, but a won deal changes the customers
+/// without rescoring every lead: `POST /scoring-rules/rescore` catches up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldName {
@@ -66,15 +70,17 @@ pub enum FieldName {
     OwnerId,
     EmailDomainKind,
     ActivitiesDone,
+    Potential,
 }
 
 crate::routes::deals::same_names!(FieldName <=> ScoringField {
     FirstName, LastName, Email, Phone, CompanyName, Title, Industry, EmployeeCount, Country, Source,
-    EstimatedValue, ValuePeriod, Status, UnqualifiedReason, OwnerId, EmailDomainKind, ActivitiesDone
+    EstimatedValue, ValuePeriod, Status, UnqualifiedReason, OwnerId, EmailDomainKind, ActivitiesDone, Potential
 });
 
 /// `contains` applies to text fields; `gt`, `gte`, `lt`, `lte` to the number
-/// fields (`employee_count`, `estimated_value`, `activities_done`); the rest to both.
+/// fields (`employee_count`, `estimated_value`, `activities_done`,
+/// `potential`); the rest to both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorName {

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// A year, as the customer windows count it.
-pub const YEAR: Duration = Duration::days(365);
+pub const YEAR: Duration = Duration::days(pipewise_domain::potential::CUSTOMER_WINDOW_DAYS);
 
 #[derive(Serialize, ToSchema)]
 pub struct CustomersReport {
