@@ -776,7 +776,10 @@ mod tests {
             .filter(|f| f.kind() == FieldKind::Number)
             .map(|f| f.as_str())
             .collect();
-        assert_eq!(numbers, ["employee_count", "estimated_value", "activities_done", "potential"]);
+        assert_eq!(
+            numbers,
+            ["employee_count", "estimated_value", "activities_done", "potential"]
+        );
     }
 
     #[test]

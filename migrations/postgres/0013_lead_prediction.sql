@@ -36,106 +36,58 @@ create function lead_employee_band(n bigint) returns text language sql immutable
     end
 $$;
 
--- The counts follow every statement that writes leads: one statement-level
--- trigger per kind of write, over the rows it changed (transition tables),
+-- The counts follow every statement that writes leads: a statement-level
+-- trigger for each kind of write, over the rows it changed (transition tables),
 -- adding the closed rows it wrote and taking back the closed rows it
 -- replaced, grouped, so a bulk insert or a batch update touches each
 -- count once. (A row-level trigger would update the same few rows once per
 -- lead, and PostgreSQL rereads every earlier version of a row updated
 -- repeatedly in one transaction: loading 100,000 leads took minutes.)
-create function leads_count_inserted() returns trigger language plpgsql as $$
+create function leads_count_outcomes() returns trigger language plpgsql as $$
+declare
+    changed text := case tg_op
+        when 'INSERT' then 'select *, 1 as step from new_rows'
+        when 'DELETE' then 'select *, -1 as step from old_rows'
+        else 'select *, 1 as step from new_rows union all select *, -1 from old_rows'
+    end;
 begin
-    insert into lead_outcome_counts (organization_id, field, value, successes, failures)
-    select l.organization_id, f.field, f.value,
-           sum(case when l.status = 'converted' then l.step else 0 end),
-           sum(case when l.status = 'unqualified' then l.step else 0 end)
-    from (select organization_id, status, deleted_at, source, industry, employee_count, country, email_domain_kind, 1 as step from new_rows) as l
-    cross join lateral (values
-        ('all', ''),
-        ('source', coalesce(l.source, '')),
-        ('industry', coalesce(l.industry, '')),
-        ('employee_band', lead_employee_band(l.employee_count)),
-        ('country', coalesce(l.country, '')),
-        ('email_domain_kind', coalesce(l.email_domain_kind, ''))
-    ) as f (field, value)
-    where l.deleted_at is null and l.status in ('converted', 'unqualified')
-    group by l.organization_id, f.field, f.value
-    having sum(case when l.status = 'converted' then l.step else 0 end) <> 0
-        or sum(case when l.status = 'unqualified' then l.step else 0 end) <> 0
-    -- One lock order for every writer, so two transactions never deadlock.
-    order by l.organization_id, f.field, f.value
-    on conflict (organization_id, field, value) do update
-    set successes = lead_outcome_counts.successes + excluded.successes,
-        failures = lead_outcome_counts.failures + excluded.failures;
-    return null;
-end
-$$;
-
-create function leads_count_updated() returns trigger language plpgsql as $$
-begin
-    insert into lead_outcome_counts (organization_id, field, value, successes, failures)
-    select l.organization_id, f.field, f.value,
-           sum(case when l.status = 'converted' then l.step else 0 end),
-           sum(case when l.status = 'unqualified' then l.step else 0 end)
-    from (select organization_id, status, deleted_at, source, industry, employee_count, country, email_domain_kind, 1 as step from new_rows union all select organization_id, status, deleted_at, source, industry, employee_count, country, email_domain_kind, -1 from old_rows) as l
-    cross join lateral (values
-        ('all', ''),
-        ('source', coalesce(l.source, '')),
-        ('industry', coalesce(l.industry, '')),
-        ('employee_band', lead_employee_band(l.employee_count)),
-        ('country', coalesce(l.country, '')),
-        ('email_domain_kind', coalesce(l.email_domain_kind, ''))
-    ) as f (field, value)
-    where l.deleted_at is null and l.status in ('converted', 'unqualified')
-    group by l.organization_id, f.field, f.value
-    having sum(case when l.status = 'converted' then l.step else 0 end) <> 0
-        or sum(case when l.status = 'unqualified' then l.step else 0 end) <> 0
-    -- One lock order for every writer, so two transactions never deadlock.
-    order by l.organization_id, f.field, f.value
-    on conflict (organization_id, field, value) do update
-    set successes = lead_outcome_counts.successes + excluded.successes,
-        failures = lead_outcome_counts.failures + excluded.failures;
-    return null;
-end
-$$;
-
-create function leads_count_deleted() returns trigger language plpgsql as $$
-begin
-    insert into lead_outcome_counts (organization_id, field, value, successes, failures)
-    select l.organization_id, f.field, f.value,
-           sum(case when l.status = 'converted' then l.step else 0 end),
-           sum(case when l.status = 'unqualified' then l.step else 0 end)
-    from (select organization_id, status, deleted_at, source, industry, employee_count, country, email_domain_kind, -1 as step from old_rows) as l
-    cross join lateral (values
-        ('all', ''),
-        ('source', coalesce(l.source, '')),
-        ('industry', coalesce(l.industry, '')),
-        ('employee_band', lead_employee_band(l.employee_count)),
-        ('country', coalesce(l.country, '')),
-        ('email_domain_kind', coalesce(l.email_domain_kind, ''))
-    ) as f (field, value)
-    where l.deleted_at is null and l.status in ('converted', 'unqualified')
-    group by l.organization_id, f.field, f.value
-    having sum(case when l.status = 'converted' then l.step else 0 end) <> 0
-        or sum(case when l.status = 'unqualified' then l.step else 0 end) <> 0
-    -- One lock order for every writer, so two transactions never deadlock.
-    order by l.organization_id, f.field, f.value
-    on conflict (organization_id, field, value) do update
-    set successes = lead_outcome_counts.successes + excluded.successes,
-        failures = lead_outcome_counts.failures + excluded.failures;
+    execute format($sql$
+        insert into lead_outcome_counts (organization_id, field, value, successes, failures)
+        select l.organization_id, f.field, f.value,
+               sum(case when l.status = 'converted' then l.step else 0 end),
+               sum(case when l.status = 'unqualified' then l.step else 0 end)
+        from (%s) as l
+        cross join lateral (values
+            ('all', ''),
+            ('source', coalesce(l.source, '')),
+            ('industry', coalesce(l.industry, '')),
+            ('employee_band', lead_employee_band(l.employee_count)),
+            ('country', coalesce(l.country, '')),
+            ('email_domain_kind', coalesce(l.email_domain_kind, ''))
+        ) as f (field, value)
+        where l.deleted_at is null and l.status in ('converted', 'unqualified')
+        group by l.organization_id, f.field, f.value
+        having sum(case when l.status = 'converted' then l.step else 0 end) <> 0
+            or sum(case when l.status = 'unqualified' then l.step else 0 end) <> 0
+        -- One lock order for every writer, so two transactions never deadlock.
+        order by l.organization_id, f.field, f.value
+        on conflict (organization_id, field, value) do update
+        set successes = lead_outcome_counts.successes + excluded.successes,
+            failures = lead_outcome_counts.failures + excluded.failures
+    $sql$, changed);
     return null;
 end
 $$;
 
 create trigger leads_count_outcomes_insert after insert on leads
 referencing new table as new_rows
-for each statement execute function leads_count_inserted();
+for each statement execute function leads_count_outcomes();
 create trigger leads_count_outcomes_update after update on leads
 referencing old table as old_rows new table as new_rows
-for each statement execute function leads_count_updated();
+for each statement execute function leads_count_outcomes();
 create trigger leads_count_outcomes_delete after delete on leads
 referencing old table as old_rows
-for each statement execute function leads_count_deleted();
+for each statement execute function leads_count_outcomes();
 
 insert into lead_outcome_counts (organization_id, field, value, successes, failures)
 select organization_id, field, value,
