@@ -58,6 +58,19 @@ fn every_operation_documents_its_errors_as_problems() {
 }
 
 #[test]
+fn every_operation_id_is_unique() {
+    // Generated clients name a method after it: two alike make one of them vanish.
+    let doc = contract();
+    let mut seen = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has an operationId"));
+        assert!(seen.insert(id.to_owned()), "{method} {path}: operationId {id} is taken");
+    }
+}
+
+#[test]
 fn only_public_and_operational_routes_take_no_credentials() {
     let doc = contract();
     let public: BTreeSet<String> = operations(&doc)

@@ -135,6 +135,9 @@ async fn list_source_spend(
 }
 
 /// Get a month's spend of a source
+///
+/// What the source cost in the month, as recorded (managers and admins);
+/// 404 when nothing was recorded for it.
 #[utoipa::path(
     tag = "acquisition",
     params(
@@ -215,6 +218,9 @@ async fn put_source_spend(
 }
 
 /// Remove a month's spend of a source
+///
+/// Forget what the source cost in the month (managers and admins): the
+/// acquisition report counts no spend for it any more.
 #[utoipa::path(
     tag = "acquisition",
     params(

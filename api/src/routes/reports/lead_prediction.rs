@@ -144,7 +144,7 @@ struct Bucket {
     )
 )]
 #[get("/reports/lead-prediction")]
-pub(super) async fn lead_prediction(
+pub(super) async fn lead_prediction_report(
     req: HttpRequest,
     caller: Caller<Reports>,
     state: web::Data<AppState>,

@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(stalled::stalled)
         .service(forecast::forecast)
         .service(leads::leads)
-        .service(lead_prediction::lead_prediction)
+        .service(lead_prediction::lead_prediction_report)
         .service(lost_reasons::lost_reasons)
         .service(reps::reps)
         .service(activities::activities)
