@@ -11,6 +11,7 @@ mod customers;
 mod deals;
 mod demo;
 mod errors;
+mod exports;
 mod forms;
 mod input;
 mod leads;

@@ -78,6 +78,61 @@ pub struct LeadListQuery {
     pub predicted_conversion_max: Option<f64>,
 }
 
+/// The filters of the lead list alone, for the export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LeadFilterQuery {
+    #[param(inline)]
+    pub status: Option<LeadStatusName>,
+    /// Only leads this user owns.
+    pub owner_id: Option<Uuid>,
+    /// Exact source, such as `web_form`.
+    #[param(example = "web_form", max_length = 200)]
+    pub source: Option<String>,
+    /// Score at least this (0–100).
+    #[param(minimum = 0, maximum = 100)]
+    pub score_min: Option<u8>,
+    /// Score at most this (0–100).
+    #[param(minimum = 0, maximum = 100)]
+    pub score_max: Option<u8>,
+    /// Created at or after this instant (RFC 3339).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before this instant (RFC 3339).
+    pub created_to: Option<DateTime<Utc>>,
+    /// A case-insensitive prefix of the first name, the last name (or any
+    /// later word of the name), the full name ("ada lov"), the company name
+    /// or the email.
+    #[param(example = "ada", max_length = 200)]
+    pub q: Option<String>,
+    /// Predicted conversion at least this (0–1); leads without a prediction never match.
+    #[param(minimum = 0, maximum = 1, example = 0.5)]
+    pub predicted_conversion_min: Option<f64>,
+    /// Predicted conversion at most this (0–1); leads without a prediction never match.
+    #[param(minimum = 0, maximum = 1)]
+    pub predicted_conversion_max: Option<f64>,
+}
+
+impl From<LeadFilterQuery> for LeadListQuery {
+    fn from(f: LeadFilterQuery) -> Self {
+        LeadListQuery {
+            limit: None,
+            cursor: None,
+            sort: None,
+            status: f.status,
+            owner_id: f.owner_id,
+            source: f.source,
+            score_min: f.score_min,
+            score_max: f.score_max,
+            created_from: f.created_from,
+            created_to: f.created_to,
+            q: f.q,
+            predicted_conversion_min: f.predicted_conversion_min,
+            predicted_conversion_max: f.predicted_conversion_max,
+        }
+    }
+}
+
 /// A page of leads.
 #[derive(Serialize, ToSchema)]
 pub struct LeadList {

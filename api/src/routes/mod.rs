@@ -7,6 +7,7 @@ pub mod auth;
 pub mod contacts;
 pub mod conversion;
 pub mod deals;
+pub mod exports;
 pub mod forms;
 pub mod lead_input;
 pub mod lead_list;
@@ -49,6 +50,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(timeline::configure)
         .configure(notifications::configure)
         .configure(conversion::configure)
+        .configure(exports::configure)
         .configure(source_spend::configure)
         .configure(reports::configure);
 }

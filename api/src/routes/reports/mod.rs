@@ -5,7 +5,7 @@
 mod acquisition;
 mod activities;
 pub(crate) mod common;
-mod csv;
+pub(crate) mod csv;
 pub(crate) mod customers;
 mod drill;
 mod forecast;
