@@ -244,12 +244,26 @@ macro_rules! impl_prediction_store {
                         .bind(BACKFILL_BATCH)
                         .fetch_all(&mut *tx)
                         .await?;
-                        for (id, email) in &rows {
-                            // A stored address always has a domain; were one to lack it,
-                            // `business` still keeps it from being read again.
-                            sqlx::query("update leads set email_domain_kind = $2 where id = $1")
-                                .bind(id)
-                                .bind(email_domain_kind(email).unwrap_or("business"))
+                        // One statement per kind and batch: on PostgreSQL the counting
+                        // trigger runs per statement, and a million one-row updates
+                        // would take it a million times. A stored address always has
+                        // a domain; were one to lack it, `business` still keeps it
+                        // from being read again.
+                        for kind in [::pipewise_domain::scoring::DOMAIN_KIND_BUSINESS, ::pipewise_domain::scoring::DOMAIN_KIND_FREE] {
+                            let ids: Vec<$crate::sql::Arg> = rows
+                                .iter()
+                                .filter(|(_, email)| email_domain_kind(email).unwrap_or(::pipewise_domain::scoring::DOMAIN_KIND_BUSINESS) == kind)
+                                .map(|(id, _)| $crate::sql::Arg::Uuid(*id))
+                                .collect();
+                            if ids.is_empty() {
+                                continue;
+                            }
+                            let mut sql = $crate::sql::Sql::new("update leads set email_domain_kind = ");
+                            sql.push_args("{} where id in (", [$crate::sql::Arg::Text(kind.to_owned())]);
+                            let placeholders = vec!["{}"; ids.len()].join(", ");
+                            sql.push_args(&placeholders, ids);
+                            sql.push(")");
+                            $crate::sql::bind_args!(sqlx::query(&sql.text), &sql.args)
                                 .execute(&mut *tx)
                                 .await?;
                         }

@@ -16,7 +16,36 @@ on_both_backends!(
     the_lead_list_sorts_and_filters_by_predicted_conversion,
     a_rep_sees_predictions_of_their_own_leads_only,
     the_prediction_report_scores_each_lead_without_its_own_outcome,
+    leads_stored_before_the_email_kind_existed_get_it_at_startup,
 );
+
+/// A database from before migration 0013 has leads without an email
+/// domain kind: the next start fills them in, and the counts follow.
+async fn leads_stored_before_the_email_kind_existed_get_it_at_startup(app: TestApp) {
+    let admin = app.signup("backfill").await;
+    history(&app, &admin).await;
+    app.scalar("update leads set email_domain_kind = null where email is not null returning cast(0 as bigint)")
+        .await;
+    let missing = "select failures * 1000 + successes from lead_outcome_counts
+                   where field = 'email_domain_kind' and value = ''";
+    assert_eq!(
+        app.scalar(missing).await,
+        12_008,
+        "every closed lead now counts as without a kind"
+    );
+    // Another server starting on the same database.
+    pipewise_tests::serve(pipewise_api::Config::for_database(app.db.url())).await;
+    assert_eq!(
+        app.scalar("select count(*) from leads where email is not null and email_domain_kind is null")
+            .await,
+        0
+    );
+    assert_eq!(app.scalar(missing).await, 0);
+    let free = "select failures from lead_outcome_counts where field = 'email_domain_kind' and value = 'free'";
+    let business = "select successes * 1000 + failures from lead_outcome_counts
+                    where field = 'email_domain_kind' and value = 'business'";
+    assert_eq!((app.scalar(free).await, app.scalar(business).await), (6, 8_006));
+}
 
 const EPS: f64 = 1e-12;
 
