@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pipewise_domain::{
-    potential::{Customer, EmployeeBand, LookAlikes, Profile},
-    Amount, Country, Currency,
+    potential::{Customer, EmployeeBand, LookAlikes, Potential, Profile},
+    Amount, Country, Currency, Lead,
 };
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -43,37 +43,81 @@ pub struct LeadProfileCount {
     pub n: i64,
 }
 
-/// The customers of `rows` (one window), each account's spend converted to
-/// the base currency with `rate` (`None`: no rate; an account none of whose
-/// deals converts is left out), grouped for estimates; and how many won
-/// deals were left out of the spends.
-pub fn look_alikes(rows: &[AccountSpend], rate: impl Fn(&str) -> Option<Decimal>) -> (LookAlikes, u64) {
-    let mut spends: HashMap<Uuid, (Profile, Option<Decimal>)> = HashMap::new();
-    let mut unconverted = 0;
-    for row in rows {
-        let (_, spend) = spends.entry(row.account_id).or_insert_with(|| {
-            let profile = Profile {
-                industry: row.industry.clone(),
-                band: row.employee_count.and_then(EmployeeBand::of),
-                country: row.country.as_deref().and_then(|c| Country::parse(c).ok()),
-            };
-            (profile, None)
-        });
-        match rate(&row.currency) {
-            Some(rate) => *spend = Some(spend.unwrap_or_default() + Decimal::new(row.minor, 2) * rate),
-            None => unconverted += u64::try_from(row.deals).unwrap_or(0),
+impl LeadProfileCount {
+    /// What these leads are compared with customers by.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            industry: self.industry.clone(),
+            band: EmployeeBand::parse(&self.band),
+            country: self.country.as_deref().and_then(|c| Country::parse(c).ok()),
         }
     }
-    let customers: Vec<Customer> = spends
-        .into_values()
-        .filter_map(|(profile, spend)| {
-            Some(Customer {
-                profile,
-                yearly_spend: spend?,
+}
+
+/// What each account spent in one bucket of [`AccountSpend`] rows, in the
+/// base currency.
+#[derive(Debug, Default)]
+pub struct AccountSpends {
+    /// Every account with a won deal in the bucket: what it is compared by,
+    /// and its spend (`None` when none of its deals has a rate).
+    pub by_account: HashMap<Uuid, (Profile, Option<Decimal>)>,
+    /// Won deals left out of the spends: no rate for their currency.
+    pub unconverted_deals: u64,
+}
+
+impl AccountSpends {
+    /// The rows of `bucket`, converted with `rate` (`None`: no rate).
+    pub fn of(rows: &[AccountSpend], bucket: i64, rate: impl Fn(&str) -> Option<Decimal>) -> Self {
+        let mut spends = AccountSpends::default();
+        for row in rows.iter().filter(|r| r.bucket == bucket) {
+            let (_, spend) = spends.by_account.entry(row.account_id).or_insert_with(|| {
+                let profile = Profile {
+                    industry: row.industry.clone(),
+                    band: row.employee_count.and_then(EmployeeBand::of),
+                    country: row.country.as_deref().and_then(|c| Country::parse(c).ok()),
+                };
+                (profile, None)
+            });
+            match rate(&row.currency) {
+                Some(rate) => *spend = Some(spend.unwrap_or_default() + Decimal::new(row.minor, 2) * rate),
+                None => spends.unconverted_deals += u64::try_from(row.deals).unwrap_or(0),
+            }
+        }
+        spends
+    }
+
+    /// The accounts whose spend converted, grouped for estimates.
+    pub fn look_alikes(&self) -> LookAlikes {
+        let customers: Vec<Customer> = self
+            .by_account
+            .values()
+            .filter_map(|(profile, spend)| {
+                Some(Customer {
+                    profile: profile.clone(),
+                    yearly_spend: (*spend)?,
+                })
             })
-        })
-        .collect();
-    (LookAlikes::new(&customers), unconverted)
+            .collect();
+        LookAlikes::new(&customers)
+    }
+}
+
+/// The organization's customers in the year before an instant, grouped
+/// for look-alike estimates.
+#[derive(Debug, Clone)]
+pub struct CustomerYear {
+    pub look_alikes: LookAlikes,
+    /// The base currency every estimate is in.
+    pub currency: String,
+    /// Won deals of the year left out: no rate for their currency.
+    pub unconverted_deals: u64,
+}
+
+impl CustomerYear {
+    /// The look-alike estimate for `lead`; `None` without customers.
+    pub fn potential(&self, lead: &Lead) -> Option<Potential> {
+        self.look_alikes.potential(&Profile::of(lead))
+    }
 }
 
 /// What a lead source cost in a calendar month.
@@ -102,6 +146,10 @@ pub struct SourceFigure {
 
 #[async_trait]
 pub trait CustomerStore {
+    /// The accounts with a deal won in the 365 days before `as_of`, and
+    /// what each spent then in the base currency (an account whose deals
+    /// all lack a rate is left out).
+    async fn customer_year(&self, org: Uuid, as_of: DateTime<Utc>) -> Result<CustomerYear>;
     /// Per account and currency, the live won deals of live accounts with
     /// `closed_at` in [from, to), windowed by `split`.
     async fn account_spend(
@@ -168,6 +216,9 @@ impl TryFrom<SourceSpendRow> for SourceSpend {
     }
 }
 
+/// The columns of a [`SourceSpendRow`].
+pub(crate) const SPEND_COLUMNS: &str = "source, month, amount_minor, currency, created_at, updated_at";
+
 pub(crate) const ACCOUNT_SPEND_SQL: &str =
     "select cast(case when d.closed_at < $3 then 0 else 1 end as bigint) as bucket,
             a.id as account_id, a.industry, a.employee_count, a.country, d.currency,
@@ -227,18 +278,18 @@ macro_rules! impl_customer_store {
             use ::pipewise_domain::{Amount, Currency};
             use ::uuid::Uuid;
             use $crate::customers::{
-                lead_profiles_sql, source_figures_sql, AccountSpend, LeadProfileCount, SourceFigure, SourceSpend,
-                SourceSpendRow, ACCOUNT_SPEND_SQL,
+                lead_profiles_sql, source_figures_sql, AccountSpend, AccountSpends, CustomerYear, LeadProfileCount,
+                SourceFigure, SourceSpend, SourceSpendRow, ACCOUNT_SPEND_SQL, SPEND_COLUMNS,
             };
             use $crate::StoreError;
 
-            /// The organization's customers at `as_of`, grouped for estimates
-            /// (a rule on `potential` scores leads with them).
-            pub(crate) async fn look_alikes(
+            /// [`CustomerStore::customer_year`] on a connection: a rule on
+            /// `potential` scores leads with it inside their write transaction.
+            pub(crate) async fn customer_year(
                 conn: &mut super::Conn,
                 org: Uuid,
                 as_of: DateTime<Utc>,
-            ) -> $crate::Result<::pipewise_domain::potential::LookAlikes> {
+            ) -> $crate::Result<CustomerYear> {
                 let from = as_of - ::chrono::Duration::days(::pipewise_domain::potential::CUSTOMER_WINDOW_DAYS);
                 let rows = sqlx::query_as::<_, AccountSpend>(ACCOUNT_SPEND_SQL)
                     .bind(org)
@@ -251,25 +302,40 @@ macro_rules! impl_customer_store {
                     .bind(org)
                     .fetch_one(&mut *conn)
                     .await?;
-                let rates: Vec<(String, String)> =
-                    sqlx::query_as("select currency, rate from exchange_rates where organization_id = $1")
-                        .bind(org)
-                        .fetch_all(&mut *conn)
-                        .await?;
-                let rate = |currency: &str| -> Option<::rust_decimal::Decimal> {
+                let mut rates = Vec::new();
+                for row in sqlx::query_as::<_, $crate::rows::ExchangeRateRow>(
+                    "select currency, rate, updated_at from exchange_rates where organization_id = $1",
+                )
+                .bind(org)
+                .fetch_all(&mut *conn)
+                .await?
+                {
+                    let rate = ::pipewise_domain::ExchangeRate::parse(&row.rate)
+                        .map_err(|e| StoreError::Corrupt(format!("exchange rate {}: {e}", row.currency)))?;
+                    rates.push((row.currency, rate.value()));
+                }
+                let rate = |currency: &str| {
                     if currency == base {
                         return Some(::rust_decimal::Decimal::ONE);
                     }
-                    rates
-                        .iter()
-                        .find(|(c, _)| c == currency)
-                        .and_then(|(_, r)| r.parse().ok())
+                    rates.iter().find(|(c, _)| c == currency).map(|(_, r)| *r)
                 };
-                Ok($crate::customers::look_alikes(&rows, rate).0)
+                let spends = AccountSpends::of(&rows, 1, rate);
+                Ok(CustomerYear {
+                    look_alikes: spends.look_alikes(),
+                    currency: base,
+                    unconverted_deals: spends.unconverted_deals,
+                })
             }
 
             #[async_trait::async_trait]
             impl $crate::customers::CustomerStore for $store {
+                #[tracing::instrument(skip_all)]
+                async fn customer_year(&self, org: Uuid, as_of: DateTime<Utc>) -> $crate::Result<CustomerYear> {
+                    let mut conn = self.pool.acquire().await?;
+                    customer_year(&mut conn, org, as_of).await
+                }
+
                 #[tracing::instrument(skip_all)]
                 async fn account_spend(
                     &self,
@@ -328,10 +394,10 @@ macro_rules! impl_customer_store {
                     from_month: &str,
                     to_month: &str,
                 ) -> $crate::Result<Vec<SourceSpend>> {
-                    sqlx::query_as::<_, SourceSpendRow>(
-                        "select source, month, amount_minor, currency, created_at, updated_at from source_spend
-                         where organization_id = $1 and month >= $2 and month <= $3 order by source, month",
-                    )
+                    sqlx::query_as::<_, SourceSpendRow>(&format!(
+                        "select {SPEND_COLUMNS} from source_spend
+                         where organization_id = $1 and month >= $2 and month <= $3 order by source, month"
+                    ))
                     .bind(org)
                     .bind(from_month)
                     .bind(to_month)
@@ -344,10 +410,10 @@ macro_rules! impl_customer_store {
 
                 #[tracing::instrument(skip_all)]
                 async fn source_spend(&self, org: Uuid, source: &str, month: &str) -> $crate::Result<SourceSpend> {
-                    sqlx::query_as::<_, SourceSpendRow>(
-                        "select source, month, amount_minor, currency, created_at, updated_at from source_spend
-                         where organization_id = $1 and source = $2 and month = $3",
-                    )
+                    sqlx::query_as::<_, SourceSpendRow>(&format!(
+                        "select {SPEND_COLUMNS} from source_spend
+                         where organization_id = $1 and source = $2 and month = $3"
+                    ))
                     .bind(org)
                     .bind(source)
                     .bind(month)
@@ -368,15 +434,14 @@ macro_rules! impl_customer_store {
                     now: DateTime<Utc>,
                 ) -> $crate::Result<(SourceSpend, bool)> {
                     // One statement: parallel PUTs of one month leave one entry, the last one.
-                    let row = sqlx::query_as::<_, SourceSpendRow>(
-                        "insert into source_spend (organization_id, source, month, amount_minor, currency,
-                                                   created_at, updated_at)
+                    let row = sqlx::query_as::<_, SourceSpendRow>(&format!(
+                        "insert into source_spend (organization_id, {SPEND_COLUMNS})
                          values ($1, $2, $3, $4, $5, $6, $6)
                          on conflict (organization_id, source, month) do update
                          set amount_minor = excluded.amount_minor, currency = excluded.currency,
                              updated_at = excluded.updated_at
-                         returning source, month, amount_minor, currency, created_at, updated_at",
-                    )
+                         returning {SPEND_COLUMNS}"
+                    ))
                     .bind(org)
                     .bind(source)
                     .bind(month)

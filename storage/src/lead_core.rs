@@ -358,9 +358,8 @@ macro_rules! impl_lead_core {
                 let done = activities_done(conn, lead.id).await?;
                 let mut facts = LeadFacts::of(lead, done);
                 if ::pipewise_domain::scoring::reads_potential(rules) {
-                    let customers = super::customer_store::look_alikes(conn, lead.organization_id, now).await?;
-                    let profile = ::pipewise_domain::potential::Profile::of(lead);
-                    facts = facts.with_potential(customers.potential(&profile).map(|p| p.median));
+                    let customers = super::customer_store::customer_year(conn, lead.organization_id, now).await?;
+                    facts = facts.with_potential(customers.potential(lead).map(|p| p.median));
                 }
                 Ok(score(rules, &facts))
             }

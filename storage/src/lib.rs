@@ -46,7 +46,9 @@ pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use conversion::{
     AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,
 };
-pub use customers::{look_alikes, AccountSpend, CustomerStore, LeadProfileCount, SourceFigure, SourceSpend};
+pub use customers::{
+    AccountSpend, AccountSpends, CustomerStore, CustomerYear, LeadProfileCount, SourceFigure, SourceSpend,
+};
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use forms::{Form, FormField, FormSettings, FormStore};

@@ -207,7 +207,7 @@ macro_rules! impl_scoring_store {
                         let rules = super::lead_core::active_rules(&mut conn, org).await?;
                         // Only a rule on the potential needs the customers, once for every lead.
                         let customers = if ::pipewise_domain::scoring::reads_potential(&rules) {
-                            Some(super::customer_store::look_alikes(&mut conn, org, now).await?)
+                            Some(super::customer_store::customer_year(&mut conn, org, now).await?)
                         } else {
                             None
                         };
@@ -245,8 +245,7 @@ macro_rules! impl_scoring_store {
                             let lead: Lead = row.lead.try_into()?;
                             let mut facts = LeadFacts::of(&lead, activities_done);
                             if let Some(customers) = &customers {
-                                let profile = ::pipewise_domain::potential::Profile::of(&lead);
-                                facts = facts.with_potential(customers.potential(&profile).map(|p| p.median));
+                                facts = facts.with_potential(customers.potential(&lead).map(|p| p.median));
                             }
                             let new_score = score(&rules, &facts).score;
                             let next_mql_at = mql_at(lead.mql_at, new_score, threshold, now);

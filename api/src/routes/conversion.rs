@@ -184,7 +184,7 @@ async fn convert_lead(
             ConversionError::Store(err) => err.into(),
         })?;
     let tables = state.store.prediction_tables(caller.organization_id()).await?;
-    let customers = Customers::at(&state, caller.organization_id(), Utc::now()).await?;
+    let customers = state.store.customer_year(caller.organization_id(), Utc::now()).await?;
     Ok(HttpResponse::build(StatusCode::OK)
         .insert_header(etag(converted.lead.version))
         .json(ConversionView::new(converted, &tables, &customers)))

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use actix_web::{get, http::header, web, HttpResponse};
 use chrono::Utc;
 use futures_util::stream;
-use pipewise_domain::{prediction::Tables, Lead};
+use pipewise_domain::{
+    lead::{LeadStatus, ValuePeriod},
+    prediction::Tables,
+    Lead,
+};
 use pipewise_storage::{LeadFilter, LeadPage, LeadSortField, LeadSortValue, Store};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -63,7 +67,6 @@ fn lead_row(l: &LeadView) -> Vec<String> {
     let time =
         |t: Option<chrono::DateTime<Utc>>| opt(t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
     let words = |v: &Option<String>| text(v.as_deref().unwrap_or(""));
-    let name = |v: Option<String>| v.unwrap_or_default();
     vec![
         l.id.to_string(),
         words(&l.first_name),
@@ -78,8 +81,8 @@ fn lead_row(l: &LeadView) -> Vec<String> {
         words(&l.source),
         opt(l.estimated_value.clone()),
         l.currency.clone(),
-        name(l.value_period.map(|p| serde_plain(&p))),
-        serde_plain(&l.status),
+        opt(l.value_period.map(|p| ValuePeriod::from(p).as_str())),
+        LeadStatus::from(l.status).as_str().to_owned(),
         words(&l.unqualified_reason),
         l.owner_id.to_string(),
         l.score.to_string(),
@@ -92,14 +95,6 @@ fn lead_row(l: &LeadView) -> Vec<String> {
         time(Some(l.created_at)),
         time(Some(l.updated_at)),
     ]
-}
-
-/// An enum's name as the JSON API writes it.
-fn serde_plain<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
 }
 
 /// One CSV chunk: the rows, after the header row when `header`.
@@ -192,7 +187,7 @@ async fn export_leads(
         org,
         filter: request.filter,
         tables: state.store.prediction_tables(org).await?,
-        customers: Customers::at(&state, org, now).await?,
+        customers: state.store.customer_year(org, now).await?,
         after: None,
         first: true,
         done: false,

@@ -31,106 +31,80 @@ crate::openapi::doc_schema!(
     )
 );
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct LeadListQuery {
-    /// Page size, 1–200.
-    #[param(minimum = 1, maximum = 200, default = 50)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page, with the same `sort`.
-    #[param(max_length = 512)]
-    pub cursor: Option<String>,
-    /// `created_at` (the default), `score`, `last_activity_at`,
-    /// `predicted_conversion` or `potential` (`potential_median`); prefix `-`
-    /// for descending. Leads without any activity come last either way;
-    /// without a prediction model (fewer than 20 closed leads)
-    /// `predicted_conversion` sorts by id, as `potential` does without customers.
-    #[param(value_type = Option<LeadSort>, inline, example = "-score")]
-    pub sort: Option<String>,
-    #[param(inline)]
-    pub status: Option<LeadStatusName>,
-    /// Only leads this user owns.
-    pub owner_id: Option<Uuid>,
-    /// Exact source, such as `web_form`.
-    #[param(example = "web_form", max_length = 200)]
-    pub source: Option<String>,
-    /// Score at least this (0–100).
-    #[param(minimum = 0, maximum = 100)]
-    pub score_min: Option<u8>,
-    /// Score at most this (0–100).
-    #[param(minimum = 0, maximum = 100)]
-    pub score_max: Option<u8>,
-    /// Created at or after this instant (RFC 3339).
-    pub created_from: Option<DateTime<Utc>>,
-    /// Created before this instant (RFC 3339).
-    pub created_to: Option<DateTime<Utc>>,
-    /// A case-insensitive prefix of the first name, the last name (or any
-    /// later word of the name), the full name ("ada lov"), the company name
-    /// or the email.
-    #[param(example = "ada", max_length = 200)]
-    pub q: Option<String>,
-    /// Predicted conversion at least this (0–1); leads without a prediction never match.
-    #[param(minimum = 0, maximum = 1, example = 0.5)]
-    pub predicted_conversion_min: Option<f64>,
-    /// Predicted conversion at most this (0–1); leads without a prediction never match.
-    #[param(minimum = 0, maximum = 1)]
-    pub predicted_conversion_max: Option<f64>,
-}
-
-/// The filters of the lead list alone, for the export.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct LeadFilterQuery {
-    #[param(inline)]
-    pub status: Option<LeadStatusName>,
-    /// Only leads this user owns.
-    pub owner_id: Option<Uuid>,
-    /// Exact source, such as `web_form`.
-    #[param(example = "web_form", max_length = 200)]
-    pub source: Option<String>,
-    /// Score at least this (0–100).
-    #[param(minimum = 0, maximum = 100)]
-    pub score_min: Option<u8>,
-    /// Score at most this (0–100).
-    #[param(minimum = 0, maximum = 100)]
-    pub score_max: Option<u8>,
-    /// Created at or after this instant (RFC 3339).
-    pub created_from: Option<DateTime<Utc>>,
-    /// Created before this instant (RFC 3339).
-    pub created_to: Option<DateTime<Utc>>,
-    /// A case-insensitive prefix of the first name, the last name (or any
-    /// later word of the name), the full name ("ada lov"), the company name
-    /// or the email.
-    #[param(example = "ada", max_length = 200)]
-    pub q: Option<String>,
-    /// Predicted conversion at least this (0–1); leads without a prediction never match.
-    #[param(minimum = 0, maximum = 1, example = 0.5)]
-    pub predicted_conversion_min: Option<f64>,
-    /// Predicted conversion at most this (0–1); leads without a prediction never match.
-    #[param(minimum = 0, maximum = 1)]
-    pub predicted_conversion_max: Option<f64>,
-}
-
-impl From<LeadFilterQuery> for LeadListQuery {
-    fn from(f: LeadFilterQuery) -> Self {
-        LeadListQuery {
-            limit: None,
-            cursor: None,
-            sort: None,
-            status: f.status,
-            owner_id: f.owner_id,
-            source: f.source,
-            score_min: f.score_min,
-            score_max: f.score_max,
-            created_from: f.created_from,
-            created_to: f.created_to,
-            q: f.q,
-            predicted_conversion_min: f.predicted_conversion_min,
-            predicted_conversion_max: f.predicted_conversion_max,
+/// Declares the lead list's query and the same filters alone (for the
+/// export) from one list of filter fields, so the two cannot drift apart.
+macro_rules! lead_queries {
+    ($($(#[$meta:meta])* $field:ident: $ty:ty,)*) => {
+        #[derive(Debug, Deserialize, IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct LeadListQuery {
+            /// Page size, 1–200.
+            #[param(minimum = 1, maximum = 200, default = 50)]
+            pub limit: Option<u32>,
+            /// `next_cursor` of the previous page, with the same `sort`.
+            #[param(max_length = 512)]
+            pub cursor: Option<String>,
+            /// `created_at` (the default), `score`, `last_activity_at`,
+            /// `predicted_conversion` or `potential` (`potential_median`); prefix `-`
+            /// for descending. Leads without any activity come last either way;
+            /// without a prediction model (fewer than 20 closed leads)
+            /// `predicted_conversion` sorts by id, as `potential` does without customers.
+            #[param(value_type = Option<LeadSort>, inline, example = "-score")]
+            pub sort: Option<String>,
+            $($(#[$meta])* pub $field: $ty,)*
         }
-    }
+
+        /// The filters of the lead list alone, for the export.
+        #[derive(Debug, Deserialize, IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct LeadFilterQuery {
+            $($(#[$meta])* pub $field: $ty,)*
+        }
+
+        impl From<LeadFilterQuery> for LeadListQuery {
+            fn from(f: LeadFilterQuery) -> Self {
+                LeadListQuery {
+                    limit: None,
+                    cursor: None,
+                    sort: None,
+                    $($field: f.$field,)*
+                }
+            }
+        }
+    };
+}
+
+lead_queries! {
+    #[param(inline)]
+    status: Option<LeadStatusName>,
+    /// Only leads this user owns.
+    owner_id: Option<Uuid>,
+    /// Exact source, such as `web_form`.
+    #[param(example = "web_form", max_length = 200)]
+    source: Option<String>,
+    /// Score at least this (0–100).
+    #[param(minimum = 0, maximum = 100)]
+    score_min: Option<u8>,
+    /// Score at most this (0–100).
+    #[param(minimum = 0, maximum = 100)]
+    score_max: Option<u8>,
+    /// Created at or after this instant (RFC 3339).
+    created_from: Option<DateTime<Utc>>,
+    /// Created before this instant (RFC 3339).
+    created_to: Option<DateTime<Utc>>,
+    /// A case-insensitive prefix of the first name, the last name (or any
+    /// later word of the name), the full name ("ada lov"), the company name
+    /// or the email.
+    #[param(example = "ada", max_length = 200)]
+    q: Option<String>,
+    /// Predicted conversion at least this (0–1); leads without a prediction never match.
+    #[param(minimum = 0, maximum = 1, example = 0.5)]
+    predicted_conversion_min: Option<f64>,
+    /// Predicted conversion at most this (0–1); leads without a prediction never match.
+    #[param(minimum = 0, maximum = 1)]
+    predicted_conversion_max: Option<f64>,
 }
 
 /// A page of leads.

@@ -6,10 +6,10 @@ use actix_web::{get, web};
 use chrono::{DateTime, Duration, Utc};
 use pipewise_domain::{
     money::round_money,
-    potential::{EmployeeBand, LookAlikes, MatchLevel, Potential, Profile},
-    Country, Lead,
+    potential::{MatchLevel, Potential},
+    Lead,
 };
-use pipewise_storage::{look_alikes, ProfilePotential};
+use pipewise_storage::{CustomerYear, ProfilePotential};
 use rust_decimal::{prelude::ToPrimitive, Decimal};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,86 +18,45 @@ use uuid::Uuid;
 use crate::{
     error::ApiError,
     extract::{Caller, Read},
-    routes::{
-        lead_input::ValuePeriodName,
-        leads::visible_lead,
-        reports::{
-            common::{money, Rates},
-            customers::YEAR,
-        },
-    },
+    routes::{lead_input::ValuePeriodName, leads::visible_lead, reports::common::money},
     state::AppState,
 };
 
-/// The organization's customers at an instant, grouped for estimates.
-pub struct Customers {
-    pub look_alikes: LookAlikes,
-    /// The base currency every estimate is in.
-    pub currency: String,
-    /// Won deals of the year left out: no rate for their currency.
-    pub unconverted_deals: u64,
-}
+/// The organization's customers in the year before an instant, grouped
+/// for estimates (`state.store.customer_year(org, as_of)`).
+pub type Customers = CustomerYear;
 
-impl Customers {
-    /// The accounts with a deal won in the 365 days before `as_of`, and
-    /// what each spent then in the base currency (an account whose deals
-    /// all lack a rate is left out).
-    pub async fn at(state: &AppState, org: Uuid, as_of: DateTime<Utc>) -> Result<Self, ApiError> {
-        let organization = state.store.organization(org).await?;
-        let rates = Rates::load(state, &organization).await?;
-        let rows = state
-            .store
-            .account_spend(org, as_of - YEAR, as_of - YEAR, as_of)
-            .await?;
-        let (look_alikes, unconverted_deals) = look_alikes(&rows, |currency| rates.rate(currency));
-        Ok(Customers {
-            look_alikes,
-            currency: rates.base,
-            unconverted_deals,
-        })
+/// Every profile the organization's live leads (of `owner`, when given)
+/// have, with its estimate, for the list sorted by potential.
+pub async fn profile_potentials(
+    state: &AppState,
+    customers: &Customers,
+    org: Uuid,
+    owner: Option<Uuid>,
+) -> Result<Vec<ProfilePotential>, ApiError> {
+    if customers.look_alikes.customers() == 0 {
+        return Ok(Vec::new());
     }
-
-    pub fn potential(&self, lead: &Lead) -> Option<Potential> {
-        self.look_alikes.potential(&Profile::of(lead))
-    }
-
-    /// Every profile the organization's live leads (of `owner`, when
-    /// given) have, with its estimate, for the list sorted by potential.
-    pub async fn profiles(
-        &self,
-        state: &AppState,
-        org: Uuid,
-        owner: Option<Uuid>,
-    ) -> Result<Vec<ProfilePotential>, ApiError> {
-        if self.look_alikes.customers() == 0 {
-            return Ok(Vec::new());
-        }
-        let (from, to) = (DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH + Duration::days(365 * 8000));
-        let mut profiles: Vec<ProfilePotential> = state
-            .store
-            .lead_profiles(org, from, to, owner, None)
-            .await?
-            .into_iter()
-            .filter_map(|p| {
-                let profile = Profile {
-                    industry: p.industry.clone(),
-                    band: EmployeeBand::parse(&p.band),
-                    country: p.country.as_deref().and_then(|c| Country::parse(c).ok()),
-                };
-                let median = round_money(self.look_alikes.potential(&profile)?.median);
-                Some(ProfilePotential {
-                    industry: p.industry,
-                    band: p.band,
-                    country: p.country,
-                    minor: (median * Decimal::ONE_HUNDRED).to_i64()?,
-                })
+    let (from, to) = (DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH + Duration::days(365 * 8000));
+    let mut profiles: Vec<ProfilePotential> = state
+        .store
+        .lead_profiles(org, from, to, owner, None)
+        .await?
+        .into_iter()
+        .filter_map(|p| {
+            let median = round_money(customers.look_alikes.potential(&p.profile())?.median);
+            Some(ProfilePotential {
+                industry: p.industry,
+                band: p.band,
+                country: p.country,
+                minor: (median * Decimal::ONE_HUNDRED).to_i64()?,
             })
-            .collect();
-        // One row per profile: the query counted them per source too.
-        profiles.sort_by(|a, b| (&a.industry, &a.band, &a.country).cmp(&(&b.industry, &b.band, &b.country)));
-        profiles.dedup_by(|a, b| (&a.industry, &a.band, &a.country) == (&b.industry, &b.band, &b.country));
-        Ok(profiles)
-    }
+        })
+        .collect();
+    // One row per profile: the query counted them per source too.
+    profiles.sort_by(|a, b| (&a.industry, &a.band, &a.country).cmp(&(&b.industry, &b.band, &b.country)));
+    profiles.dedup_by(|a, b| (&a.industry, &a.band, &a.country) == (&b.industry, &b.band, &b.country));
+    Ok(profiles)
 }
 
 /// Which customers an estimate compared the lead with.
@@ -219,7 +178,7 @@ pub async fn lead_potential(
 ) -> Result<web::Json<PotentialView>, ApiError> {
     let lead = visible_lead(&caller, &state, *id).await?;
     let as_of = query.as_of.unwrap_or_else(Utc::now);
-    let customers = Customers::at(&state, caller.organization_id(), as_of).await?;
+    let customers = state.store.customer_year(caller.organization_id(), as_of).await?;
     let potential = customers.potential(&lead);
     Ok(web::Json(PotentialView {
         lead_id: lead.id,

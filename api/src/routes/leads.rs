@@ -20,7 +20,7 @@ use crate::{
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
-        lead_potential::Customers,
+        lead_potential::profile_potentials,
         lead_update::{changed, UpdateLead},
         records::{self, check_owner, check_version, owner_is_active, DeleteQuery},
     },
@@ -42,7 +42,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// The lead with its ETag and its prediction from the organization's tables.
 pub async fn lead_response(state: &AppState, status: StatusCode, lead: Lead) -> Result<HttpResponse, ApiError> {
     let tables = state.store.prediction_tables(lead.organization_id).await?;
-    let customers = Customers::at(state, lead.organization_id, Utc::now()).await?;
+    let customers = state.store.customer_year(lead.organization_id, Utc::now()).await?;
     Ok(HttpResponse::build(status)
         .insert_header(etag(lead.version))
         .json(LeadView::new(lead, &tables, &customers)))
@@ -227,9 +227,9 @@ async fn list_leads(
 ) -> Result<web::Json<LeadList>, ApiError> {
     let mut request = query.into_inner().request(caller.visible_owner())?;
     let org = caller.organization_id();
-    let customers = Customers::at(&state, org, Utc::now()).await?;
+    let customers = state.store.customer_year(org, Utc::now()).await?;
     if request.page.sort == LeadSortField::Potential {
-        request.page.potentials = customers.profiles(&state, org, caller.visible_owner()).await?;
+        request.page.potentials = profile_potentials(&state, &customers, org, caller.visible_owner()).await?;
     }
     let leads = state.store.leads(org, &request.filter, &request.page).await?;
     let tables = state.store.prediction_tables(org).await?;

@@ -1,18 +1,18 @@
 //! `GET /reports/customers`: customers, retention and lifetime value.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use pipewise_domain::customers::lifetime_value;
-use pipewise_storage::AccountSpend;
+use pipewise_storage::AccountSpends;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    common::{money, CommonQuery, Context, Definition, FormatQuery, Rates},
+    common::{money, CommonQuery, Context, Definition, FormatQuery},
     csv::{opt, Report, Table},
 };
 use crate::{
@@ -81,30 +81,6 @@ impl Report for CustomersReport {
     }
 }
 
-/// What each account spent in one window, in the base currency.
-#[derive(Debug, Default)]
-pub struct Spends {
-    /// Accounts with a won deal in the window, with their spend (`None`
-    /// when none of their deals could be converted).
-    pub by_account: HashMap<Uuid, Option<Decimal>>,
-    pub unconverted_deals: u64,
-}
-
-impl Spends {
-    /// The rows of `bucket`, converted with `rates`.
-    pub fn of(rows: &[AccountSpend], bucket: i64, rates: &Rates) -> Self {
-        let mut spends = Spends::default();
-        for row in rows.iter().filter(|r| r.bucket == bucket) {
-            let entry = spends.by_account.entry(row.account_id).or_default();
-            match rates.rate(&row.currency) {
-                Some(rate) => *entry = Some(entry.unwrap_or_default() + Decimal::new(row.minor, 2) * rate),
-                None => spends.unconverted_deals += u64::try_from(row.deals).unwrap_or(0),
-            }
-        }
-        spends
-    }
-}
-
 /// Customers and lifetime value
 ///
 /// With Y the 365 days before `as_of` and Y₀ the 365 days before Y: a
@@ -139,11 +115,12 @@ pub(super) async fn customers(
         .store
         .account_spend(caller.organization_id(), as_of - YEAR - YEAR, as_of - YEAR, as_of)
         .await?;
-    let (before, now) = (Spends::of(&rows, 0, &ctx.rates), Spends::of(&rows, 1, &ctx.rates));
+    let rate = |currency: &str| ctx.rates.rate(currency);
+    let (before, now) = (AccountSpends::of(&rows, 0, rate), AccountSpends::of(&rows, 1, rate));
     let previous: HashSet<&Uuid> = before.by_account.keys().collect();
     let customers = now.by_account.len() as u64;
     let retained = now.by_account.keys().filter(|a| previous.contains(a)).count() as u64;
-    let summed: Vec<Decimal> = now.by_account.values().flatten().copied().collect();
+    let summed: Vec<Decimal> = now.by_account.values().filter_map(|(_, spend)| *spend).collect();
     let avg = (!summed.is_empty()).then(|| summed.iter().sum::<Decimal>() / Decimal::from(summed.len()));
     let mut definition = ctx.definition();
     definition.period.from = as_of - YEAR;

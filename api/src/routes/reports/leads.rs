@@ -5,11 +5,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{Months, NaiveDate, Utc};
 use std::collections::BTreeMap;
 
-use pipewise_domain::{
-    potential::{EmployeeBand, Profile},
-    report::{buckets, local_midnight, Interval},
-    Country,
-};
+use pipewise_domain::report::{buckets, local_midnight, Interval};
 use pipewise_storage::reports::{Count, LeadQuery, Question};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -24,7 +20,6 @@ use super::{
 use crate::{
     error::ApiError,
     extract::{Caller, Reports},
-    routes::lead_potential::Customers,
     state::AppState,
 };
 
@@ -134,15 +129,10 @@ async fn potential_by_source(state: &AppState, ctx: &Context, org: Uuid) -> Resu
             scope.source.as_deref(),
         )
         .await?;
-    let customers = Customers::at(state, org, ctx.as_of).await?;
+    let customers = state.store.customer_year(org, ctx.as_of).await?;
     let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
     for p in &profiles {
-        let profile = Profile {
-            industry: p.industry.clone(),
-            band: EmployeeBand::parse(&p.band),
-            country: p.country.as_deref().and_then(|c| Country::parse(c).ok()),
-        };
-        if let Some(estimate) = customers.look_alikes.potential(&profile) {
+        if let Some(estimate) = customers.look_alikes.potential(&p.profile()) {
             let source = p.source.clone().unwrap_or_else(|| NONE.to_owned());
             *sums.entry(source).or_default() += estimate.median * Decimal::from(p.n);
         }
