@@ -36,6 +36,12 @@ pub async fn middleware(
     let Some(RequestDeadline(deadline)) = deadline else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
+    // A CSV import uploads and writes up to 50 MiB: it gets longer.
+    let deadline = if req.method() == actix_web::http::Method::POST && req.path() == "/api/v1/imports" {
+        deadline * crate::routes::imports::DEADLINE_FACTOR
+    } else {
+        deadline
+    };
     // The request cannot be kept here (routing needs it unshared), so the
     // answer to an overrun is an error that carries its finished response.
     let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());

@@ -50,6 +50,14 @@ impl Fields {
             .extend(checked.errors.iter().filter(|e| e.field == field).cloned());
     }
 
+    /// The recorded errors, the first for each field.
+    pub fn into_errors(self) -> Vec<FieldError> {
+        match self.finish(|| ()) {
+            Err(ApiError::Validation(errors)) => errors,
+            _ => Vec::new(),
+        }
+    }
+
     /// Fails with every recorded error (the first for each field); otherwise
     /// hands back `value`.
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, ApiError> {

@@ -260,6 +260,15 @@ error_set!(
     }
 );
 error_set!(
+    /// A CSV import: a malformed file or unknown columns, who may not (or
+    /// may not backdate), a clash with a concurrent write, a file over
+    /// 50 MiB, not CSV, or invalid parameters.
+    ImportErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 409 => Conflict,
+        413 => PayloadTooLarge, 415 => UnsupportedMediaType, 422 => ValidationFailed,
+    }
+);
+error_set!(
     /// A change to one record from a JSON body: as [`CreateErrors`], or
     /// absent, conflicting, or a stale `If-Match`.
     UpdateErrors {

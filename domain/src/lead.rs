@@ -251,6 +251,8 @@ pub struct Lead {
     pub converted_account_id: Option<Uuid>,
     pub converted_deal_id: Option<Uuid>,
     pub form_id: Option<Uuid>,
+    /// The id a partner's system knows the lead by; unique in the organization.
+    pub external_id: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

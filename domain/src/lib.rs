@@ -7,6 +7,7 @@ pub mod currency;
 pub mod customers;
 pub mod deal;
 pub mod email;
+pub mod import;
 pub mod lead;
 pub mod money;
 pub mod name;

@@ -19,6 +19,8 @@ pub struct Account {
     /// Where the company is, to compare customers with leads.
     pub country: Option<Country>,
     pub owner_id: Uuid,
+    /// The id a partner's system knows the account by; unique in the organization.
+    pub external_id: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -39,6 +41,8 @@ pub struct Contact {
     pub account_id: Option<Uuid>,
     pub buying_role: Option<BuyingRole>,
     pub owner_id: Uuid,
+    /// The id a partner's system knows the contact by; unique in the organization.
+    pub external_id: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -989,6 +989,7 @@ mod tests {
             converted_account_id: None,
             converted_deal_id: None,
             form_id: None,
+            external_id: None,
             version: 1,
             created_at: now,
             updated_at: now,

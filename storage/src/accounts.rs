@@ -23,6 +23,8 @@ pub struct AccountFields {
     pub employee_count: Option<i64>,
     pub country: Option<Country>,
     pub owner_id: Uuid,
+    /// The id a partner's system knows the account by.
+    pub external_id: Option<String>,
 }
 
 impl AccountFields {
@@ -35,6 +37,7 @@ impl AccountFields {
             employee_count: account.employee_count,
             country: account.country.clone(),
             owner_id: account.owner_id,
+            external_id: account.external_id.clone(),
         }
     }
 
@@ -130,6 +133,7 @@ pub(crate) struct AccountRow {
     employee_count: Option<i64>,
     country: Option<String>,
     owner_id: Uuid,
+    external_id: Option<String>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -149,6 +153,7 @@ impl From<AccountRow> for Account {
             // Written only through `Country::parse`.
             country: row.country.as_deref().and_then(|c| Country::parse(c).ok()),
             owner_id: row.owner_id,
+            external_id: row.external_id,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -206,6 +211,39 @@ macro_rules! impl_account_store {
             use ::pipewise_domain::Account;
             use ::uuid::Uuid;
             use $crate::{Actor, Page, StoreError};
+
+            /// Writes `fields` over `current` (locked) as its next version;
+            /// `None` when it is in the trash. Owner notices are the caller's.
+            pub(crate) async fn write_account(
+                conn: &mut Conn,
+                org: Uuid,
+                current: &Account,
+                fields: &AccountFields,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<Option<AccountRow>> {
+                sqlx::query_as::<_, AccountRow>(
+                    "update accounts
+                     set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
+                         version = version + 1, updated_at = $10, country = $11, external_id = $12
+                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                     returning *",
+                )
+                .bind(org)
+                .bind(current.id)
+                .bind(current.version)
+                .bind(&fields.name)
+                .bind(fields.name_key())
+                .bind(fields.domain.as_deref())
+                .bind(fields.industry.as_deref())
+                .bind(fields.employee_count)
+                .bind(fields.owner_id)
+                .bind(now)
+                .bind(fields.country.as_ref().map(|c| c.as_str()))
+                .bind(fields.external_id.as_deref())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(StoreError::external_id("another account has this external_id"))
+            }
 
             #[async_trait::async_trait]
             impl $crate::accounts::AccountStore for $store {
@@ -279,8 +317,8 @@ macro_rules! impl_account_store {
                     let mut tx = self.begin_write().await?;
                     let account: Account = sqlx::query_as::<_, AccountRow>(
                         "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count,
-                                               owner_id, version, created_at, updated_at, country)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10)
+                                               owner_id, version, created_at, updated_at, country, external_id)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)
                          returning *",
                     )
                     .bind(Uuid::now_v7())
@@ -293,8 +331,10 @@ macro_rules! impl_account_store {
                     .bind(fields.owner_id)
                     .bind(now)
                     .bind(fields.country.as_ref().map(|c| c.as_str()))
+                    .bind(fields.external_id.as_deref())
                     .fetch_one(&mut *tx)
-                    .await?
+                    .await
+                    .map_err(StoreError::external_id("another account has this external_id"))?
                     .into();
                     notify_owner(&mut tx, org, actor, &account, None, now).await?;
                     tx.commit().await?;
@@ -323,27 +363,8 @@ macro_rules! impl_account_store {
                         tx.commit().await?;
                         return Ok(current);
                     }
-                    let (version, previous_owner) = (current.version, Some(current.owner_id));
-                    let row = sqlx::query_as::<_, AccountRow>(
-                        "update accounts
-                         set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
-                             version = version + 1, updated_at = $10, country = $11
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
-                         returning *",
-                    )
-                    .bind(org)
-                    .bind(id)
-                    .bind(version)
-                    .bind(&fields.name)
-                    .bind(fields.name_key())
-                    .bind(fields.domain.as_deref())
-                    .bind(fields.industry.as_deref())
-                    .bind(fields.employee_count)
-                    .bind(fields.owner_id)
-                    .bind(now)
-                    .bind(fields.country.as_ref().map(|c| c.as_str()))
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    let previous_owner = Some(current.owner_id);
+                    let row = write_account(&mut tx, org, &current, fields, now).await?;
                     let Some(row) = row else {
                         return Err(account_write_missed(&mut tx, org, id, false).await?);
                     };

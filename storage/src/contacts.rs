@@ -22,6 +22,8 @@ pub struct ContactFields {
     pub account_id: Option<Uuid>,
     pub buying_role: Option<BuyingRole>,
     pub owner_id: Uuid,
+    /// The id a partner's system knows the contact by.
+    pub external_id: Option<String>,
 }
 
 impl ContactFields {
@@ -42,6 +44,7 @@ impl ContactFields {
             account_id: contact.account_id,
             buying_role: contact.buying_role,
             owner_id: contact.owner_id,
+            external_id: contact.external_id.clone(),
         })
     }
 
@@ -138,6 +141,7 @@ pub(crate) struct ContactRow {
     account_id: Option<Uuid>,
     buying_role: Option<String>,
     owner_id: Uuid,
+    external_id: Option<String>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -167,6 +171,7 @@ impl TryFrom<ContactRow> for Contact {
             account_id: row.account_id,
             buying_role,
             owner_id: row.owner_id,
+            external_id: row.external_id,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -198,6 +203,9 @@ pub(crate) fn display_name(contact: &Contact) -> String {
 /// purged after the API checked it.
 pub(crate) fn contact_write_error(err: sqlx::Error) -> StoreError {
     match &err {
+        sqlx::Error::Database(db) if crate::error::is_external_id_clash(db.as_ref()) => {
+            StoreError::Conflict("another contact has this external_id")
+        }
         sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
             StoreError::Conflict("a contact with this email already exists")
         }
@@ -221,6 +229,42 @@ macro_rules! impl_contact_store {
             use ::pipewise_domain::{Contact, Email};
             use ::uuid::Uuid;
             use $crate::{Actor, Page, StoreError};
+
+            /// Writes `fields` over `current` (locked) as its next version;
+            /// `None` when it is in the trash. Owner notices are the caller's.
+            pub(crate) async fn write_contact(
+                conn: &mut Conn,
+                org: Uuid,
+                current: &Contact,
+                fields: &ContactFields,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<Option<ContactRow>> {
+                sqlx::query_as::<_, ContactRow>(
+                    "update contacts
+                     set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8, title = $9,
+                         account_id = $10, buying_role = $11, owner_id = $12,
+                         version = version + 1, updated_at = $13, external_id = $14
+                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                     returning *",
+                )
+                .bind(org)
+                .bind(current.id)
+                .bind(current.version)
+                .bind(fields.first_name.as_deref())
+                .bind(fields.last_name.as_deref())
+                .bind(fields.name_key())
+                .bind(fields.email.as_ref().map(Email::as_str))
+                .bind(fields.phone.as_deref())
+                .bind(fields.title.as_deref())
+                .bind(fields.account_id)
+                .bind(fields.buying_role.map(|r| r.as_str()))
+                .bind(fields.owner_id)
+                .bind(now)
+                .bind(fields.external_id.as_deref())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err($crate::contacts::contact_write_error)
+            }
 
             #[async_trait::async_trait]
             impl $crate::contacts::ContactStore for $store {
@@ -318,8 +362,9 @@ macro_rules! impl_contact_store {
                     }
                     let contact: Contact = sqlx::query_as::<_, ContactRow>(
                         "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title,
-                                               account_id, buying_role, owner_id, version, created_at, updated_at)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)
+                                               account_id, buying_role, owner_id, version, created_at, updated_at,
+                                               external_id)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13)
                          returning *",
                     )
                     .bind(Uuid::now_v7())
@@ -334,6 +379,7 @@ macro_rules! impl_contact_store {
                     .bind(fields.buying_role.map(|r| r.as_str()))
                     .bind(fields.owner_id)
                     .bind(now)
+                    .bind(fields.external_id.as_deref())
                     .fetch_one(&mut *tx)
                     .await
                     .map_err($crate::contacts::contact_write_error)?
@@ -368,32 +414,8 @@ macro_rules! impl_contact_store {
                     if let Some(email) = fields.email.as_ref().filter(|e| current.email.as_deref() != Some(e.as_str())) {
                         super::lead_core::claim_email(&mut tx, org, email, None, false).await?;
                     }
-                    let version = current.version;
                     let previous_owner = Some(current.owner_id);
-                    let row = sqlx::query_as::<_, ContactRow>(
-                        "update contacts
-                         set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8, title = $9,
-                             account_id = $10, buying_role = $11, owner_id = $12,
-                             version = version + 1, updated_at = $13
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
-                         returning *",
-                    )
-                    .bind(org)
-                    .bind(id)
-                    .bind(version)
-                    .bind(fields.first_name.as_deref())
-                    .bind(fields.last_name.as_deref())
-                    .bind(fields.name_key())
-                    .bind(fields.email.as_ref().map(Email::as_str))
-                    .bind(fields.phone.as_deref())
-                    .bind(fields.title.as_deref())
-                    .bind(fields.account_id)
-                    .bind(fields.buying_role.map(|r| r.as_str()))
-                    .bind(fields.owner_id)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err($crate::contacts::contact_write_error)?;
+                    let row = write_contact(&mut tx, org, &current, fields, now).await?;
                     let Some(row) = row else {
                         return Err(contact_write_missed(&mut tx, org, id, false).await?);
                     };

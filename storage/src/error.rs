@@ -32,7 +32,22 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
+/// Whether `db` is a violation of one of the `*_external_id_key` unique
+/// indexes. PostgreSQL names the index; SQLite names the columns.
+pub(crate) fn is_external_id_clash(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.kind() == sqlx::error::ErrorKind::UniqueViolation
+        && (db.constraint().is_some_and(|c| c.ends_with("_external_id_key")) || db.message().ends_with(".external_id"))
+}
+
 impl StoreError {
+    /// Maps a clash of external ids to [`StoreError::Conflict`] with `what`.
+    pub(crate) fn external_id(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |err| match &err {
+            sqlx::Error::Database(db) if is_external_id_clash(db.as_ref()) => StoreError::Conflict(what),
+            _ => StoreError::Database(err),
+        }
+    }
+
     /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `what`.
     pub(crate) fn unique(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |err| match &err {

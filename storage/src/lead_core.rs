@@ -34,6 +34,8 @@ pub struct LeadFields {
     pub currency: Currency,
     pub value_period: Option<ValuePeriod>,
     pub owner_id: Uuid,
+    /// The id a partner's system knows the lead by.
+    pub external_id: Option<String>,
 }
 
 impl LeadFields {
@@ -60,6 +62,7 @@ impl LeadFields {
             currency: lead.currency,
             value_period: lead.value_period,
             owner_id: lead.owner_id,
+            external_id: lead.external_id.clone(),
         })
     }
 
@@ -119,6 +122,7 @@ pub(crate) struct LeadRow {
     converted_account_id: Option<Uuid>,
     converted_deal_id: Option<Uuid>,
     form_id: Option<Uuid>,
+    external_id: Option<String>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -180,6 +184,7 @@ impl TryFrom<LeadRow> for Lead {
             converted_account_id: row.converted_account_id,
             converted_deal_id: row.converted_deal_id,
             form_id: row.form_id,
+            external_id: row.external_id,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -468,6 +473,60 @@ macro_rules! impl_lead_core {
                 Ok(())
             }
 
+            /// Writes `change` over `current` (locked, not converted) as its
+            /// next version; scoring and notices are the caller's.
+            pub(crate) async fn write_lead_change(
+                conn: &mut Conn,
+                org: Uuid,
+                current: &Lead,
+                change: &$crate::LeadChange,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                let (f, p) = (&change.fields, &change.progress);
+                sqlx::query(
+                    "update leads
+                     set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8,
+                         company_name = $9, company_key = $10, title = $11, industry = $12,
+                         employee_count = $13, country = $14, source = $15, estimated_value_minor = $16,
+                         currency = $17, value_period = $18, status = $19, unqualified_reason = $20,
+                         owner_id = $21, qualified_at = $22, version = version + 1, updated_at = $23,
+                         email_domain_kind = $24, external_id = $25,
+                         -- disqualified now, or still since then; open again: no closing time
+                         closed_at = case when $19 <> 'unqualified' then null
+                                          when status = 'unqualified' then closed_at else $23 end
+                     where organization_id = $1 and id = $2 and version = $3",
+                )
+                .bind(org)
+                .bind(current.id)
+                .bind(current.version)
+                .bind(f.first_name.as_deref())
+                .bind(f.last_name.as_deref())
+                .bind(f.name_key())
+                .bind(f.email.as_ref().map(Email::as_str))
+                .bind(f.phone.as_deref())
+                .bind(f.company_name.as_deref())
+                .bind(f.company_key())
+                .bind(f.title.as_deref())
+                .bind(f.industry.as_deref())
+                .bind(f.employee_count)
+                .bind(f.country.as_ref().map(|c| c.as_str()))
+                .bind(f.source.as_deref())
+                .bind(f.estimated_value.map(|v| v.minor()))
+                .bind(f.currency.as_str())
+                .bind(f.value_period.map(|v| v.as_str()))
+                .bind(p.status.as_str())
+                .bind(p.unqualified_reason.as_deref())
+                .bind(f.owner_id)
+                .bind(p.qualified_at)
+                .bind(now)
+                .bind(f.email.as_ref().and_then(|e| email_domain_kind(e.as_str())))
+                .bind(f.external_id.as_deref())
+                .execute(&mut *conn)
+                .await
+                .map_err($crate::lead_core::lead_write_error)?;
+                Ok(())
+            }
+
             /// Inserts a lead, scores it, and tells its owner when someone
             /// else assigned it to them. Returns the stored lead.
             pub(crate) async fn insert_lead(
@@ -486,10 +545,11 @@ macro_rules! impl_lead_core {
                                         estimated_value_minor, currency, value_period, status, unqualified_reason,
                                         owner_id, score, mql_at, qualified_at, converted_at, last_activity_at,
                                         converted_contact_id, converted_account_id, converted_deal_id, form_id,
-                                        version, created_at, updated_at, deleted_at, email_domain_kind, closed_at)
+                                        version, created_at, updated_at, deleted_at, email_domain_kind, closed_at,
+                                        external_id)
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
                              $20, 0, null, $21, $22, null, null, null, null, $23, 1, $24, $25, null, $26,
-                             case $18 when 'unqualified' then $25 when 'converted' then $22 end)",
+                             case $18 when 'unqualified' then $25 when 'converted' then $22 end, $27)",
                 )
                 .bind(id)
                 .bind(org)
@@ -517,6 +577,7 @@ macro_rules! impl_lead_core {
                 .bind(new.created_at)
                 .bind(now)
                 .bind(f.email.as_ref().and_then(|e| email_domain_kind(e.as_str())))
+                .bind(f.external_id.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::lead_core::lead_write_error)?;
@@ -616,6 +677,9 @@ pub(crate) fn lead_write_error(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
             StoreError::Invalid("owner_id", "must be an active user of the organization")
+        }
+        sqlx::Error::Database(db) if crate::error::is_external_id_clash(db.as_ref()) => {
+            StoreError::Conflict("another lead has this external_id")
         }
         _ => StoreError::Database(err),
     }

@@ -114,7 +114,7 @@ macro_rules! impl_lead_store {
         mod lead_store {
             use super::*;
             use ::chrono::{DateTime, Utc};
-            use ::pipewise_domain::{Email, Lead, RecordKind};
+            use ::pipewise_domain::{Lead, RecordKind};
             use ::uuid::Uuid;
             use $crate::lead_core::LeadRow;
             use $crate::lead_list::{LeadFilter, LeadPage};
@@ -221,50 +221,10 @@ macro_rules! impl_lead_store {
                         tx.commit().await?;
                         return Ok(current);
                     }
-                    let (f, p) = (&change.fields, &change.progress);
-                    if let Some(email) = f.email.as_ref().filter(|_| change.unique_email) {
+                    if let Some(email) = change.fields.email.as_ref().filter(|_| change.unique_email) {
                         super::lead_core::claim_email(&mut tx, org, email, Some(id), true).await?;
                     }
-                    sqlx::query(
-                        "update leads
-                         set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8,
-                             company_name = $9, company_key = $10, title = $11, industry = $12,
-                             employee_count = $13, country = $14, source = $15, estimated_value_minor = $16,
-                             currency = $17, value_period = $18, status = $19, unqualified_reason = $20,
-                             owner_id = $21, qualified_at = $22, version = version + 1, updated_at = $23,
-                             email_domain_kind = $24,
-                             -- disqualified now, or still since then; open again: no closing time
-                             closed_at = case when $19 <> 'unqualified' then null
-                                              when status = 'unqualified' then closed_at else $23 end
-                         where organization_id = $1 and id = $2 and version = $3",
-                    )
-                    .bind(org)
-                    .bind(id)
-                    .bind(current.version)
-                    .bind(f.first_name.as_deref())
-                    .bind(f.last_name.as_deref())
-                    .bind(f.name_key())
-                    .bind(f.email.as_ref().map(Email::as_str))
-                    .bind(f.phone.as_deref())
-                    .bind(f.company_name.as_deref())
-                    .bind(f.company_key())
-                    .bind(f.title.as_deref())
-                    .bind(f.industry.as_deref())
-                    .bind(f.employee_count)
-                    .bind(f.country.as_ref().map(|c| c.as_str()))
-                    .bind(f.source.as_deref())
-                    .bind(f.estimated_value.map(|v| v.minor()))
-                    .bind(f.currency.as_str())
-                    .bind(f.value_period.map(|v| v.as_str()))
-                    .bind(p.status.as_str())
-                    .bind(p.unqualified_reason.as_deref())
-                    .bind(f.owner_id)
-                    .bind(p.qualified_at)
-                    .bind(now)
-                    .bind(f.email.as_ref().and_then(|e| ::pipewise_domain::scoring::email_domain_kind(e.as_str())))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::lead_core::lead_write_error)?;
+                    super::lead_core::write_lead_change(&mut tx, org, &current, &change, now).await?;
                     let lead = super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
                     super::lead_core::notify_assignment(
                         &mut tx,

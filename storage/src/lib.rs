@@ -12,6 +12,7 @@ pub mod customers;
 pub mod deals;
 mod error;
 pub mod forms;
+pub mod imports;
 mod lead_core;
 pub mod lead_list;
 pub mod leads;
@@ -52,6 +53,7 @@ pub use customers::{
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use forms::{Form, FormField, FormSettings, FormStore};
+pub use imports::{Found, ImportRecord, ImportStore, ImportTx};
 pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use lead_list::{LeadFilter, LeadPage, LeadSortField, LeadSortValue, ProfilePotential};
 pub use leads::{EmailHolder, LeadChange, LeadScore, LeadStore};
@@ -139,6 +141,7 @@ pub trait Store:
     + PredictionStore
     + CustomerStore
     + FormStore
+    + ImportStore
     + RateLimitStore
     + ActivityStore
     + NoteStore

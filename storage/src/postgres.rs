@@ -23,6 +23,7 @@ use crate::{
     customers::impl_customer_store,
     deals::impl_deal_store,
     forms::impl_form_store,
+    imports::impl_import_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
     notes::impl_note_store,
@@ -42,6 +43,7 @@ type Tx = Transaction<'static, Postgres>;
 /// The dialect, for SQL that differs between the backends.
 const BACKEND: crate::Backend = crate::Backend::Postgres;
 type Conn = sqlx::PgConnection;
+type DbRow = sqlx::postgres::PgRow;
 
 pub(crate) struct PgStore {
     pool: PgPool,
@@ -135,6 +137,21 @@ async fn lock_key(conn: &mut Conn, org: Uuid, key: &str) -> crate::Result<()> {
     Ok(())
 }
 
+/// [`lock_key`] for each of `keys`, taken in the order given (sorted by
+/// the caller, so two lockers of overlapping sets cannot deadlock), in one
+/// statement.
+async fn lock_keys(conn: &mut Conn, org: Uuid, keys: &[String]) -> crate::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = keys.iter().map(|k| format!("{org}/{k}")).collect();
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended(k, 0)) from unnest($1::text[]) with ordinality as t (k, n) order by n")
+        .bind(keys)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 impl_store!(PgStore, crate::Backend::Postgres);
 impl_pipeline_store!(PgStore);
 impl_deal_store!(PgStore);
@@ -154,3 +171,4 @@ impl_rate_limit_store!(PgStore);
 impl_conversion_store!(PgStore);
 impl_report_store!(PgStore);
 impl_bulk_store!(PgStore, PgStore::MAX_PARAMS, true);
+impl_import_store!(PgStore);

@@ -25,6 +25,7 @@ use crate::{
     customers::impl_customer_store,
     deals::impl_deal_store,
     forms::impl_form_store,
+    imports::impl_import_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
     notes::impl_note_store,
@@ -44,6 +45,7 @@ type Tx = Transaction<'static, Sqlite>;
 /// The dialect, for SQL that differs between the backends.
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
 type Conn = sqlx::SqliteConnection;
+type DbRow = sqlx::sqlite::SqliteRow;
 
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
@@ -129,6 +131,11 @@ async fn lock_key(_conn: &mut Conn, _org: Uuid, _key: &str) -> crate::Result<()>
     Ok(())
 }
 
+/// Nothing to take, as for [`lock_key`].
+async fn lock_keys(_conn: &mut Conn, _org: Uuid, _keys: &[String]) -> crate::Result<()> {
+    Ok(())
+}
+
 impl_store!(SqliteStore, crate::Backend::Sqlite);
 impl_pipeline_store!(SqliteStore);
 impl_deal_store!(SqliteStore);
@@ -148,3 +155,4 @@ impl_rate_limit_store!(SqliteStore);
 impl_conversion_store!(SqliteStore);
 impl_report_store!(SqliteStore);
 impl_bulk_store!(SqliteStore, SqliteStore::MAX_PARAMS, false);
+impl_import_store!(SqliteStore);

@@ -58,7 +58,7 @@ async fn a_lead_export_streams_every_matching_lead_as_csv(app: TestApp) {
     let rows = rows(&body);
     assert_eq!(rows.len() as i64, leads);
     let mut ids: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
-    let created: Vec<&str> = rows.iter().map(|r| &r[24]).collect();
+    let created: Vec<chrono::DateTime<Utc>> = rows.iter().map(|r| r[24].parse().expect("an instant")).collect();
     assert!(created.windows(2).all(|w| w[0] <= w[1]), "in creation order");
     ids.sort();
     ids.dedup();

@@ -557,6 +557,7 @@ impl Story {
             let (_, owner) = self.user();
             let id = id_at(created);
             let fields = AccountFields {
+                external_id: None,
                 name: name.clone(),
                 domain: Some(domain.clone()),
                 industry: Some((*pick(&mut self.rng, &INDUSTRIES)).to_owned()),
@@ -572,6 +573,7 @@ impl Story {
                     BulkContact {
                         id: id_at(at),
                         fields: ContactFields {
+                            external_id: None,
                             first_name: Some(first.to_owned()),
                             last_name: Some(last.to_owned()),
                             email: Some(email),
@@ -669,6 +671,7 @@ impl Story {
         let (owner_index, owner) = self.user();
         let country = COUNTRIES[weighted(&mut self.rng, &COUNTRIES.map(|(_, w)| w))].0;
         let fields = LeadFields {
+            external_id: None,
             first_name: Some(first.to_owned()),
             last_name: Some(last.to_owned()),
             email: Some(email),
@@ -695,6 +698,7 @@ impl Story {
         };
         let id = id_at(created);
         let mut lead = Lead {
+            external_id: None,
             id,
             organization_id: self.cast.organization_id,
             first_name: fields.first_name.clone(),
@@ -860,6 +864,7 @@ impl Story {
                 batch.accounts.push(BulkAccount {
                     id: account_id,
                     fields: AccountFields {
+                        external_id: None,
                         name: company.clone(),
                         domain: (!free_mail).then(|| domain.clone()),
                         industry: fields.industry.clone(),
@@ -879,6 +884,7 @@ impl Story {
             batch.contacts.push(BulkContact {
                 id: contact_id,
                 fields: ContactFields {
+                    external_id: None,
                     first_name: fields.first_name.clone(),
                     last_name: fields.last_name.clone(),
                     email: fields.email.clone(),

@@ -23,11 +23,11 @@ pub enum Principal {
     ApiKey(ApiKey),
 }
 
-/// What a route demands: the user roles it admits, and the scope an API key
-/// needs (`None`: API keys may not call it at all).
+/// What a route demands: the user roles it admits, and the scopes of which
+/// an API key needs one (none: API keys may not call it at all).
 pub struct Rule {
     pub roles: &'static [Role],
-    pub key_scope: Option<Scope>,
+    pub key_scopes: &'static [Scope],
 }
 
 const EVERY_ROLE: &[Role] = &[Role::Admin, Role::Manager, Role::Rep];
@@ -53,56 +53,66 @@ pub struct ManagerWrite;
 /// Organization-wide reports (customers, acquisition): managers and
 /// admins, since they add up every rep's deals; keys with `reports`.
 pub struct ManagerReports;
+/// CSV imports: every user (reps import records they own); keys with
+/// `write` or `import`.
+pub struct Import;
+
+impl Policy for Import {
+    const RULE: Rule = Rule {
+        roles: EVERY_ROLE,
+        key_scopes: &[Scope::Write, Scope::Import],
+    };
+}
 
 const MANAGERS: &[Role] = &[Role::Admin, Role::Manager];
 
 impl Policy for ManagerRead {
     const RULE: Rule = Rule {
         roles: MANAGERS,
-        key_scope: Some(Scope::Read),
+        key_scopes: &[Scope::Read],
     };
 }
 impl Policy for ManagerWrite {
     const RULE: Rule = Rule {
         roles: MANAGERS,
-        key_scope: Some(Scope::Write),
+        key_scopes: &[Scope::Write],
     };
 }
 impl Policy for ManagerReports {
     const RULE: Rule = Rule {
         roles: MANAGERS,
-        key_scope: Some(Scope::Reports),
+        key_scopes: &[Scope::Reports],
     };
 }
 
 impl Policy for Read {
     const RULE: Rule = Rule {
         roles: EVERY_ROLE,
-        key_scope: Some(Scope::Read),
+        key_scopes: &[Scope::Read],
     };
 }
 impl Policy for Write {
     const RULE: Rule = Rule {
         roles: EVERY_ROLE,
-        key_scope: Some(Scope::Write),
+        key_scopes: &[Scope::Write],
     };
 }
 impl Policy for Reports {
     const RULE: Rule = Rule {
         roles: EVERY_ROLE,
-        key_scope: Some(Scope::Reports),
+        key_scopes: &[Scope::Reports],
     };
 }
 impl Policy for Admin {
     const RULE: Rule = Rule {
         roles: &[Role::Admin],
-        key_scope: None,
+        key_scopes: &[],
     };
 }
 impl Policy for UserOnly {
     const RULE: Rule = Rule {
         roles: EVERY_ROLE,
-        key_scope: None,
+        key_scopes: &[],
     };
 }
 
@@ -178,13 +188,11 @@ fn authorize(principal: &Principal, rule: &Rule) -> Result<(), ApiError> {
     match principal {
         Principal::User(user) if rule.roles.contains(&user.role) => Ok(()),
         Principal::User(_) => Err(ApiError::Forbidden("Your role does not allow this.")),
-        Principal::ApiKey(key) => match rule.key_scope {
-            Some(scope) if key.scopes.contains(&scope) => Ok(()),
-            Some(_) => Err(ApiError::Forbidden("This API key lacks the scope this call needs.")),
-            None => Err(ApiError::Forbidden(
-                "This call needs a user login; API keys cannot make it.",
-            )),
-        },
+        Principal::ApiKey(_) if rule.key_scopes.is_empty() => Err(ApiError::Forbidden(
+            "This call needs a user login; API keys cannot make it.",
+        )),
+        Principal::ApiKey(key) if rule.key_scopes.iter().any(|s| key.scopes.contains(s)) => Ok(()),
+        Principal::ApiKey(_) => Err(ApiError::Forbidden("This API key lacks the scope this call needs.")),
     }
 }
 

@@ -166,6 +166,20 @@ fn control_characters(value: &Value, path: String, out: &mut Vec<FieldError>) {
     }
 }
 
+/// A JSON object built by the server (an imported CSV row) read as a
+/// request body would be: the same checks, the same field errors.
+pub fn parse_object<T: DeserializeOwned>(value: Value) -> Result<T, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    control_characters(&value, String::new(), &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    from_value(value).map_err(|err| match err {
+        ApiError::Validation(errors) => errors,
+        other => vec![FieldError::new("body", "invalid", other.to_string())],
+    })
+}
+
 fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(classify)
 }

@@ -7,7 +7,8 @@ pub mod json;
 pub mod page;
 
 pub use caller::{
-    Admin, Caller, ManagerRead, ManagerReports, ManagerWrite, Principal, Read, RecordScope, Reports, UserOnly, Write,
+    Admin, Caller, Import, ManagerRead, ManagerReports, ManagerWrite, Principal, Read, RecordScope, Reports, UserOnly,
+    Write,
 };
 pub use if_match::IfMatch;
 pub use json::Json;

@@ -23,7 +23,7 @@ use crate::{
     nullable,
     routes::{
         lead_input::parse_country,
-        records::{self, check_owner, check_version, owner_is_active, DeleteQuery, RecordSort},
+        records::{self, check_owner, check_version, owner_is_active, DeleteQuery, EXTERNAL_ID_MAX},
     },
     state::AppState,
 };
@@ -62,6 +62,10 @@ pub struct AccountView {
     pub country: Option<String>,
     /// The user responsible for the account.
     pub owner_id: Uuid,
+    /// The id a partner's system knows the account by (at most 200 characters);
+    /// unique within the organization.
+    #[schema(example = "crm-acc-1042")]
+    pub external_id: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -83,6 +87,7 @@ impl From<Account> for AccountView {
             employee_count: a.employee_count,
             country: a.country.map(|c| c.as_str().to_owned()),
             owner_id: a.owner_id,
+            external_id: a.external_id,
             version: a.version,
             created_at: a.created_at,
             updated_at: a.updated_at,
@@ -102,20 +107,24 @@ fn account_response(status: StatusCode, account: Account) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     #[schema(example = "Acme GmbH", min_length = 1, max_length = 200)]
-    name: String,
+    pub name: String,
     /// The company's web domain; stored lower-cased.
     #[schema(example = "acme.example", max_length = 253)]
-    domain: Option<String>,
+    pub domain: Option<String>,
     #[schema(example = "Manufacturing", max_length = 100)]
-    industry: Option<String>,
+    pub industry: Option<String>,
     #[schema(example = 250, minimum = 0, maximum = 10000000)]
-    employee_count: Option<i64>,
+    pub employee_count: Option<i64>,
     /// ISO 3166-1 alpha-2, any case; blank is none.
     #[schema(example = "DE", max_length = 2)]
-    country: Option<String>,
+    pub country: Option<String>,
     /// An active user of the organization; the caller if omitted (required
     /// with an API key). Reps may name only themselves.
-    owner_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    /// The id a partner's system knows the account by; unique within the
+    /// organization (409 if another account has it); blank is none.
+    #[schema(example = "crm-acc-1042", max_length = 200)]
+    pub external_id: Option<String>,
 }
 
 /// The fields to change; `null` clears a field that may be empty.
@@ -123,37 +132,29 @@ pub struct CreateAccount {
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccount {
     #[schema(example = "Acme Group", min_length = 1, max_length = 200)]
-    name: Option<String>,
+    pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "acme.example", max_length = 253)]
-    domain: Option<Option<String>>,
+    pub domain: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "Manufacturing", max_length = 100)]
-    industry: Option<Option<String>>,
+    pub industry: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<i64>, nullable, example = 250, minimum = 0, maximum = 10000000)]
-    employee_count: Option<Option<i64>>,
+    pub employee_count: Option<Option<i64>>,
     /// ISO 3166-1 alpha-2, any case; blank or `null` clears it.
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "DE", max_length = 2)]
-    country: Option<Option<String>>,
+    pub country: Option<Option<String>>,
     /// An active user of the organization. Reps may name only themselves.
-    owner_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    /// Unique within the organization (409 if another account has it); blank or `null` clears it.
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "crm-acc-1042", max_length = 200)]
+    pub external_id: Option<Option<String>>,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AccountListQuery {
-    /// Page size, 1–200.
-    #[param(minimum = 1, maximum = 200, default = 50)]
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(max_length = 64)]
-    cursor: Option<String>,
-    /// `created_at` (oldest first, the default) or `-created_at` (newest first).
-    #[param(inline)]
-    sort: Option<RecordSort>,
+records::record_queries!(AccountListQuery, AccountFilterQuery {
     /// Only accounts this user owns.
     owner_id: Option<Uuid>,
     /// A case-insensitive prefix of the name.
@@ -162,6 +163,24 @@ pub struct AccountListQuery {
     /// Only accounts with this domain (case-insensitive).
     #[param(example = "acme.example", max_length = 253)]
     domain: Option<String>,
+});
+
+impl AccountFilterQuery {
+    /// The filter to list with: 400 for a bad `q` or `domain`.
+    pub fn filter(self) -> Result<AccountFilter, ApiError> {
+        let domain = self
+            .domain
+            .as_deref()
+            .map(parse_domain)
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(format!("domain {e}.")))?
+            .flatten();
+        Ok(AccountFilter {
+            owner_id: self.owner_id,
+            name_prefix: records::search_prefix(self.q.as_deref())?,
+            domain,
+        })
+    }
 }
 
 /// A web domain: trimmed, lower-cased, at most 253 characters, no spaces.
@@ -201,21 +220,10 @@ async fn list_accounts(
     state: web::Data<AppState>,
     query: web::Query<AccountListQuery>,
 ) -> Result<web::Json<ListOf<AccountView>>, ApiError> {
-    let query = query.into_inner();
-    let page = records::page(query.limit, query.cursor)?;
-    let domain = query
-        .domain
-        .as_deref()
-        .map(parse_domain)
-        .transpose()
-        .map_err(|e| ApiError::BadRequest(format!("domain {e}.")))?
-        .flatten();
-    let filter = AccountFilter {
-        owner_id: query.owner_id,
-        name_prefix: records::search_prefix(query.q.as_deref())?,
-        domain,
-    };
-    let order = query.sort.unwrap_or_default().into();
+    let (limit, cursor, sort, filters) = query.into_inner().split();
+    let page = records::page(limit, cursor)?;
+    let filter = filters.filter()?;
+    let order = sort.unwrap_or_default().into();
     let accounts = state
         .store
         .accounts(caller.organization_id(), &filter, order, page)
@@ -248,26 +256,9 @@ async fn create_account(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
     let owner = caller.new_record_owner(body.owner_id)?;
-    let name = fields.check("name", Name::parse(&body.name));
-    let domain = fields
-        .check_opt("domain", body.domain.as_deref(), parse_domain)
-        .flatten();
-    let industry = records::text(&mut fields, "industry", body.industry.as_deref(), INDUSTRY_MAX);
-    let employee_count = fields
-        .check_opt("employee_count", body.employee_count, parse_employee_count)
-        .flatten();
-    let country = fields
-        .check_opt("country", body.country.as_deref(), parse_country)
-        .flatten();
+    let new = account_fields(&mut fields, &body, owner);
     check_owner(&state, org, owner, &mut fields).await?;
-    let new = fields.finish(|| AccountFields {
-        name: name.expect("checked").into_string(),
-        domain,
-        industry,
-        employee_count,
-        country,
-        owner_id: owner,
-    })?;
+    let new = fields.finish(|| new.expect("valid when no field was rejected"))?;
     let account = state
         .store
         .create_account(org, &new, caller.actor(), Utc::now())
@@ -278,6 +269,33 @@ async fn create_account(
         .headers_mut()
         .insert(header::LOCATION, location.parse().expect("a path is a header value"));
     Ok(response)
+}
+
+/// The fields of a new account owned by `owner`; `None` (with every invalid
+/// field recorded in `fields`) when the name is invalid. The owner is
+/// checked against the database apart.
+pub fn account_fields(fields: &mut Fields, body: &CreateAccount, owner: Uuid) -> Option<AccountFields> {
+    let name = fields.check("name", Name::parse(&body.name));
+    let domain = fields
+        .check_opt("domain", body.domain.as_deref(), parse_domain)
+        .flatten();
+    let industry = records::text(fields, "industry", body.industry.as_deref(), INDUSTRY_MAX);
+    let employee_count = fields
+        .check_opt("employee_count", body.employee_count, parse_employee_count)
+        .flatten();
+    let country = fields
+        .check_opt("country", body.country.as_deref(), parse_country)
+        .flatten();
+    let external_id = records::text(fields, "external_id", body.external_id.as_deref(), EXTERNAL_ID_MAX);
+    Some(AccountFields {
+        name: name?.into_string(),
+        domain,
+        industry,
+        employee_count,
+        country,
+        owner_id: owner,
+        external_id,
+    })
 }
 
 /// Get an account
@@ -346,8 +364,8 @@ async fn update_account(
 
 /// `current` with the changes of `body` applied, if they are valid;
 /// `owner_active` says whether `body.owner_id`, if any, is an active user.
-fn changed(
-    caller: &Caller<Write>,
+pub fn changed<P>(
+    caller: &Caller<P>,
     current: &Account,
     body: &UpdateAccount,
     pending: &Fields,
@@ -375,6 +393,9 @@ fn changed(
     }
     if let Some(country) = records::patch(&mut fields, "country", &body.country, parse_country) {
         next.country = country;
+    }
+    if let Some(external_id) = records::patch_text(&mut fields, "external_id", &body.external_id, EXTERNAL_ID_MAX) {
+        next.external_id = external_id;
     }
     if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
         caller.ensure_can_change(owner)?;

@@ -22,7 +22,7 @@ use crate::{
     routes::{
         deals::BuyingRoleName,
         leads::{self, EmailUse},
-        records::{self, check_owner, check_version, owner_is_active, DeleteQuery, RecordSort},
+        records::{self, check_owner, check_version, owner_is_active, DeleteQuery},
     },
     state::AppState,
 };
@@ -61,6 +61,10 @@ pub struct ContactView {
     pub buying_role: Option<BuyingRoleName>,
     /// The user responsible for the contact.
     pub owner_id: Uuid,
+    /// The id a partner's system knows the contact by (at most 200 characters);
+    /// unique within the organization.
+    #[schema(example = "crm-ct-88")]
+    pub external_id: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -84,6 +88,7 @@ impl From<Contact> for ContactView {
             account_id: c.account_id,
             buying_role: c.buying_role.map(Into::into),
             owner_id: c.owner_id,
+            external_id: c.external_id,
             version: c.version,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -104,23 +109,27 @@ fn contact_response(status: StatusCode, contact: Contact) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
     #[schema(example = "Ada", max_length = 100)]
-    first_name: Option<String>,
+    pub first_name: Option<String>,
     #[schema(example = "Lovelace", max_length = 100)]
-    last_name: Option<String>,
+    pub last_name: Option<String>,
     /// Unique within the organization, whatever its case: a duplicate is 409
     /// with the existing contact's id in `existing_id`.
     #[schema(example = "ada@acme.example", max_length = 254, format = Email)]
-    email: Option<String>,
+    pub email: Option<String>,
     #[schema(example = "+44 20 7946 0000", max_length = 50)]
-    phone: Option<String>,
+    pub phone: Option<String>,
     #[schema(example = "Head of Engineering", max_length = 200)]
-    title: Option<String>,
+    pub title: Option<String>,
     /// An account of the organization that is not in the trash.
-    account_id: Option<Uuid>,
-    buying_role: Option<BuyingRoleName>,
+    pub account_id: Option<Uuid>,
+    pub buying_role: Option<BuyingRoleName>,
     /// An active user of the organization; the caller if omitted (required
     /// with an API key). Reps may name only themselves.
-    owner_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    /// The id a partner's system knows the contact by; unique within the
+    /// organization (409 if another contact has it); blank is none.
+    #[schema(example = "crm-ct-88", max_length = 200)]
+    pub external_id: Option<String>,
 }
 
 /// The fields to change; `null` clears a field that may be empty. The
@@ -130,43 +139,35 @@ pub struct CreateContact {
 pub struct UpdateContact {
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "Ada", max_length = 100)]
-    first_name: Option<Option<String>>,
+    pub first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "King", max_length = 100)]
-    last_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "ada@acme.example", max_length = 254, format = Email)]
-    email: Option<Option<String>>,
+    pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "+44 20 7946 0000", max_length = 50)]
-    phone: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "CTO", max_length = 200)]
-    title: Option<Option<String>>,
+    pub title: Option<Option<String>>,
     /// An account of the organization that is not in the trash.
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<Uuid>, nullable)]
-    account_id: Option<Option<Uuid>>,
+    pub account_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<BuyingRoleName>, nullable)]
-    buying_role: Option<Option<BuyingRoleName>>,
+    pub buying_role: Option<Option<BuyingRoleName>>,
     /// An active user of the organization. Reps may name only themselves.
-    owner_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    /// Unique within the organization (409 if another contact has it); blank or `null` clears it.
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "crm-ct-88", max_length = 200)]
+    pub external_id: Option<Option<String>>,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ContactListQuery {
-    /// Page size, 1–200.
-    #[param(minimum = 1, maximum = 200, default = 50)]
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(max_length = 64)]
-    cursor: Option<String>,
-    /// `created_at` (oldest first, the default) or `-created_at` (newest first).
-    #[param(inline)]
-    sort: Option<RecordSort>,
+records::record_queries!(ContactListQuery, ContactFilterQuery {
     /// Only the contacts of this account.
     account_id: Option<Uuid>,
     #[param(inline)]
@@ -177,6 +178,18 @@ pub struct ContactListQuery {
     /// later word of the name), the full name ("ada lov") or the email.
     #[param(example = "ada", max_length = 200)]
     q: Option<String>,
+});
+
+impl ContactFilterQuery {
+    /// The filter to list with: 400 for a bad `q`.
+    pub fn filter(self) -> Result<ContactFilter, ApiError> {
+        Ok(ContactFilter {
+            account_id: self.account_id,
+            buying_role: self.buying_role.map(Into::into),
+            owner_id: self.owner_id,
+            prefix: records::search_prefix(self.q.as_deref())?,
+        })
+    }
 }
 
 /// An email address; blank is absent.
@@ -226,7 +239,7 @@ async fn account_exists(state: &AppState, org: Uuid, account: Uuid) -> Result<bo
     }
 }
 
-fn reject_account(fields: &mut Fields) {
+pub fn reject_account(fields: &mut Fields) {
     fields.reject(
         "account_id",
         "invalid",
@@ -280,15 +293,10 @@ async fn list_contacts(
     state: web::Data<AppState>,
     query: web::Query<ContactListQuery>,
 ) -> Result<web::Json<ListOf<ContactView>>, ApiError> {
-    let query = query.into_inner();
-    let page = records::page(query.limit, query.cursor)?;
-    let filter = ContactFilter {
-        account_id: query.account_id,
-        buying_role: query.buying_role.map(Into::into),
-        owner_id: query.owner_id,
-        prefix: records::search_prefix(query.q.as_deref())?,
-    };
-    let order = query.sort.unwrap_or_default().into();
+    let (limit, cursor, sort, filters) = query.into_inner().split();
+    let page = records::page(limit, cursor)?;
+    let filter = filters.filter()?;
+    let order = sort.unwrap_or_default().into();
     let contacts = state
         .store
         .contacts(caller.organization_id(), &filter, order, page)
@@ -322,25 +330,7 @@ async fn create_contact(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
     let owner = caller.new_record_owner(body.owner_id)?;
-    let new = ContactFields {
-        first_name: records::text(&mut fields, "first_name", body.first_name.as_deref(), NAME_MAX),
-        last_name: records::text(&mut fields, "last_name", body.last_name.as_deref(), NAME_MAX),
-        email: fields.check_opt("email", body.email.as_deref(), parse_email).flatten(),
-        phone: records::text(&mut fields, "phone", body.phone.as_deref(), PHONE_MAX),
-        title: records::text(&mut fields, "title", body.title.as_deref(), TITLE_MAX),
-        account_id: body.account_id,
-        buying_role: body.buying_role.map(Into::into),
-        owner_id: owner,
-    };
-    require_identity(
-        &mut fields,
-        &new,
-        [
-            body.first_name.as_deref(),
-            body.last_name.as_deref(),
-            body.email.as_deref(),
-        ],
-    );
+    let new = contact_fields(&mut fields, &body, owner);
     if let Some(account) = new.account_id {
         check_account(&state, org, account, &mut fields).await?;
     }
@@ -356,6 +346,37 @@ async fn create_contact(
         .headers_mut()
         .insert(header::LOCATION, location.parse().expect("a path is a header value"));
     Ok(response)
+}
+
+/// The fields of a new contact owned by `owner`, every invalid one recorded
+/// in `fields` (its account and owner are checked against the database apart).
+pub fn contact_fields(fields: &mut Fields, body: &CreateContact, owner: Uuid) -> ContactFields {
+    let new = ContactFields {
+        first_name: records::text(fields, "first_name", body.first_name.as_deref(), NAME_MAX),
+        last_name: records::text(fields, "last_name", body.last_name.as_deref(), NAME_MAX),
+        email: fields.check_opt("email", body.email.as_deref(), parse_email).flatten(),
+        phone: records::text(fields, "phone", body.phone.as_deref(), PHONE_MAX),
+        title: records::text(fields, "title", body.title.as_deref(), TITLE_MAX),
+        account_id: body.account_id,
+        buying_role: body.buying_role.map(Into::into),
+        owner_id: owner,
+        external_id: records::text(
+            fields,
+            "external_id",
+            body.external_id.as_deref(),
+            records::EXTERNAL_ID_MAX,
+        ),
+    };
+    require_identity(
+        fields,
+        &new,
+        [
+            body.first_name.as_deref(),
+            body.last_name.as_deref(),
+            body.email.as_deref(),
+        ],
+    );
+    new
 }
 
 /// Get a contact
@@ -442,14 +463,14 @@ async fn update_contact(
 /// What a PATCH refers to, checked before the contact is locked: whether
 /// its `account_id` (if any) is a live account, its `owner_id` an active user.
 #[derive(Debug, Clone, Copy)]
-struct Refs {
-    account_exists: bool,
-    owner_active: bool,
+pub struct Refs {
+    pub account_exists: bool,
+    pub owner_active: bool,
 }
 
 /// `current` with the changes of `body` applied, if they are valid.
-fn changed(
-    caller: &Caller<Write>,
+pub fn changed<P>(
+    caller: &Caller<P>,
     current: &Contact,
     body: &UpdateContact,
     pending: &Fields,
@@ -492,6 +513,11 @@ fn changed(
             records::reject_owner(&mut fields);
         }
         next.owner_id = owner;
+    }
+    if let Some(external_id) =
+        records::patch_text(&mut fields, "external_id", &body.external_id, records::EXTERNAL_ID_MAX)
+    {
+        next.external_id = external_id;
     }
     fields.finish(|| next)
 }

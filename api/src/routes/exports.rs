@@ -1,23 +1,30 @@
 //! CSV exports (`GET /exports/{resource}`): every matching record, streamed
-//! a page at a time, so memory stays flat however many there are.
+//! a page at a time, so memory stays flat however many there are. The
+//! columns are the fields an import reads back (plus read-only ones such as
+//! `id` and `score`, which an import ignores), so an export imports as it is.
 
 use std::sync::Arc;
 
 use actix_web::{get, http::header, web, HttpResponse};
 use chrono::Utc;
-use futures_util::stream;
+use futures_util::{future::LocalBoxFuture, stream};
 use pipewise_domain::{
+    deal::BuyingRole,
     lead::{LeadStatus, ValuePeriod},
     prediction::Tables,
-    Lead,
+    Account, Contact, Lead,
 };
-use pipewise_storage::{LeadFilter, LeadPage, LeadSortField, LeadSortValue, Store};
+use pipewise_storage::{
+    AccountFilter, ContactFilter, LeadFilter, LeadPage, LeadSortField, LeadSortValue, Page, RecordOrder, Store,
+};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::{
     error::ApiError,
     extract::{Caller, Read},
     routes::{
+        accounts::AccountFilterQuery,
+        contacts::ContactFilterQuery,
         lead_input::LeadView,
         lead_list::{LeadFilterQuery, LeadListQuery},
         lead_potential::Customers,
@@ -27,10 +34,12 @@ use crate::{
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(export_leads);
+    cfg.service(export_leads)
+        .service(export_contacts)
+        .service(export_accounts);
 }
 
-/// Leads fetched per page of the export.
+/// Records fetched per page of an export.
 pub const EXPORT_PAGE: u32 = 1000;
 
 /// The columns of a lead export, in order.
@@ -61,12 +70,20 @@ pub const LEAD_COLUMNS: &[&str] = &[
     "last_activity_at",
     "created_at",
     "updated_at",
+    "external_id",
 ];
 
+/// An instant as the JSON API writes it (every digit the database keeps).
+fn time(t: Option<chrono::DateTime<Utc>>) -> String {
+    opt(t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
+}
+
+/// Free text, defused.
+fn words(v: &Option<String>) -> String {
+    text(v.as_deref().unwrap_or(""))
+}
+
 fn lead_row(l: &LeadView) -> Vec<String> {
-    let time =
-        |t: Option<chrono::DateTime<Utc>>| opt(t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
-    let words = |v: &Option<String>| text(v.as_deref().unwrap_or(""));
     vec![
         l.id.to_string(),
         words(&l.first_name),
@@ -94,15 +111,82 @@ fn lead_row(l: &LeadView) -> Vec<String> {
         time(l.last_activity_at),
         time(Some(l.created_at)),
         time(Some(l.updated_at)),
+        words(&l.external_id),
     ]
 }
 
-/// One CSV chunk: the rows, after the header row when `header`.
-fn chunk(header: bool, rows: impl IntoIterator<Item = Vec<String>>) -> Result<web::Bytes, ApiError> {
+/// The columns of a contact export, in order.
+pub const CONTACT_COLUMNS: &[&str] = &[
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "title",
+    "account_id",
+    "buying_role",
+    "owner_id",
+    "external_id",
+    "last_activity_at",
+    "created_at",
+    "updated_at",
+];
+
+fn contact_row(c: &Contact) -> Vec<String> {
+    vec![
+        c.id.to_string(),
+        words(&c.first_name),
+        words(&c.last_name),
+        words(&c.email),
+        words(&c.phone),
+        words(&c.title),
+        opt(c.account_id),
+        opt(c.buying_role.map(BuyingRole::as_str)),
+        c.owner_id.to_string(),
+        words(&c.external_id),
+        time(c.last_activity_at),
+        time(Some(c.created_at)),
+        time(Some(c.updated_at)),
+    ]
+}
+
+/// The columns of an account export, in order.
+pub const ACCOUNT_COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "domain",
+    "industry",
+    "employee_count",
+    "country",
+    "owner_id",
+    "external_id",
+    "last_activity_at",
+    "created_at",
+    "updated_at",
+];
+
+fn account_row(a: &Account) -> Vec<String> {
+    vec![
+        a.id.to_string(),
+        text(&a.name),
+        words(&a.domain),
+        words(&a.industry),
+        opt(a.employee_count),
+        opt(a.country.as_ref().map(|c| c.as_str())),
+        a.owner_id.to_string(),
+        words(&a.external_id),
+        time(a.last_activity_at),
+        time(Some(a.created_at)),
+        time(Some(a.updated_at)),
+    ]
+}
+
+/// One CSV chunk: the rows, after the `header` row if any.
+fn chunk(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> Result<web::Bytes, ApiError> {
     let mut out = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| ApiError::Internal(Box::new(e));
-    if header {
-        out.write_record(LEAD_COLUMNS).map_err(fail)?;
+    if let Some(header) = header {
+        out.write_record(header).map_err(fail)?;
     }
     for row in rows {
         out.write_record(&row).map_err(fail)?;
@@ -113,49 +197,131 @@ fn chunk(header: bool, rows: impl IntoIterator<Item = Vec<String>>) -> Result<we
     Ok(web::Bytes::from(bytes))
 }
 
-/// Where the export stands between two pages.
-struct Cursor {
+/// A resource's records, a page of CSV rows at a time; an empty page at the end.
+trait Pages: 'static {
+    fn next(&mut self) -> LocalBoxFuture<'_, Result<Vec<Vec<String>>, ApiError>>;
+}
+
+/// The leads of an export after the last one written.
+struct LeadPages {
     store: Arc<dyn Store>,
     org: uuid::Uuid,
     filter: LeadFilter,
     tables: Tables,
     customers: Customers,
     after: Option<(LeadSortValue, uuid::Uuid)>,
-    first: bool,
+}
+
+impl Pages for LeadPages {
+    fn next(&mut self) -> LocalBoxFuture<'_, Result<Vec<Vec<String>>, ApiError>> {
+        Box::pin(async move {
+            let page = LeadPage {
+                sort: LeadSortField::CreatedAt,
+                descending: false,
+                after: self.after.take(),
+                limit: EXPORT_PAGE,
+                potentials: Vec::new(),
+            };
+            let leads: Vec<Lead> = self.store.leads(self.org, &self.filter, &page).await?;
+            self.after = leads.last().map(|l| (LeadSortValue::Time(l.created_at), l.id));
+            Ok(leads
+                .into_iter()
+                .map(|l| lead_row(&LeadView::new(l, &self.tables, &self.customers)))
+                .collect())
+        })
+    }
+}
+
+/// The contacts of an export after the last one written, in id order.
+struct ContactPages {
+    store: Arc<dyn Store>,
+    org: uuid::Uuid,
+    filter: ContactFilter,
+    after: Option<uuid::Uuid>,
+}
+
+impl Pages for ContactPages {
+    fn next(&mut self) -> LocalBoxFuture<'_, Result<Vec<Vec<String>>, ApiError>> {
+        Box::pin(async move {
+            let page = Page {
+                after: self.after,
+                limit: EXPORT_PAGE,
+            };
+            let contacts = self
+                .store
+                .contacts(self.org, &self.filter, RecordOrder::OldestFirst, page)
+                .await?;
+            self.after = contacts.last().map(|c| c.id);
+            Ok(contacts.iter().map(contact_row).collect())
+        })
+    }
+}
+
+/// The accounts of an export after the last one written, in id order.
+struct AccountPages {
+    store: Arc<dyn Store>,
+    org: uuid::Uuid,
+    filter: AccountFilter,
+    after: Option<uuid::Uuid>,
+}
+
+impl Pages for AccountPages {
+    fn next(&mut self) -> LocalBoxFuture<'_, Result<Vec<Vec<String>>, ApiError>> {
+        Box::pin(async move {
+            let page = Page {
+                after: self.after,
+                limit: EXPORT_PAGE,
+            };
+            let accounts = self
+                .store
+                .accounts(self.org, &self.filter, RecordOrder::OldestFirst, page)
+                .await?;
+            self.after = accounts.last().map(|a| a.id);
+            Ok(accounts.iter().map(account_row).collect())
+        })
+    }
+}
+
+/// Where a streamed export stands between two chunks.
+struct Export<P> {
+    pages: P,
+    header: Option<&'static [&'static str]>,
     done: bool,
 }
 
-impl Cursor {
+impl<P: Pages> Export<P> {
     async fn next_chunk(mut self) -> Option<(Result<web::Bytes, ApiError>, Self)> {
         if self.done {
             return None;
         }
-        let page = LeadPage {
-            sort: LeadSortField::CreatedAt,
-            descending: false,
-            after: self.after.take(),
-            limit: EXPORT_PAGE,
-            potentials: Vec::new(),
-        };
-        let leads: Vec<Lead> = match self.store.leads(self.org, &self.filter, &page).await {
-            Ok(leads) => leads,
+        let rows = match self.pages.next().await {
+            Ok(rows) => rows,
             Err(err) => {
                 self.done = true;
-                return Some((Err(err.into()), self));
+                return Some((Err(err), self));
             }
         };
-        self.done = leads.len() < EXPORT_PAGE as usize;
-        self.after = leads.last().map(|l| (LeadSortValue::Time(l.created_at), l.id));
-        let first = std::mem::replace(&mut self.first, false);
-        if leads.is_empty() && !first {
+        self.done = rows.len() < EXPORT_PAGE as usize;
+        let header = self.header.take();
+        if rows.is_empty() && header.is_none() {
             return None;
         }
-        let rows: Vec<Vec<String>> = leads
-            .into_iter()
-            .map(|l| lead_row(&LeadView::new(l, &self.tables, &self.customers)))
-            .collect();
-        Some((chunk(first, rows), self))
+        Some((chunk(header, rows), self))
     }
+}
+
+/// The CSV download of `pages`: `columns` first, then every row, streamed.
+fn csv_download(resource: &str, columns: &'static [&'static str], pages: impl Pages) -> HttpResponse {
+    let file = format!("pipewise-{resource}-{}.csv", Utc::now().format("%Y-%m-%d"));
+    let export = Export {
+        pages,
+        header: Some(columns),
+        done: false,
+    };
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")))
+        .streaming(stream::unfold(export, Export::next_chunk))
 }
 
 /// Export leads as CSV
@@ -181,20 +347,71 @@ async fn export_leads(
 ) -> Result<HttpResponse, ApiError> {
     let request = LeadListQuery::from(query.into_inner()).request(caller.visible_owner())?;
     let org = caller.organization_id();
-    let now = Utc::now();
-    let cursor = Cursor {
+    let pages = LeadPages {
         store: state.store.clone(),
         org,
         filter: request.filter,
         tables: state.store.prediction_tables(org).await?,
-        customers: state.store.customer_year(org, now).await?,
+        customers: state.store.customer_year(org, Utc::now()).await?,
         after: None,
-        first: true,
-        done: false,
     };
-    let file = format!("pipewise-leads-{}.csv", now.format("%Y-%m-%d"));
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")))
-        .streaming(stream::unfold(cursor, Cursor::next_chunk)))
+    Ok(csv_download("leads", LEAD_COLUMNS, pages))
+}
+
+/// Export contacts as CSV
+///
+/// Every contact the filters of `GET /contacts` admit, oldest first, as
+/// CSV: one header row, then one row per contact, streamed. Formula-like
+/// text cells are prefixed with `'`.
+#[utoipa::path(
+    tag = "contacts",
+    params(ContactFilterQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
+        crate::problem::ListErrors,
+    )
+)]
+#[get("/exports/contacts")]
+async fn export_contacts(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    query: web::Query<ContactFilterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pages = ContactPages {
+        store: state.store.clone(),
+        org: caller.organization_id(),
+        filter: query.into_inner().filter()?,
+        after: None,
+    };
+    Ok(csv_download("contacts", CONTACT_COLUMNS, pages))
+}
+
+/// Export accounts as CSV
+///
+/// Every account the filters of `GET /accounts` admit, oldest first, as
+/// CSV: one header row, then one row per account, streamed. Formula-like
+/// text cells are prefixed with `'`.
+#[utoipa::path(
+    tag = "accounts",
+    params(AccountFilterQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
+        crate::problem::ListErrors,
+    )
+)]
+#[get("/exports/accounts")]
+async fn export_accounts(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    query: web::Query<AccountFilterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pages = AccountPages {
+        store: state.store.clone(),
+        org: caller.organization_id(),
+        filter: query.into_inner().filter()?,
+        after: None,
+    };
+    Ok(csv_download("accounts", ACCOUNT_COLUMNS, pages))
 }

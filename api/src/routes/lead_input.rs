@@ -106,6 +106,10 @@ pub struct LeadView {
     pub converted_deal_id: Option<Uuid>,
     /// The capture form the lead came through.
     pub form_id: Option<Uuid>,
+    /// The id a partner's system knows the lead by (at most 200 characters);
+    /// unique within the organization.
+    #[schema(example = "hs-4711")]
+    pub external_id: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -161,6 +165,7 @@ impl LeadView {
             converted_account_id: l.converted_account_id,
             converted_deal_id: l.converted_deal_id,
             form_id: l.form_id,
+            external_id: l.external_id,
             version: l.version,
             created_at: l.created_at,
             updated_at: l.updated_at,
@@ -215,6 +220,10 @@ pub struct CreateLead {
     pub owner_id: Option<Uuid>,
     /// Backdating (admins and `import` keys): when the lead was created; not in the future.
     pub created_at: Option<DateTime<Utc>>,
+    /// The id a partner's system knows the lead by; unique within the
+    /// organization (409 if another lead has it); blank is none.
+    #[schema(example = "hs-4711", max_length = 200)]
+    pub external_id: Option<String>,
 }
 
 /// The validated fields of `body`, with `owner` and `base_currency` as the
@@ -247,6 +256,12 @@ pub fn lead_fields(fields: &mut Fields, body: &CreateLead, owner: Uuid, base_cur
             .unwrap_or(base_currency),
         value_period: body.value_period.map(Into::into),
         owner_id: owner,
+        external_id: records::text(
+            fields,
+            "external_id",
+            body.external_id.as_deref(),
+            records::EXTERNAL_ID_MAX,
+        ),
     };
     require_identity(fields, &lead, body);
     lead

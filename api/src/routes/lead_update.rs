@@ -15,7 +15,7 @@ use validator::Validate;
 
 use crate::{
     error::ApiError,
-    extract::{Caller, Write},
+    extract::Caller,
     fields::Fields,
     nullable,
     routes::{
@@ -87,13 +87,17 @@ pub struct UpdateLead {
     /// An active user of the organization; they are notified. Reps cannot
     /// give their leads away.
     pub owner_id: Option<uuid::Uuid>,
+    /// Unique within the organization (409 if another lead has it); blank or `null` clears it.
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "hs-4711", max_length = 200)]
+    pub external_id: Option<Option<String>>,
 }
 
 /// `current` with the changes of `body` applied, if they are valid (422
 /// naming every invalid field; 403 when a rep gives the lead away).
 /// `owner_active` says whether `body.owner_id`, if any, is an active user.
-pub fn changed(
-    caller: &Caller<Write>,
+pub fn changed<P>(
+    caller: &Caller<P>,
     current: &Lead,
     body: &UpdateLead,
     pending: &Fields,
@@ -128,6 +132,9 @@ pub fn changed(
     }
     if let Some(v) = text(&mut fields, "source", &body.source, TEXT_MAX) {
         next.source = v;
+    }
+    if let Some(v) = text(&mut fields, "external_id", &body.external_id, records::EXTERNAL_ID_MAX) {
+        next.external_id = v;
     }
     match body.employee_count {
         None => {}

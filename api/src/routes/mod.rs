@@ -9,6 +9,7 @@ pub mod conversion;
 pub mod deals;
 pub mod exports;
 pub mod forms;
+pub mod imports;
 pub mod lead_input;
 pub mod lead_list;
 pub mod lead_potential;
@@ -51,6 +52,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(notifications::configure)
         .configure(conversion::configure)
         .configure(exports::configure)
+        .configure(imports::configure)
         .configure(source_spend::configure)
         .configure(reports::configure);
 }

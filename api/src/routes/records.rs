@@ -40,6 +40,45 @@ impl From<RecordSort> for RecordOrder {
     }
 }
 
+/// Declares a record list's query (`limit`, `cursor`, `sort` and the
+/// filters) and its filters alone (for the export) from one list of filter
+/// fields, so that the two cannot drift apart.
+macro_rules! record_queries {
+    ($list:ident, $filters:ident { $($(#[$meta:meta])* $field:ident: $ty:ty,)* }) => {
+        #[derive(Deserialize, IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $list {
+            /// Page size, 1–200.
+            #[param(minimum = 1, maximum = 200, default = 50)]
+            limit: Option<u32>,
+            /// `next_cursor` of the previous page.
+            #[param(max_length = 64)]
+            cursor: Option<String>,
+            /// `created_at` (oldest first, the default) or `-created_at` (newest first).
+            #[param(inline)]
+            sort: Option<$crate::routes::records::RecordSort>,
+            $($(#[$meta])* $field: $ty,)*
+        }
+
+        /// The list's filters alone, for the export.
+        #[derive(Deserialize, IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $filters {
+            $($(#[$meta])* pub $field: $ty,)*
+        }
+
+        impl $list {
+            /// The filters, the paging apart.
+            fn split(self) -> (Option<u32>, Option<String>, Option<$crate::routes::records::RecordSort>, $filters) {
+                (self.limit, self.cursor, self.sort, $filters { $($field: self.$field,)* })
+            }
+        }
+    };
+}
+pub(crate) use record_queries;
+
 /// The page asked for by `limit` and `cursor` (400 when either is invalid).
 pub fn page(limit: Option<u32>, cursor: Option<String>) -> Result<Page, ApiError> {
     PageQuery { limit, cursor }.page()
@@ -106,6 +145,9 @@ pub async fn owner_is_active(state: &AppState, org: Uuid, owner: Uuid) -> Result
 pub fn reject_owner(fields: &mut Fields) {
     fields.reject("owner_id", "invalid", "must be an active user of the organization");
 }
+
+/// The longest `external_id` a record takes.
+pub const EXTERNAL_ID_MAX: usize = 200;
 
 /// Optional text: blank is absent; longer than `max` is invalid.
 pub fn text(fields: &mut Fields, name: &str, raw: Option<&str>, max: usize) -> Option<String> {
