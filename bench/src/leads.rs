@@ -187,7 +187,7 @@ impl Bench<'_> {
 
     /// Bulk-inserts `n` leads with SQL: a third with free mail addresses,
     /// spread over industries, countries, sources and company sizes.
-    async fn seed(&self, n: i64) {
+    pub(crate) async fn seed(&self, n: i64) {
         let org = literal(self.url, self.org);
         let owner = literal(self.url, self.owner);
         let columns = "id, organization_id, first_name, last_name, name_key, email, company_name, company_key,

@@ -7,6 +7,7 @@
 //! cargo run --release -p pipewise-bench -- --scenario leads --database-url sqlite:///tmp/leads.db --leads 100000
 //! cargo run --release -p pipewise-bench -- --scenario leads --lists-only --database-url sqlite:///tmp/leads1m.db --leads 1000000
 //! cargo run --release -p pipewise-bench -- --scenario reports --database-url sqlite:///tmp/reports.db --deals 1000000 --samples 10
+//! cargo run --release -p pipewise-bench -- --scenario data --database-url sqlite:///tmp/data.db --leads 1000000
 //! ```
 //!
 //! The database must be new (it is created for SQLite; create it first for
@@ -20,6 +21,7 @@ use pipewise_api::{Application, Config};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+mod data;
 mod leads;
 mod reports;
 
@@ -31,6 +33,8 @@ enum Scenario {
     Leads,
     /// Every report over `pipewise demo` data, for a month and a year.
     Reports,
+    /// CSV export of every lead, and imports of 100,000 lead rows.
+    Data,
 }
 
 #[derive(Parser)]
@@ -86,7 +90,7 @@ async fn main() {
     let token = signup["access_token"].as_str().expect("signed up").to_owned();
     let owner: Uuid = signup["user"]["id"].as_str().unwrap().parse().unwrap();
     let org: Uuid = signup["user"]["organization_id"].as_str().unwrap().parse().unwrap();
-    if args.scenario == Scenario::Leads {
+    if matches!(args.scenario, Scenario::Leads | Scenario::Data) {
         let bench = leads::Bench {
             http: &http,
             base: &base,
@@ -95,6 +99,9 @@ async fn main() {
             org,
             owner,
         };
+        if args.scenario == Scenario::Data {
+            return data::run(&bench, args.leads).await;
+        }
         return bench.run(args.leads, args.samples, args.lists_only).await;
     }
     let pipelines: Value = http

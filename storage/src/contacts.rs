@@ -399,6 +399,7 @@ macro_rules! impl_contact_store {
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Contact> {
                     let mut tx = self.begin_write().await?;
+                    super::lead_core::enter_email_writes(&mut tx, org).await?;
                     // Writers of one contact queue up on this row lock (on SQLite, on the
                     // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
                     // version the update below replaces, so no write is lost and none

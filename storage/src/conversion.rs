@@ -186,6 +186,7 @@ macro_rules! impl_conversion_store {
                     now: DateTime<Utc>,
                 ) -> Result<Converted, ConversionError> {
                     let mut tx = self.begin_write().await?;
+                    super::lead_core::enter_email_writes(&mut tx, org).await?;
                     let lead = locked_lead(&mut tx, org, conversion).await?;
                     let at = match conversion.at {
                         Some(at) if at < lead.created_at => {

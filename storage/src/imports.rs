@@ -7,11 +7,14 @@
 //!
 //! Concurrency: the transaction first takes the organization's import lock
 //! (PostgreSQL: an advisory lock; SQLite: the one write lock), so two
-//! imports of one organization run one after the other. Each batch then
-//! takes the email locks that the API's single writes of leads and contacts
-//! take, and reads the records it matches `for update`: a record matched by
-//! a row cannot be created or changed by anyone else until the import ends.
-//! The unique indexes on `external_id` hold whatever slips past.
+//! imports of one organization run one after the other. An import of leads
+//! or contacts then takes the organization's `emails` lock whole, which
+//! every single writer of an email holds shared (`enter_email_writes`), and
+//! reads the records it matches `for update`: no email can be claimed and no
+//! matched record changed by anyone else until the import ends. (One lock,
+//! not one per email: a transaction of 100,000 advisory locks overflows
+//! PostgreSQL's lock table.) The unique indexes on `external_id` hold
+//! whatever slips past.
 
 use std::collections::HashMap;
 
@@ -216,6 +219,7 @@ macro_rules! impl_import_store {
                 tx: Tx,
                 org: Uuid,
                 scoring: Option<Scoring>,
+                emails_locked: bool,
             }
 
             /// A lead with the count of its done activities, for scoring.
@@ -267,12 +271,13 @@ macro_rules! impl_import_store {
             }
 
             impl Import {
-                /// Takes the email locks of the API's duplicate guard for `emails`.
-                async fn lock_emails(&mut self, emails: &[String]) -> $crate::Result<()> {
-                    let mut keys: Vec<String> = emails.iter().map(|e| format!("email:{e}")).collect();
-                    keys.sort();
-                    keys.dedup();
-                    super::lock_keys(&mut self.tx, self.org, &keys).await
+                /// Takes the organization's `emails` lock whole, once.
+                async fn lock_emails(&mut self) -> $crate::Result<()> {
+                    if !self.emails_locked {
+                        super::lock_key(&mut self.tx, self.org, "emails").await?;
+                        self.emails_locked = true;
+                    }
+                    Ok(())
                 }
 
                 async fn scoring(&mut self, now: DateTime<Utc>) -> $crate::Result<&Scoring> {
@@ -360,7 +365,7 @@ macro_rules! impl_import_store {
                     external_ids: &[String],
                     emails: &[String],
                 ) -> $crate::Result<Found<Lead>> {
-                    self.lock_emails(emails).await?;
+                    self.lock_emails().await?;
                     let mut leads: Vec<LeadRow> =
                         select_in(&mut self.tx, "leads", self.org, "external_id", external_ids, "").await?;
                     leads.extend(
@@ -401,7 +406,7 @@ macro_rules! impl_import_store {
                     external_ids: &[String],
                     emails: &[String],
                 ) -> $crate::Result<Found<Contact>> {
-                    self.lock_emails(emails).await?;
+                    self.lock_emails().await?;
                     let mut contacts: Vec<ContactRow> = select_in(
                         &mut self.tx,
                         "contacts",
@@ -562,6 +567,7 @@ macro_rules! impl_import_store {
                         tx,
                         org,
                         scoring: None,
+                        emails_locked: false,
                     }))
                 }
 

@@ -427,6 +427,15 @@ macro_rules! impl_lead_core {
                 store_score(conn, lead, result.score, threshold, now).await
             }
 
+            /// Joins the writers of leads' and contacts' emails: the shared side
+            /// of the organization's `emails` lock, which an import of leads or
+            /// contacts takes whole (it matches and writes many emails at once).
+            /// A transaction that may claim an email takes it before any row
+            /// lock, as the import does, so the two cannot wait on each other.
+            pub(crate) async fn enter_email_writes(conn: &mut Conn, org: Uuid) -> $crate::Result<()> {
+                super::lock_key_shared(conn, org, "emails").await
+            }
+
             /// The duplicate guard: `DuplicateEmail` when a lead (live or trashed,
             /// not converted, not `except`: a lead is not its own duplicate) or,
             /// with `contacts`, a contact of the organization has `email`.
@@ -442,6 +451,7 @@ macro_rules! impl_lead_core {
                 except: Option<Uuid>,
                 contacts: bool,
             ) -> $crate::Result<()> {
+                enter_email_writes(conn, org).await?;
                 super::lock_key(conn, org, &format!("email:{}", email.as_str())).await?;
                 // A converted lead lives on as its contact: the contact is the duplicate.
                 // A purged lead has no email left to match.

@@ -205,6 +205,7 @@ macro_rules! impl_lead_store {
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Lead> {
                     let mut tx = self.begin_write().await?;
+                    super::lead_core::enter_email_writes(&mut tx, org).await?;
                     // Writers of one lead queue up on this row lock (on SQLite, on the
                     // write lock of BEGIN IMMEDIATE) until commit: `edit` sees the very
                     // version the update below replaces, so no write is lost and none

@@ -137,16 +137,11 @@ async fn lock_key(conn: &mut Conn, org: Uuid, key: &str) -> crate::Result<()> {
     Ok(())
 }
 
-/// [`lock_key`] for each of `keys`, taken in the order given (sorted by
-/// the caller, so two lockers of overlapping sets cannot deadlock), in one
-/// statement.
-async fn lock_keys(conn: &mut Conn, org: Uuid, keys: &[String]) -> crate::Result<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<String> = keys.iter().map(|k| format!("{org}/{k}")).collect();
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended(k, 0)) from unnest($1::text[]) with ordinality as t (k, n) order by n")
-        .bind(keys)
+/// [`lock_key`] shared: any number of transactions hold it at once, and
+/// none while one holds it whole.
+async fn lock_key_shared(conn: &mut Conn, org: Uuid, key: &str) -> crate::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+        .bind(format!("{org}/{key}"))
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -132,7 +132,7 @@ async fn lock_key(_conn: &mut Conn, _org: Uuid, _key: &str) -> crate::Result<()>
 }
 
 /// Nothing to take, as for [`lock_key`].
-async fn lock_keys(_conn: &mut Conn, _org: Uuid, _keys: &[String]) -> crate::Result<()> {
+async fn lock_key_shared(_conn: &mut Conn, _org: Uuid, _key: &str) -> crate::Result<()> {
     Ok(())
 }
 

@@ -18,6 +18,7 @@ on_both_backends!(
     reps_import_only_their_own_leads_and_see_only_their_imports,
     an_export_imports_back_as_the_same_leads,
     parallel_imports_of_one_file_create_each_lead_once,
+    an_import_and_single_creates_racing_for_emails_leave_each_email_once,
     external_ids_are_unique_within_an_organization,
     accounts_import_deduplicated_by_domain,
     contacts_import_with_their_accounts_and_the_email_guard,
@@ -578,6 +579,37 @@ async fn parallel_imports_of_one_file_create_each_lead_once(app: TestApp) {
     assert_eq!(created, 200, "one import created them, the others skipped them");
     assert_eq!(leads(&app).await, 200);
     assert_eq!(app.scalar("select count(distinct email) from leads").await, 200);
+}
+
+async fn an_import_and_single_creates_racing_for_emails_leave_each_email_once(app: TestApp) {
+    let admin = app.signup("race").await;
+    let mut file = String::from("first_name,email\n");
+    for i in 0..3000 {
+        file.push_str(&format!("Row {i},race{i}@race.example\n"));
+    }
+    let import = import(&app, &admin.access_token, "resource=leads&mode=partial", file);
+    let creates = (0..20).map(|i| {
+        app.post(
+            "/api/v1/leads",
+            &admin.access_token,
+            &json!({"first_name": "Single", "email": format!("race{}@race.example", i * 150)}),
+        )
+        .send()
+    });
+    let (report, statuses) = tokio::join!(import, futures_util::future::join_all(creates));
+    let report = expect_status(report, StatusCode::CREATED).await;
+    let won_singly = statuses
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .filter(|s| *s == StatusCode::CREATED)
+        .count() as i64;
+    assert_eq!(
+        report["failed"].as_i64().unwrap(),
+        won_singly,
+        "each email the API wrote first is a failed row: {report}"
+    );
+    assert_eq!(leads(&app).await, 3000);
+    assert_eq!(app.scalar("select count(distinct email) from leads").await, 3000);
 }
 
 async fn external_ids_are_unique_within_an_organization(app: TestApp) {
