@@ -59,6 +59,7 @@ pub const FIELD_ERROR_CODES: &[&str] = &[
     "one_required",
     "pattern",
     "required",
+    "unknown_column",
     "unknown_field",
 ];
 
