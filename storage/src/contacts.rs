@@ -326,18 +326,17 @@ macro_rules! impl_contact_store {
                         qb.push(" and owner_id = ").push_bind(owner);
                     }
                     if let Some(prefix) = &filter.prefix {
-                        // First or full name: an index range. A later word of the
-                        // name, or the email: a pattern (both are stored lower-cased).
-                        qb.push(" and ((name_key >= ").push_bind(prefix.clone());
-                        if let Some(upper) = $crate::sql::prefix_upper_bound(prefix) {
-                            qb.push(" and name_key < ").push_bind(upper);
+                        // The words of the search index (see `search`).
+                        let words = $crate::search::search_words(prefix);
+                        if words.is_empty() {
+                            qb.push(" and 1 = 0");
+                        } else {
+                            let condition = $crate::search::full_text_condition(BACKEND, "contacts");
+                            let (open, close) = condition.split_once("{}").expect("one argument");
+                            qb.push(open)
+                                .push_bind($crate::search::full_text_query(BACKEND, &words))
+                                .push(close);
                         }
-                        let literal = $crate::accounts::like_literal(prefix);
-                        qb.push(") or name_key like ")
-                            .push_bind(format!("% {literal}%"))
-                            .push(" escape '\\' or email like ")
-                            .push_bind(format!("{literal}%"))
-                            .push(" escape '\\')");
                     }
                     $crate::accounts::push_page(&mut qb, order, page);
                     qb.build_query_as::<ContactRow>()

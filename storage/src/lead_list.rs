@@ -21,7 +21,7 @@ use pipewise_domain::{
 use uuid::Uuid;
 
 use crate::{
-    sql::{prefix_upper_bound, Arg, Sql},
+    sql::{Arg, Sql},
     Backend,
 };
 
@@ -182,6 +182,10 @@ fn filtered(backend: Backend, org: Uuid, filter: &LeadFilter, page: &LeadPage, m
     let by_potential = page.sort == LeadSortField::Potential;
     if needs_model(filter, page) || by_potential {
         sql.push("(select leads.*, ");
+        // The search condition below reads the row's rowid on SQLite, which `*` leaves out.
+        if backend == Backend::Sqlite {
+            sql.push("leads.rowid as rowid, ");
+        }
         prediction_key(&mut sql, model);
         sql.push(" as prediction_key, ");
         sql.push(if by_potential { "coalesce(p.minor, -1)" } else { "-1" });
@@ -223,7 +227,7 @@ fn filtered(backend: Backend, org: Uuid, filter: &LeadFilter, page: &LeadPage, m
     cond(" and prediction_key >= {}", filter.predicted_min.map(Arg::Float));
     cond(" and prediction_key <= {}", filter.predicted_max.map(Arg::Float));
     if let Some(prefix) = &filter.prefix {
-        push_prefix(&mut sql, prefix);
+        crate::search::matches(backend, &mut sql, "leads", &crate::search::search_words(prefix));
     }
     sql
 }
@@ -280,28 +284,6 @@ fn prediction_key(sql: &mut Sql, model: Option<&Model>) {
         odds = format!("({odds} * ({}))", ratio.text);
     }
     sql.push(&format!("({odds} / (1.0 + {odds}))"));
-}
-
-/// First or full name, and company name: index ranges. A later word of the
-/// name, or the email: patterns (all three are stored lower-cased).
-fn push_prefix(sql: &mut Sql, prefix: &str) {
-    let upper = prefix_upper_bound(prefix);
-    let range = |sql: &mut Sql, column: &str| {
-        sql.push_args(&format!("({column} >= {{}}"), [Arg::Text(prefix.to_owned())]);
-        if let Some(upper) = &upper {
-            sql.push_args(&format!(" and {column} < {{}}"), [Arg::Text(upper.clone())]);
-        }
-        sql.push(")");
-    };
-    let literal = crate::accounts::like_literal(prefix);
-    sql.push(" and (");
-    range(sql, "name_key");
-    sql.push(" or ");
-    range(sql, "company_key");
-    sql.push_args(
-        " or name_key like {} escape '\\' or email like {} escape '\\')",
-        [Arg::Text(format!("% {literal}%")), Arg::Text(format!("{literal}%"))],
-    );
 }
 
 #[cfg(test)]
@@ -420,8 +402,8 @@ mod tests {
         )[0];
         let placeholders = sql.text.matches('$').count();
         assert_eq!(placeholders, sql.args.len());
-        assert!(sql.text.contains("name_key like $"));
-        assert!(matches!(&sql.args[13], Arg::Text(t) if t == "% ad\\_%"));
+        assert!(sql.text.contains("search_vector @@ to_tsquery('simple', $"));
+        assert!(matches!(&sql.args[9], Arg::Text(t) if t == "'ad':*"), "{:?}", sql.args);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod rate_limits;
 pub mod reports;
 mod rows;
 pub mod scoring;
+pub mod search;
 mod sql;
 mod sqlite;
 pub mod timeline;
@@ -64,6 +65,7 @@ pub use prediction::{ClosedLead, PredictionStore};
 pub use rate_limits::RateLimitStore;
 pub use reports::ReportStore;
 pub use scoring::{Rescored, RuleFields, ScoringStore};
+pub use search::{SearchCursor, SearchHit, SearchKind, SearchQuery, SearchStore};
 pub use timeline::{TimelineItem, TimelinePage, TimelineStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -142,6 +144,7 @@ pub trait Store:
     + CustomerStore
     + FormStore
     + ImportStore
+    + SearchStore
     + RateLimitStore
     + ActivityStore
     + NoteStore

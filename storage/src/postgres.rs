@@ -35,6 +35,7 @@ use crate::{
     reports::impl_report_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     scoring::impl_scoring_store,
+    search::impl_search_store,
     timeline::impl_timeline_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
@@ -167,3 +168,4 @@ impl_conversion_store!(PgStore);
 impl_report_store!(PgStore);
 impl_bulk_store!(PgStore, PgStore::MAX_PARAMS, true);
 impl_import_store!(PgStore);
+impl_search_store!(PgStore);

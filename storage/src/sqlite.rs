@@ -37,6 +37,7 @@ use crate::{
     reports::impl_report_store,
     rows::{ApiKeyRow, CredentialsRow, ExchangeRateRow, OrganizationRow, RefreshTokenRow, UserRow},
     scoring::impl_scoring_store,
+    search::impl_search_store,
     timeline::impl_timeline_store,
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
@@ -156,3 +157,4 @@ impl_conversion_store!(SqliteStore);
 impl_report_store!(SqliteStore);
 impl_bulk_store!(SqliteStore, SqliteStore::MAX_PARAMS, false);
 impl_import_store!(SqliteStore);
+impl_search_store!(SqliteStore);

@@ -267,7 +267,7 @@ async fn leads_are_listed_with_each_filter(app: TestApp) {
         ("q=grace%20hop", &[&all[1]]),
         ("q=hopper", &[&all[1]]),
         ("q=bletchley", &[&all[2]]),
-        ("q=park", &[]),
+        ("q=park", &[&all[2]]),
         ("q=turing%40", &[&all[2]]),
         ("q=analytical%20eng", &[&all[0]]),
         ("q=a", &[&all[0], &all[2]]),

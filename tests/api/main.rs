@@ -25,6 +25,7 @@ mod potential;
 mod prediction;
 mod reports;
 mod scoring;
+mod search;
 mod tenancy;
 mod timeline;
 mod tokens;

@@ -174,8 +174,9 @@ records::record_queries!(ContactListQuery, ContactFilterQuery {
     buying_role: Option<BuyingRoleName>,
     /// Only contacts this user owns.
     owner_id: Option<Uuid>,
-    /// A case-insensitive prefix of the first name, the last name (or any
-    /// later word of the name), the full name ("ada lov") or the email.
+    /// Words that each begin a word of the contact (its name, title, email
+    /// or phone), any case, any order: `ada lov`, `byron`. The search index
+    /// of `GET /search`.
     #[param(example = "ada", max_length = 200)]
     q: Option<String>,
 });

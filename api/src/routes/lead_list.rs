@@ -94,9 +94,9 @@ lead_queries! {
     created_from: Option<DateTime<Utc>>,
     /// Created before this instant (RFC 3339).
     created_to: Option<DateTime<Utc>>,
-    /// A case-insensitive prefix of the first name, the last name (or any
-    /// later word of the name), the full name ("ada lov"), the company name
-    /// or the email.
+    /// Words that each begin a word of the lead (its name, company, title,
+    /// email or phone), any case, any order: `ada lov`, `acme`, `7946`. The
+    /// search index of `GET /search`.
     #[param(example = "ada", max_length = 200)]
     q: Option<String>,
     /// Predicted conversion at least this (0–1); leads without a prediction never match.

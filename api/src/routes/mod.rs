@@ -26,6 +26,7 @@ pub mod public_forms;
 pub mod records;
 pub mod reports;
 pub mod scoring_rules;
+pub mod search;
 pub mod source_spend;
 pub mod submission_body;
 pub mod timeline;
@@ -53,6 +54,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(conversion::configure)
         .configure(exports::configure)
         .configure(imports::configure)
+        .configure(search::configure)
         .configure(source_spend::configure)
         .configure(reports::configure);
 }
