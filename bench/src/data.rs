@@ -67,6 +67,39 @@ pub(crate) async fn run(bench: &Bench<'_>, leads: i64) {
         );
     }
 
+    println!("\n| search over {leads} leads (20 hits) | matches | p50 ms | p95 ms | max ms |\n| --- | --- | --- | --- | --- |");
+    for q in [
+        "no 424242",
+        "lead424242",
+        "no 4242",
+        "company 17",
+        "company 171 no 9",
+        "lead no",
+    ] {
+        let search = format!("{}/search?q={}", bench.base, q.replace(' ', "%20"));
+        let url = format!("{search}&limit=20");
+        let count: usize = {
+            let body: Value = bench
+                .http
+                .get(format!("{search}&limit=200"))
+                .bearer_auth(bench.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["data"].as_array().map_or(0, Vec::len)
+        };
+        let ((p50, p95, max), _) = crate::measure(30, |_| {
+            let req = bench.http.get(&url).bearer_auth(bench.token);
+            async move { assert!(req.send().await.unwrap().status().is_success()) }
+        })
+        .await;
+        let matches = if count >= 200 { "200+".to_owned() } else { count.to_string() };
+        println!("| `{q}` | {matches} | {p50:.1} | {p95:.1} | {max:.1} |");
+    }
+
     println!("\n| import of 100,000 lead rows | seconds | created | updated | skipped | failed |\n| --- | --- | --- | --- | --- | --- |");
     let new = file(100_000, "new");
     println!("(a file of {:.1} MiB)", new.len() as f64 / 1048576.0);
