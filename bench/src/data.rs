@@ -96,7 +96,11 @@ pub(crate) async fn run(bench: &Bench<'_>, leads: i64) {
             async move { assert!(req.send().await.unwrap().status().is_success()) }
         })
         .await;
-        let matches = if count >= 200 { "200+".to_owned() } else { count.to_string() };
+        let matches = if count >= 200 {
+            "200+".to_owned()
+        } else {
+            count.to_string()
+        };
         println!("| `{q}` | {matches} | {p50:.1} | {p95:.1} | {max:.1} |");
     }
 
