@@ -7,11 +7,12 @@ use pipewise_tests::{expect_problem, expect_status, on_both_backends, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::leads::create_lead;
+use crate::{deals::create_deal, leads::create_lead, pipelines::sales_pipeline};
 
 on_both_backends!(
     a_lead_export_streams_every_matching_lead_as_csv,
     an_export_keeps_filters_visibility_and_formulas_in_check,
+    a_deal_export_keeps_the_lists_filters_and_visibility,
 );
 
 fn rows(body: &str) -> Vec<csv::StringRecord> {
@@ -153,4 +154,68 @@ async fn an_export_keeps_filters_visibility_and_formulas_in_check(app: TestApp) 
     }
     let response = app.get("/api/v1/exports/leads", "not a token").send().await.unwrap();
     expect_problem(response, StatusCode::UNAUTHORIZED).await;
+}
+
+async fn a_deal_export_keeps_the_lists_filters_and_visibility(app: TestApp) {
+    let admin = app.signup("deal-export").await;
+    let rep = app.add_user(&admin, "rep").await;
+    let pipeline = sales_pipeline(&app, &admin).await;
+    create_deal(
+        &app,
+        &admin,
+        json!({"title": "=Big one", "amount": "5000.00", "pipeline_id": pipeline["id"], "source": "referral",
+               "expected_close_date": "2027-01-31"}),
+    )
+    .await;
+    create_deal(
+        &app,
+        &admin,
+        json!({"title": "Small", "amount": "10.00", "pipeline_id": pipeline["id"]}),
+    )
+    .await;
+    let mine = create_deal(
+        &app,
+        &rep,
+        json!({"title": "Rep's", "amount": "99.50", "pipeline_id": pipeline["id"]}),
+    )
+    .await;
+    let export = |token: String, query: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .get(&format!("/api/v1/exports/deals{query}"), &token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert!(response.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment; filename=\"pipewise-deals-"));
+            response.text().await.unwrap()
+        }
+    };
+    let all = export(admin.access_token.clone(), "").await;
+    assert!(
+        all.starts_with("id,title,amount,currency,status,pipeline_id,stage_id,owner_id,"),
+        "{all}"
+    );
+    let all = rows(&all);
+    assert_eq!(all.len(), 3);
+    assert_eq!((&all[0][1], &all[0][2], &all[0][4]), ("'=Big one", "5000.00", "open"));
+    assert_eq!(&all[0][11], "2027-01-31");
+    assert_eq!(rows_len(&export(admin.access_token.clone(), "?amount_min=50").await), 2);
+    assert_eq!(
+        rows_len(&export(admin.access_token.clone(), "?source=referral").await),
+        1
+    );
+    let theirs = rows(&export(rep.access_token.clone(), "").await);
+    assert_eq!(theirs.len(), 1, "a rep exports their own deals");
+    assert_eq!(&theirs[0][0], mine["id"].as_str().unwrap());
+    let bad = app
+        .get("/api/v1/exports/deals?amount_min=lots", &admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(bad, StatusCode::BAD_REQUEST).await;
 }

@@ -288,21 +288,13 @@ crate::openapi::doc_schema!(
     )
 );
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DealListQuery {
-    /// Page size, 1–200.
-    #[param(minimum = 1, maximum = 200, default = 50)]
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(max_length = 512)]
-    cursor: Option<String>,
+crate::routes::records::record_queries!(DealListQuery, DealFilterQuery,
     /// `created_at`, `updated_at`, `amount`, `expected_close_date` or `title`;
     /// prefix `-` for descending. Default `created_at`. Deals without an
     /// expected close date come last either way.
     #[param(value_type = Option<DealSort>, inline, example = "-amount")]
-    sort: Option<String>,
+    sort: String,
+    {
     pipeline_id: Option<Uuid>,
     stage_id: Option<Uuid>,
     status: Option<StatusName>,
@@ -325,6 +317,33 @@ pub struct DealListQuery {
     amount_min: Option<String>,
     #[param(max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     amount_max: Option<String>,
+});
+
+impl DealFilterQuery {
+    /// The filter to list with, seen by `visible_to_owner`: 400 for a bad amount.
+    pub fn filter(self, visible_to_owner: Option<Uuid>) -> Result<DealFilter, ApiError> {
+        let amount = |raw: Option<String>, name: &str| {
+            raw.map(|r| Amount::parse(&r).map_err(|e| ApiError::BadRequest(format!("{name} {e}."))))
+                .transpose()
+        };
+        Ok(DealFilter {
+            visible_to_owner,
+            pipeline_id: self.pipeline_id,
+            stage_id: self.stage_id,
+            status: self.status.map(Into::into),
+            owner_id: self.owner_id,
+            account_id: self.account_id,
+            contact_id: self.contact_id,
+            source: self.source,
+            title_prefix: self.q.map(|q| search_key(&[Some(&q)])).filter(|q| !q.is_empty()),
+            created_from: self.created_from,
+            created_to: self.created_to,
+            close_from: self.expected_close_from,
+            close_to: self.expected_close_to,
+            amount_min: amount(self.amount_min, "amount_min")?,
+            amount_max: amount(self.amount_max, "amount_max")?,
+        })
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -420,35 +439,14 @@ async fn list_deals(
     state: web::Data<AppState>,
     query: web::Query<DealListQuery>,
 ) -> Result<web::Json<DealList>, ApiError> {
-    let query = query.into_inner();
-    let limit = parse_limit(query.limit)?;
-    let (sort, descending) = parse_sort(query.sort.as_deref())?;
-    let after = query
-        .cursor
+    let (limit, cursor, sort, filters) = query.into_inner().split();
+    let limit = parse_limit(limit)?;
+    let (sort, descending) = parse_sort(sort.as_deref())?;
+    let after = cursor
         .as_deref()
         .map(|c| decode_cursor(c, sort, descending))
         .transpose()?;
-    let amount = |raw: Option<String>, name: &str| {
-        raw.map(|r| Amount::parse(&r).map_err(|e| ApiError::BadRequest(format!("{name} {e}."))))
-            .transpose()
-    };
-    let filter = DealFilter {
-        visible_to_owner: caller.visible_owner(),
-        pipeline_id: query.pipeline_id,
-        stage_id: query.stage_id,
-        status: query.status.map(Into::into),
-        owner_id: query.owner_id,
-        account_id: query.account_id,
-        contact_id: query.contact_id,
-        source: query.source,
-        title_prefix: query.q.map(|q| search_key(&[Some(&q)])).filter(|q| !q.is_empty()),
-        created_from: query.created_from,
-        created_to: query.created_to,
-        close_from: query.expected_close_from,
-        close_to: query.expected_close_to,
-        amount_min: amount(query.amount_min, "amount_min")?,
-        amount_max: amount(query.amount_max, "amount_max")?,
-    };
+    let filter = filters.filter(caller.visible_owner())?;
     let page = DealPage {
         sort,
         descending,

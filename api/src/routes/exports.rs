@@ -12,10 +12,11 @@ use pipewise_domain::{
     deal::BuyingRole,
     lead::{LeadStatus, ValuePeriod},
     prediction::Tables,
-    Account, Contact, Lead,
+    Account, Contact, Deal, Lead,
 };
 use pipewise_storage::{
-    AccountFilter, ContactFilter, LeadFilter, LeadPage, LeadSortField, LeadSortValue, Page, RecordOrder, Store,
+    AccountFilter, ContactFilter, DealFilter, DealPage, DealSortField, LeadFilter, LeadPage, LeadSortField,
+    LeadSortValue, Page, RecordOrder, SortValue, Store,
 };
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -25,6 +26,7 @@ use crate::{
     routes::{
         accounts::AccountFilterQuery,
         contacts::ContactFilterQuery,
+        deals::DealFilterQuery,
         lead_input::LeadView,
         lead_list::{LeadFilterQuery, LeadListQuery},
         lead_potential::Customers,
@@ -36,7 +38,8 @@ use crate::{
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(export_leads)
         .service(export_contacts)
-        .service(export_accounts);
+        .service(export_accounts)
+        .service(export_deals);
 }
 
 /// Records fetched per page of an export.
@@ -181,6 +184,53 @@ fn account_row(a: &Account) -> Vec<String> {
     ]
 }
 
+/// The columns of a deal export, in order.
+pub const DEAL_COLUMNS: &[&str] = &[
+    "id",
+    "title",
+    "amount",
+    "currency",
+    "status",
+    "pipeline_id",
+    "stage_id",
+    "owner_id",
+    "account_id",
+    "source",
+    "probability",
+    "expected_close_date",
+    "forecast_category",
+    "lost_reason",
+    "closed_at",
+    "stage_entered_at",
+    "last_activity_at",
+    "created_at",
+    "updated_at",
+];
+
+fn deal_row(d: &Deal) -> Vec<String> {
+    vec![
+        d.id.to_string(),
+        text(&d.title),
+        d.amount.to_string(),
+        d.currency.as_str().to_owned(),
+        d.status.as_str().to_owned(),
+        d.pipeline_id.to_string(),
+        d.stage_id.to_string(),
+        d.owner_id.to_string(),
+        opt(d.account_id),
+        words(&d.source),
+        opt(d.probability.map(|p| p.value())),
+        opt(d.expected_close_date),
+        d.forecast_category.as_str().to_owned(),
+        words(&d.lost_reason),
+        time(d.closed_at),
+        time(Some(d.stage_entered_at)),
+        time(d.last_activity_at),
+        time(Some(d.created_at)),
+        time(Some(d.updated_at)),
+    ]
+}
+
 /// One CSV chunk: the rows, after the `header` row if any.
 fn chunk(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> Result<web::Bytes, ApiError> {
     let mut out = csv::Writer::from_writer(Vec::new());
@@ -278,6 +328,30 @@ impl Pages for AccountPages {
                 .await?;
             self.after = accounts.last().map(|a| a.id);
             Ok(accounts.iter().map(account_row).collect())
+        })
+    }
+}
+
+/// The deals of an export after the last one written, in creation order.
+struct DealPages {
+    store: Arc<dyn Store>,
+    org: uuid::Uuid,
+    filter: DealFilter,
+    after: Option<(SortValue, uuid::Uuid)>,
+}
+
+impl Pages for DealPages {
+    fn next(&mut self) -> LocalBoxFuture<'_, Result<Vec<Vec<String>>, ApiError>> {
+        Box::pin(async move {
+            let page = DealPage {
+                sort: DealSortField::CreatedAt,
+                descending: false,
+                after: self.after.take(),
+                limit: EXPORT_PAGE,
+            };
+            let deals = self.store.deals(self.org, &self.filter, &page).await?;
+            self.after = deals.last().map(|d| (DealSortField::CreatedAt.value_of(d), d.id));
+            Ok(deals.iter().map(deal_row).collect())
         })
     }
 }
@@ -414,4 +488,33 @@ async fn export_accounts(
         after: None,
     };
     Ok(csv_download("accounts", ACCOUNT_COLUMNS, pages))
+}
+
+/// Export deals as CSV
+///
+/// Every deal the filters of `GET /deals` admit (reps: their own), in
+/// creation order, as CSV: one header row, then one row per deal, streamed.
+/// Formula-like text cells are prefixed with `'`.
+#[utoipa::path(
+    tag = "deals",
+    params(DealFilterQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
+        crate::problem::ListErrors,
+    )
+)]
+#[get("/exports/deals")]
+async fn export_deals(
+    caller: Caller<Read>,
+    state: web::Data<AppState>,
+    query: web::Query<DealFilterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pages = DealPages {
+        store: state.store.clone(),
+        org: caller.organization_id(),
+        filter: query.into_inner().filter(caller.visible_owner())?,
+        after: None,
+    };
+    Ok(csv_download("deals", DEAL_COLUMNS, pages))
 }

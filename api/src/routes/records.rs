@@ -45,6 +45,13 @@ impl From<RecordSort> for RecordOrder {
 /// fields, so that the two cannot drift apart.
 macro_rules! record_queries {
     ($list:ident, $filters:ident { $($(#[$meta:meta])* $field:ident: $ty:ty,)* }) => {
+        $crate::routes::records::record_queries!($list, $filters,
+            /// `created_at` (oldest first, the default) or `-created_at` (newest first).
+            #[param(inline)]
+            sort: $crate::routes::records::RecordSort,
+            { $($(#[$meta])* $field: $ty,)* });
+    };
+    ($list:ident, $filters:ident, $(#[$smeta:meta])* sort: $sort:ty, { $($(#[$meta:meta])* $field:ident: $ty:ty,)* }) => {
         #[derive(Deserialize, IntoParams)]
         #[serde(deny_unknown_fields)]
         #[into_params(parameter_in = Query)]
@@ -53,11 +60,10 @@ macro_rules! record_queries {
             #[param(minimum = 1, maximum = 200, default = 50)]
             limit: Option<u32>,
             /// `next_cursor` of the previous page.
-            #[param(max_length = 64)]
+            #[param(max_length = 512)]
             cursor: Option<String>,
-            /// `created_at` (oldest first, the default) or `-created_at` (newest first).
-            #[param(inline)]
-            sort: Option<$crate::routes::records::RecordSort>,
+            $(#[$smeta])*
+            sort: Option<$sort>,
             $($(#[$meta])* $field: $ty,)*
         }
 
@@ -71,7 +77,7 @@ macro_rules! record_queries {
 
         impl $list {
             /// The filters, the paging apart.
-            fn split(self) -> (Option<u32>, Option<String>, Option<$crate::routes::records::RecordSort>, $filters) {
+            fn split(self) -> (Option<u32>, Option<String>, Option<$sort>, $filters) {
                 (self.limit, self.cursor, self.sort, $filters { $($field: self.$field,)* })
             }
         }
