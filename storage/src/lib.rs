@@ -12,6 +12,7 @@ pub mod customers;
 pub mod deals;
 mod error;
 pub mod forms;
+pub mod hygiene;
 pub mod imports;
 mod lead_core;
 pub mod lead_list;
@@ -54,6 +55,7 @@ pub use customers::{
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
 pub use forms::{Form, FormField, FormSettings, FormStore};
+pub use hygiene::{DuplicateGroup, DuplicateSet, Hygiene, HygieneGroup, HygieneQuery, HygieneStore};
 pub use imports::{Found, ImportRecord, ImportStore, ImportTx};
 pub use lead_core::{LeadFields, NewLead, StoredRule};
 pub use lead_list::{LeadFilter, LeadPage, LeadSortField, LeadSortValue, ProfilePotential};
@@ -145,6 +147,7 @@ pub trait Store:
     + FormStore
     + ImportStore
     + SearchStore
+    + HygieneStore
     + RateLimitStore
     + ActivityStore
     + NoteStore

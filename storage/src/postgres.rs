@@ -23,6 +23,7 @@ use crate::{
     customers::impl_customer_store,
     deals::impl_deal_store,
     forms::impl_form_store,
+    hygiene::impl_hygiene_store,
     imports::impl_import_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
@@ -169,3 +170,4 @@ impl_report_store!(PgStore);
 impl_bulk_store!(PgStore, PgStore::MAX_PARAMS, true);
 impl_import_store!(PgStore);
 impl_search_store!(PgStore);
+impl_hygiene_store!(PgStore);

@@ -25,6 +25,7 @@ use crate::{
     customers::impl_customer_store,
     deals::impl_deal_store,
     forms::impl_form_store,
+    hygiene::impl_hygiene_store,
     imports::impl_import_store,
     lead_core::impl_lead_core,
     leads::impl_lead_store,
@@ -158,3 +159,4 @@ impl_report_store!(SqliteStore);
 impl_bulk_store!(SqliteStore, SqliteStore::MAX_PARAMS, false);
 impl_import_store!(SqliteStore);
 impl_search_store!(SqliteStore);
+impl_hygiene_store!(SqliteStore);

@@ -13,6 +13,7 @@ mod demo;
 mod errors;
 mod exports;
 mod forms;
+mod hygiene;
 mod imports;
 mod input;
 mod leads;

@@ -10,6 +10,7 @@ pub(crate) mod customers;
 mod drill;
 mod forecast;
 mod funnel;
+mod hygiene;
 mod lead_prediction;
 mod leads;
 mod lost_reasons;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(activities::activities)
         .service(customers::customers)
         .service(acquisition::acquisition)
+        .service(hygiene::hygiene)
         .service(drill::report_deals);
 }
 
