@@ -79,6 +79,8 @@ pub struct Deal {
     pub expected_close_date: Option<NaiveDate>,
     pub forecast_category: ForecastCategory,
     pub lost_reason: Option<String>,
+    /// The id a partner's system knows the deal by; unique in the organization.
+    pub external_id: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -142,6 +144,7 @@ mod tests {
             expected_close_date: None,
             forecast_category: ForecastCategory::Pipeline,
             lost_reason: None,
+            external_id: None,
             version: 1,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

@@ -593,6 +593,7 @@ macro_rules! impl_conversion_store {
                     probability: None,
                     expected_close_date: request.expected_close_date,
                     forecast_category: ForecastCategory::Pipeline,
+                    external_id: None,
                     created_at: at,
                 })
             }

@@ -30,6 +30,8 @@ pub struct NewDeal {
     pub probability: Option<Probability>,
     pub expected_close_date: Option<NaiveDate>,
     pub forecast_category: ForecastCategory,
+    /// The id a partner's system knows the deal by.
+    pub external_id: Option<String>,
     /// When the deal was created: now, or a backdated instant from an import.
     pub created_at: DateTime<Utc>,
 }
@@ -48,6 +50,7 @@ pub struct DealChanges {
     pub probability: Option<Option<Probability>>,
     pub expected_close_date: Option<Option<NaiveDate>>,
     pub forecast_category: Option<ForecastCategory>,
+    pub external_id: Option<Option<String>>,
 }
 
 impl DealChanges {
@@ -66,6 +69,7 @@ impl DealChanges {
             && same(&self.probability, &deal.probability)
             && same(&self.expected_close_date, &deal.expected_close_date)
             && same(&self.forecast_category, &deal.forecast_category)
+            && same(&self.external_id, &deal.external_id)
     }
 }
 
@@ -211,6 +215,7 @@ pub(crate) struct DealRow {
     expected_close_date: Option<NaiveDate>,
     forecast_category: String,
     lost_reason: Option<String>,
+    external_id: Option<String>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -222,8 +227,8 @@ pub(crate) struct DealRow {
 
 pub(crate) const DEAL_COLUMNS: &str = "d.id, d.organization_id, d.pipeline_id, d.stage_id, d.title, d.amount_minor, \
     d.currency, d.status, d.owner_id, d.account_id, d.source, d.probability, s.probability as stage_probability, \
-    d.expected_close_date, d.forecast_category, d.lost_reason, d.version, d.created_at, d.updated_at, d.closed_at, \
-    d.stage_entered_at, d.last_activity_at, d.deleted_at";
+    d.expected_close_date, d.forecast_category, d.lost_reason, d.external_id, d.version, d.created_at, d.updated_at, \
+    d.closed_at, d.stage_entered_at, d.last_activity_at, d.deleted_at";
 
 impl DealRow {
     pub(crate) fn into_deal(self, contacts: Vec<DealContact>) -> Result<Deal> {
@@ -250,6 +255,7 @@ impl DealRow {
             expected_close_date: self.expected_close_date,
             forecast_category: ForecastCategory::parse(&self.forecast_category).ok_or_else(|| bad("forecast"))?,
             lost_reason: self.lost_reason.clone(),
+            external_id: self.external_id.clone(),
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -494,7 +500,7 @@ macro_rules! impl_deal_store {
                 sqlx::query(
                     "update deals set title = $3, title_key = $4, amount_minor = $5, currency = $6, owner_id = $7,
                          account_id = $8, source = $9, probability = $10, expected_close_date = $11,
-                         forecast_category = $12, version = version + 1, updated_at = $13
+                         forecast_category = $12, version = version + 1, updated_at = $13, external_id = $14
                      where organization_id = $1 and id = $2",
                 )
                 .bind(org)
@@ -510,8 +516,10 @@ macro_rules! impl_deal_store {
                 .bind(changes.expected_close_date.unwrap_or(current.expected_close_date))
                 .bind(changes.forecast_category.unwrap_or(current.forecast_category).as_str())
                 .bind(now)
+                .bind(changes.external_id.clone().unwrap_or(current.external_id.clone()))
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(StoreError::external_id("another deal has this external_id"))?;
                 if let Some(contacts) = &changes.contacts {
                     replace_deal_contacts(&mut tx, org, id, contacts, now).await?;
                 }
@@ -780,8 +788,8 @@ macro_rules! impl_deal_store {
             sqlx::query(
                 "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
                      status, owner_id, account_id, source, probability, expected_close_date, forecast_category,
-                     version, created_at, updated_at, stage_entered_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15)",
+                     version, created_at, updated_at, stage_entered_at, external_id)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15, $17)",
             )
             .bind(id)
             .bind(org)
@@ -799,8 +807,10 @@ macro_rules! impl_deal_store {
             .bind(deal.forecast_category.as_str())
             .bind(deal.created_at)
             .bind(now)
+            .bind(deal.external_id.as_deref())
             .execute(&mut **tx)
-            .await?;
+            .await
+            .map_err(StoreError::external_id("another deal has this external_id"))?;
             replace_deal_contacts(tx, org, id, &deal.contacts, now).await?;
             insert_deal_event(tx, org, id, "created", deal.created_at, deal.pipeline_id, stage_id, None, None, actor, now).await?;
             lead_core::notify_assignment(

@@ -657,6 +657,49 @@ async fn external_ids_are_unique_within_an_organization(app: TestApp) {
         assert_eq!(created["external_id"], "x-1");
         expect_problem(app.post(path, token, &body).send().await.unwrap(), StatusCode::CONFLICT).await;
     }
+    let pipeline = crate::pipelines::sales_pipeline(&app, &admin).await;
+    let deal = json!({"title": "D", "amount": "1.00", "pipeline_id": pipeline["id"], "external_id": "x-1"});
+    let created = expect_status(
+        app.post("/api/v1/deals", token, &deal).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(created["external_id"], "x-1");
+    expect_problem(
+        app.post("/api/v1/deals", token, &deal).send().await.unwrap(),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let other_deal = expect_status(
+        app.post(
+            "/api/v1/deals",
+            token,
+            &json!({"title": "E", "amount": "1.00", "pipeline_id": pipeline["id"]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let deal_path = format!("/api/v1/deals/{}", other_deal["id"].as_str().unwrap());
+    expect_problem(
+        app.patch(&deal_path, token, &json!({"external_id": "x-1"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let renamed = expect_status(
+        app.patch(&deal_path, token, &json!({"external_id": "x-2"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(renamed["external_id"], "x-2");
     let other = app.signup("external-other").await;
     create_lead(&app, &other, json!({"last_name": "Same", "external_id": "x-1"})).await;
     let long = app

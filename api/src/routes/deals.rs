@@ -129,6 +129,10 @@ pub struct DealView {
     expected_close_date: Option<NaiveDate>,
     forecast_category: ForecastName,
     lost_reason: Option<String>,
+    /// The id a partner's system knows the deal by (at most 200 characters);
+    /// unique within the organization.
+    #[schema(example = "crm-deal-77")]
+    external_id: Option<String>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -164,6 +168,7 @@ impl From<Deal> for DealView {
             expected_close_date: d.expected_close_date,
             forecast_category: d.forecast_category.into(),
             lost_reason: d.lost_reason,
+            external_id: d.external_id,
             version: d.version,
             created_at: d.created_at,
             updated_at: d.updated_at,
@@ -215,6 +220,10 @@ pub struct CreateDeal {
     forecast_category: Option<ForecastName>,
     /// Backdating (admins and `import` keys only): when the deal was really created.
     created_at: Option<DateTime<Utc>>,
+    /// The id a partner's system knows the deal by; unique within the
+    /// organization (409 if another deal has it); blank is none.
+    #[schema(example = "crm-deal-77", max_length = 200)]
+    external_id: Option<String>,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -244,6 +253,10 @@ pub struct UpdateDeal {
     #[schema(value_type = Option<NaiveDate>, nullable)]
     expected_close_date: Option<Option<NaiveDate>>,
     forecast_category: Option<ForecastName>,
+    /// Unique within the organization (409 if another deal has it); blank or `null` clears it.
+    #[serde(default, deserialize_with = "nullable::double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "crm-deal-77", max_length = 200)]
+    external_id: Option<Option<String>>,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -499,6 +512,12 @@ async fn create_deal(
     if body.created_at.is_some_and(|at| at > now) {
         fields.reject("created_at", "in_the_future", "must not be in the future");
     }
+    let external_id = crate::routes::records::text(
+        &mut fields,
+        "external_id",
+        body.external_id.as_deref(),
+        crate::routes::records::EXTERNAL_ID_MAX,
+    );
     fields.finish(|| ())?;
     let (Some(title), Some(amount)) = (title, amount) else {
         unreachable!("checked")
@@ -524,6 +543,7 @@ async fn create_deal(
             .map(Into::into)
             .unwrap_or(ForecastCategory::Pipeline),
         created_at: body.created_at.unwrap_or(now),
+        external_id,
     };
     let deal = state
         .store
@@ -611,6 +631,12 @@ async fn update_deal(
         },
         expected_close_date: body.expected_close_date,
         forecast_category: body.forecast_category.map(Into::into),
+        external_id: crate::routes::records::patch_text(
+            &mut fields,
+            "external_id",
+            &body.external_id,
+            crate::routes::records::EXTERNAL_ID_MAX,
+        ),
     };
     let changes = fields.finish(|| changes)?;
     let deal = state

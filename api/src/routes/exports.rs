@@ -205,6 +205,7 @@ pub const DEAL_COLUMNS: &[&str] = &[
     "last_activity_at",
     "created_at",
     "updated_at",
+    "external_id",
 ];
 
 fn deal_row(d: &Deal) -> Vec<String> {
@@ -228,6 +229,7 @@ fn deal_row(d: &Deal) -> Vec<String> {
         time(d.last_activity_at),
         time(Some(d.created_at)),
         time(Some(d.updated_at)),
+        words(&d.external_id),
     ]
 }
 
