@@ -194,11 +194,7 @@ macro_rules! impl_import_store {
         mod import_store {
             use super::*;
             use ::chrono::{DateTime, Utc};
-            use ::pipewise_domain::{
-                lead::mql_at,
-                scoring::{reads_potential, score, LeadFacts},
-                Account, Contact, Lead, MqlThreshold, ScoringRule,
-            };
+            use ::pipewise_domain::{scoring::reads_potential, Account, Contact, Lead, MqlThreshold, ScoringRule};
             use ::uuid::Uuid;
             use $crate::accounts::AccountRow;
             use $crate::bulk;
@@ -220,14 +216,6 @@ macro_rules! impl_import_store {
                 org: Uuid,
                 scoring: Option<Scoring>,
                 emails_locked: bool,
-            }
-
-            /// A lead with the count of its done activities, for scoring.
-            #[derive(sqlx::FromRow)]
-            struct ScoredLeadRow {
-                #[sqlx(flatten)]
-                lead: LeadRow,
-                activities_done: i64,
             }
 
             /// `select * from {table} where organization_id = $1 and {column} in (…) {filter}`,
@@ -311,13 +299,10 @@ macro_rules! impl_import_store {
                         return Ok(());
                     }
                     self.scoring(now).await?;
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "select l.*,
-                                (select count(*) from activities a
-                                 where a.lead_id = l.id and a.done_at is not null and a.deleted_at is null)
-                                as activities_done
-                         from leads l where l.organization_id = ",
-                    );
+                    let mut qb = sqlx::QueryBuilder::new(format!(
+                        "{} where l.organization_id = ",
+                        super::scoring_store::SCORED_LEAD
+                    ));
                     qb.push_bind(self.org).push(" and l.id in (");
                     let mut list = qb.separated(", ");
                     for id in ids {
@@ -325,34 +310,27 @@ macro_rules! impl_import_store {
                     }
                     qb.push(")");
                     let rows = qb
-                        .build_query_as::<ScoredLeadRow>()
+                        .build_query_as::<super::scoring_store::ScoredLeadRow>()
                         .fetch_all(&mut *self.tx)
                         .await?;
                     let scoring = self.scoring.as_ref().expect("loaded above");
                     let mut changes = Vec::new();
                     for row in rows {
-                        let done = row.activities_done;
                         let lead: Lead = row.lead.try_into()?;
-                        let mut facts = LeadFacts::of(&lead, done);
-                        if let Some(customers) = &scoring.customers {
-                            facts = facts.with_potential(customers.potential(&lead).map(|p| p.median));
-                        }
-                        let new_score = score(&scoring.rules, &facts).score;
-                        let next_mql_at = mql_at(lead.mql_at, new_score, scoring.threshold, at(&lead));
-                        if new_score != lead.score || next_mql_at != lead.mql_at {
-                            changes.push((lead.id, new_score, next_mql_at));
+                        let next = $crate::scoring::rescored(
+                            &lead,
+                            row.activities_done,
+                            &scoring.rules,
+                            scoring.threshold,
+                            scoring.customers.as_ref(),
+                            at(&lead),
+                        );
+                        if let Some((score, mql_at)) = next {
+                            changes.push((lead.id, score, mql_at));
                         }
                     }
                     for chunk in changes.chunks(1000) {
-                        let mut update = sqlx::QueryBuilder::new("with v (id, score, mql_at) as (");
-                        update.push_values(chunk, |mut row, (id, score, mql_at)| {
-                            row.push_bind(*id)
-                                .push_bind(i64::from(score.value()))
-                                .push_bind(*mql_at);
-                        });
-                        update
-                            .push(") update leads set score = v.score, mql_at = v.mql_at from v where leads.id = v.id");
-                        update.build().execute(&mut *self.tx).await?;
+                        super::scoring_store::update_scores(&mut self.tx, chunk).await?;
                     }
                     Ok(())
                 }

@@ -60,17 +60,33 @@ pub trait ScoringStore {
     async fn rescore_leads(&self, org: Uuid, now: DateTime<Utc>) -> Result<Rescored>;
 }
 
+/// A lead's score under `rules` (with its look-alikes' potential when
+/// `customers` is given, for rules that read it) and its MQL time, were it
+/// scored at `at`; `None` when neither would change.
+pub(crate) fn rescored(
+    lead: &pipewise_domain::Lead,
+    activities_done: i64,
+    rules: &[pipewise_domain::ScoringRule],
+    threshold: pipewise_domain::MqlThreshold,
+    customers: Option<&crate::CustomerYear>,
+    at: DateTime<Utc>,
+) -> Option<(pipewise_domain::Score, Option<DateTime<Utc>>)> {
+    let mut facts = pipewise_domain::scoring::LeadFacts::of(lead, activities_done);
+    if let Some(customers) = customers {
+        facts = facts.with_potential(customers.potential(lead).map(|p| p.median));
+    }
+    let score = pipewise_domain::scoring::score(rules, &facts).score;
+    let mql_at = pipewise_domain::lead::mql_at(lead.mql_at, score, threshold, at);
+    (score != lead.score || mql_at != lead.mql_at).then_some((score, mql_at))
+}
+
 /// Implements [`ScoringStore`] in the module of `impl_lead_core!`.
 macro_rules! impl_scoring_store {
     ($store:ty) => {
         mod scoring_store {
             use super::*;
             use ::chrono::{DateTime, Utc};
-            use ::pipewise_domain::{
-                lead::mql_at,
-                scoring::{score, LeadFacts},
-                Lead, NotificationKind, RecordKind,
-            };
+            use ::pipewise_domain::{Lead, NotificationKind, RecordKind};
             use ::uuid::Uuid;
             use $crate::lead_core::{encode_operand, LeadRow, ScoringRuleRow};
             use $crate::scoring::{Rescored, RuleFields, RESCORE_BATCH};
@@ -78,10 +94,32 @@ macro_rules! impl_scoring_store {
 
             /// A lead with the count of its done activities, for scoring.
             #[derive(sqlx::FromRow)]
-            struct ScoredLeadRow {
+            pub(crate) struct ScoredLeadRow {
                 #[sqlx(flatten)]
-                lead: LeadRow,
-                activities_done: i64,
+                pub(crate) lead: LeadRow,
+                pub(crate) activities_done: i64,
+            }
+
+            /// The columns of [`ScoredLeadRow`] from `leads l`.
+            pub(crate) const SCORED_LEAD: &str = "select l.*,
+                    (select count(*) from activities a
+                     where a.lead_id = l.id and a.done_at is not null and a.deleted_at is null)
+                    as activities_done
+                 from leads l";
+
+            /// Writes new scores and MQL times with one statement.
+            pub(crate) async fn update_scores(
+                conn: &mut Conn,
+                changes: &[(Uuid, ::pipewise_domain::Score, Option<DateTime<Utc>>)],
+            ) -> $crate::Result<()> {
+                // A CTE names the columns of the values list the same way in both dialects.
+                let mut update = sqlx::QueryBuilder::new("with v (id, score, mql_at) as (");
+                update.push_values(changes, |mut row, (id, score, mql_at)| {
+                    row.push_bind(*id).push_bind(i64::from(score.value())).push_bind(*mql_at);
+                });
+                update.push(") update leads set score = v.score, mql_at = v.mql_at from v where leads.id = v.id");
+                update.build().execute(&mut *conn).await?;
+                Ok(())
             }
 
             #[async_trait::async_trait]
@@ -220,12 +258,7 @@ macro_rules! impl_scoring_store {
                         // Two statements rather than "$2 is null or …", which
                         // would keep PostgreSQL's generic plan off the id range.
                         let sql = format!(
-                            "select l.*,
-                                    (select count(*) from activities a
-                                     where a.lead_id = l.id and a.done_at is not null and a.deleted_at is null)
-                                    as activities_done
-                             from leads l
-                             where l.organization_id = $1 and l.deleted_at is null {}
+                            "{SCORED_LEAD} where l.organization_id = $1 and l.deleted_at is null {}
                              order by l.id limit $2 {}",
                             if after.is_some() { "and l.id > $3" } else { "" },
                             Self::FOR_UPDATE
@@ -241,16 +274,17 @@ macro_rules! impl_scoring_store {
                         done.leads += rows.len() as u64;
                         let mut changes = Vec::new();
                         for row in rows {
-                            let activities_done = row.activities_done;
                             let lead: Lead = row.lead.try_into()?;
-                            let mut facts = LeadFacts::of(&lead, activities_done);
-                            if let Some(customers) = &customers {
-                                facts = facts.with_potential(customers.potential(&lead).map(|p| p.median));
-                            }
-                            let new_score = score(&rules, &facts).score;
-                            let next_mql_at = mql_at(lead.mql_at, new_score, threshold, now);
-                            if new_score != lead.score || next_mql_at != lead.mql_at {
-                                changes.push((lead, new_score, next_mql_at));
+                            let next = $crate::scoring::rescored(
+                                &lead,
+                                row.activities_done,
+                                &rules,
+                                threshold,
+                                customers.as_ref(),
+                                now,
+                            );
+                            if let Some((score, mql_at)) = next {
+                                changes.push((lead, score, mql_at));
                             }
                         }
                         if !changes.is_empty() {
@@ -288,15 +322,8 @@ macro_rules! impl_scoring_store {
                 changes: &[(Lead, ::pipewise_domain::Score, Option<DateTime<Utc>>)],
                 now: DateTime<Utc>,
             ) -> $crate::Result<u64> {
-                // A CTE names the columns of the values list the same way in both dialects.
-                let mut update = sqlx::QueryBuilder::new("with v (id, score, mql_at) as (");
-                update.push_values(changes, |mut row, (lead, score, mql_at)| {
-                    row.push_bind(lead.id)
-                        .push_bind(i64::from(score.value()))
-                        .push_bind(*mql_at);
-                });
-                update.push(") update leads set score = v.score, mql_at = v.mql_at from v where leads.id = v.id");
-                update.build().execute(&mut **tx).await?;
+                let scores: Vec<_> = changes.iter().map(|(lead, score, mql_at)| (lead.id, *score, *mql_at)).collect();
+                update_scores(&mut **tx, &scores).await?;
 
                 let new_mqls: Vec<_> = changes
                     .iter()
