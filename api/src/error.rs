@@ -215,6 +215,20 @@ impl From<StoreError> for ApiError {
                 Err(other) => ApiError::Internal(other),
             },
             StoreError::Invalid(field, message) => ApiError::invalid(field, "invalid", message),
+            StoreError::Missing(ids) => ApiError::invalid(
+                "ids",
+                "not_found",
+                format!(
+                    "names {} record{} that do not exist or that you cannot see: {}",
+                    ids.len(),
+                    if ids.len() == 1 { "" } else { "s" },
+                    ids.iter()
+                        .take(20)
+                        .map(uuid::Uuid::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
             StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err) => {
                 tracing::warn!(error = %sqlx_err, "database unavailable");
                 ApiError::Unavailable

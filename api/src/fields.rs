@@ -35,6 +35,11 @@ impl Fields {
         raw.and_then(|raw| self.check(field, parse(raw)))
     }
 
+    /// Whether no field was found invalid so far.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
     pub fn reject(&mut self, field: &str, code: &str, message: &str) {
         self.errors.push(FieldError::new(field, code, message));
     }

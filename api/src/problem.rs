@@ -55,6 +55,7 @@ pub const FIELD_ERROR_CODES: &[&str] = &[
     "min_length",
     "minimum",
     "mismatch",
+    "not_found",
     "not_in_fields",
     "one_required",
     "pattern",

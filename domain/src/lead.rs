@@ -253,6 +253,7 @@ pub struct Lead {
     pub form_id: Option<Uuid>,
     /// The id a partner's system knows the lead by; unique in the organization.
     pub external_id: Option<String>,
+    pub tags: crate::Tags,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

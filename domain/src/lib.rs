@@ -20,6 +20,7 @@ pub mod records;
 pub mod report;
 pub mod role;
 pub mod scoring;
+pub mod tag;
 pub mod text;
 pub mod user;
 
@@ -42,4 +43,5 @@ pub use pipeline::{NewStage, Pipeline, Probability, ProbabilityError, RottingDay
 pub use records::{Account, Contact, Deal, DealContact, DealEvent};
 pub use role::{Role, RoleError, Scope, ScopeError};
 pub use scoring::{Condition, ConditionError, Points, PointsError, Score, ScoringRule};
+pub use tag::{Tag, TagError, Tags, TagsError};
 pub use user::{Credentials, NewUser, User, UserChanges};

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::{
     deal::{BuyingRole, DealStatus, EventKind, ForecastCategory},
-    Amount, Country, Currency, Probability,
+    Amount, Country, Currency, Probability, Tags,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +21,7 @@ pub struct Account {
     pub owner_id: Uuid,
     /// The id a partner's system knows the account by; unique in the organization.
     pub external_id: Option<String>,
+    pub tags: Tags,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -43,6 +44,7 @@ pub struct Contact {
     pub owner_id: Uuid,
     /// The id a partner's system knows the contact by; unique in the organization.
     pub external_id: Option<String>,
+    pub tags: Tags,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -81,6 +83,7 @@ pub struct Deal {
     pub lost_reason: Option<String>,
     /// The id a partner's system knows the deal by; unique in the organization.
     pub external_id: Option<String>,
+    pub tags: Tags,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -145,6 +148,7 @@ mod tests {
             forecast_category: ForecastCategory::Pipeline,
             lost_reason: None,
             external_id: None,
+            tags: Tags::default(),
             version: 1,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

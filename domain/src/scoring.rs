@@ -990,6 +990,7 @@ mod tests {
             converted_deal_id: None,
             form_id: None,
             external_id: None,
+            tags: crate::Tags::default(),
             version: 1,
             created_at: now,
             updated_at: now,

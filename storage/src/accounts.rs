@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pipewise_domain::{text::search_key, Account, Country};
+use pipewise_domain::{text::search_key, Account, Country, Tags};
 use uuid::Uuid;
 
 use crate::{Actor, Edit, Page, Result};
@@ -25,6 +25,7 @@ pub struct AccountFields {
     pub owner_id: Uuid,
     /// The id a partner's system knows the account by.
     pub external_id: Option<String>,
+    pub tags: Tags,
 }
 
 impl AccountFields {
@@ -38,6 +39,7 @@ impl AccountFields {
             country: account.country.clone(),
             owner_id: account.owner_id,
             external_id: account.external_id.clone(),
+            tags: account.tags.clone(),
         }
     }
 
@@ -54,6 +56,7 @@ pub struct AccountFilter {
     pub name_prefix: Option<String>,
     /// The exact (lower-cased) domain.
     pub domain: Option<String>,
+    pub tag: Option<pipewise_domain::Tag>,
 }
 
 /// The order of a list: by id, which is creation order (ids are UUID v7).
@@ -92,6 +95,17 @@ pub trait AccountStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Account>;
+    /// Applies a bulk action to the live accounts `ids` in one transaction
+    /// (see [`crate::bulk_edit`]): `edit` decides each one's step under its
+    /// row lock. Returns the ids changed; `Missing` names ids of no live account.
+    async fn bulk_accounts(
+        &self,
+        org: Uuid,
+        ids: &[Uuid],
+        edit: Edit<'_, Account, crate::Step<AccountFields>>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>>;
     /// Moves the live account to the trash if `check` passes on it, under its row lock.
     async fn trash_account(
         &self,
@@ -134,6 +148,7 @@ pub(crate) struct AccountRow {
     country: Option<String>,
     owner_id: Uuid,
     external_id: Option<String>,
+    tags: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -141,9 +156,10 @@ pub(crate) struct AccountRow {
     last_activity_at: Option<DateTime<Utc>>,
 }
 
-impl From<AccountRow> for Account {
-    fn from(row: AccountRow) -> Self {
-        Account {
+impl TryFrom<AccountRow> for Account {
+    type Error = crate::StoreError;
+    fn try_from(row: AccountRow) -> Result<Self, crate::StoreError> {
+        Ok(Account {
             id: row.id,
             organization_id: row.organization_id,
             name: row.name,
@@ -154,12 +170,13 @@ impl From<AccountRow> for Account {
             country: row.country.as_deref().and_then(|c| Country::parse(c).ok()),
             owner_id: row.owner_id,
             external_id: row.external_id,
+            tags: crate::rows::read_tags(row.id, &row.tags)?,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
             last_activity_at: row.last_activity_at,
-        }
+        })
     }
 }
 
@@ -181,6 +198,26 @@ where
     DB::Arguments<'a>: Default,
 {
     sqlx::QueryBuilder::new(init)
+}
+
+/// Appends the condition that a record of `kind` carries `tag` (the
+/// `record_tags` index kept by triggers).
+pub(crate) fn push_tag<'a, DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'a, DB>,
+    kind: &'static str,
+    org: Uuid,
+    tag: &pipewise_domain::Tag,
+) where
+    Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push(" and id in (select record_id from record_tags where kind = ")
+        .push_bind(kind.to_owned())
+        .push(" and organization_id = ")
+        .push_bind(org)
+        .push(" and tag = ")
+        .push_bind(tag.as_str().to_owned())
+        .push(")");
 }
 
 /// Appends the keyset condition and order of a page of live records.
@@ -224,7 +261,7 @@ macro_rules! impl_account_store {
                 sqlx::query_as::<_, AccountRow>(
                     "update accounts
                      set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
-                         version = version + 1, updated_at = $10, country = $11, external_id = $12
+                         version = version + 1, updated_at = $10, country = $11, external_id = $12, tags = $13
                      where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
                      returning *",
                 )
@@ -240,6 +277,7 @@ macro_rules! impl_account_store {
                 .bind(now)
                 .bind(fields.country.as_ref().map(|c| c.as_str()))
                 .bind(fields.external_id.as_deref())
+                .bind($crate::rows::tags_json(&fields.tags))
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(StoreError::external_id("another account has this external_id"))
@@ -256,8 +294,8 @@ macro_rules! impl_account_store {
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?
-                    .map(Account::from)
-                    .ok_or(StoreError::NotFound)
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -267,8 +305,8 @@ macro_rules! impl_account_store {
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?
-                        .map(Account::from)
-                        .ok_or(StoreError::NotFound)
+                        .ok_or(StoreError::NotFound)?
+                        .try_into()
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -290,6 +328,9 @@ macro_rules! impl_account_store {
                     if let Some(domain) = &filter.domain {
                         qb.push(" and domain = ").push_bind(domain.clone());
                     }
+                    if let Some(tag) = &filter.tag {
+                        $crate::accounts::push_tag(&mut qb, "account", org, tag);
+                    }
                     if let Some(prefix) = &filter.name_prefix {
                         qb.push(" and name_key >= ").push_bind(prefix.clone());
                         if let Some(upper) = $crate::sql::prefix_upper_bound(prefix) {
@@ -302,8 +343,8 @@ macro_rules! impl_account_store {
                         .fetch_all(&self.pool)
                         .await?
                         .into_iter()
-                        .map(Account::from)
-                        .collect())
+                        .map(Account::try_from)
+                        .collect::<$crate::Result<_>>()?)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -317,8 +358,8 @@ macro_rules! impl_account_store {
                     let mut tx = self.begin_write().await?;
                     let account: Account = sqlx::query_as::<_, AccountRow>(
                         "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count,
-                                               owner_id, version, created_at, updated_at, country, external_id)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)
+                                               owner_id, version, created_at, updated_at, country, external_id, tags)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11, $12)
                          returning *",
                     )
                     .bind(Uuid::now_v7())
@@ -332,10 +373,11 @@ macro_rules! impl_account_store {
                     .bind(now)
                     .bind(fields.country.as_ref().map(|c| c.as_str()))
                     .bind(fields.external_id.as_deref())
+                    .bind($crate::rows::tags_json(&fields.tags))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(StoreError::external_id("another account has this external_id"))?
-                    .into();
+                    .try_into()?;
                     notify_owner(&mut tx, org, actor, &account, None, now).await?;
                     tx.commit().await?;
                     Ok(account)
@@ -356,22 +398,44 @@ macro_rules! impl_account_store {
                     // version the update below replaces, so no write is lost and none
                     // is refused for having raced another.
                     let current: Account =
-                        super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "deleted_at is null").await?.into();
+                        super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "deleted_at is null").await?.try_into()?;
                     let fields = &edit(&current).map_err(StoreError::Refused)?;
-                    // A write that changes nothing changes nothing: no new version, no event.
-                    if *fields == AccountFields::of(&current) {
-                        tx.commit().await?;
-                        return Ok(current);
-                    }
-                    let previous_owner = Some(current.owner_id);
-                    let row = write_account(&mut tx, org, &current, fields, now).await?;
-                    let Some(row) = row else {
-                        return Err(account_write_missed(&mut tx, org, id, false).await?);
-                    };
-                    let account = Account::from(row);
-                    notify_owner(&mut tx, org, actor, &account, previous_owner, now).await?;
+                    let account = change_account(&mut tx, org, current, fields, actor, now).await?;
                     tx.commit().await?;
                     Ok(account)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn bulk_accounts(
+                    &self,
+                    org: Uuid,
+                    ids: &[Uuid],
+                    edit: $crate::Edit<'_, Account, $crate::Step<AccountFields>>,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Vec<Uuid>> {
+                    let mut tx = self.begin_write().await?;
+                    let rows = lock_rows::<AccountRow>(&mut tx, "accounts", org, ids, "deleted_at is null").await?;
+                    let mut changed = Vec::new();
+                    for row in rows {
+                        let current = Account::try_from(row)?;
+                        let id = current.id;
+                        match edit(&current).map_err(StoreError::Refused)? {
+                            $crate::Step::Keep => {}
+                            $crate::Step::Change(fields) => {
+                                let version = current.version;
+                                if change_account(&mut tx, org, current, &fields, actor, now).await?.version != version {
+                                    changed.push(id);
+                                }
+                            }
+                            $crate::Step::Trash => {
+                                trash_locked(&mut tx, org, &current, actor, now).await?;
+                                changed.push(id);
+                            }
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(changed)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -384,24 +448,9 @@ macro_rules! impl_account_store {
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "deleted_at is null").await?.into();
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "deleted_at is null").await?.try_into()?;
                     check(&current).map_err(StoreError::Refused)?;
-                    let version = current.version;
-                    let trashed = sqlx::query(
-                        "update accounts set deleted_at = $4, version = version + 1, updated_at = $4
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
-                    )
-                    .bind(org)
-                    .bind(id)
-                    .bind(version)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if trashed == 0 {
-                        return Err(account_write_missed(&mut tx, org, id, false).await?);
-                    }
-                    audit(&mut tx, org, actor, "account.trashed", Some(id), now).await?;
+                    trash_locked(&mut tx, org, &current, actor, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -416,7 +465,7 @@ macro_rules! impl_account_store {
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Account> {
                     let mut tx = self.begin_write().await?;
-                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "1 = 1").await?.into();
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "1 = 1").await?.try_into()?;
                     check(&current).map_err(StoreError::Refused)?;
                     if current.deleted_at.is_none() {
                         return Ok(current);
@@ -438,7 +487,7 @@ macro_rules! impl_account_store {
                     };
                     audit(&mut tx, org, actor, "account.restored", Some(id), now).await?;
                     tx.commit().await?;
-                    Ok(row.into())
+                    row.try_into()
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -451,7 +500,7 @@ macro_rules! impl_account_store {
                     now: DateTime<Utc>,
                 ) -> $crate::Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "1 = 1").await?.into();
+                    let current: Account = super::lock_row::<AccountRow>(&mut tx, "accounts", org, id, "1 = 1").await?.try_into()?;
                     check(&current).map_err(StoreError::Refused)?;
                     // Contacts and deals outlive their account; their representation changes, so does their version.
                     sqlx::query(
@@ -481,6 +530,52 @@ macro_rules! impl_account_store {
                     tx.commit().await?;
                     Ok(())
                 }
+            }
+
+            /// Writes `fields` over `current` (locked) and tells a new owner;
+            /// a write that changes nothing changes nothing (no new version).
+            async fn change_account(
+                tx: &mut Tx,
+                org: Uuid,
+                current: Account,
+                fields: &AccountFields,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<Account> {
+                if *fields == AccountFields::of(&current) {
+                    return Ok(current);
+                }
+                let Some(row) = write_account(tx, org, &current, fields, now).await? else {
+                    return Err(account_write_missed(tx, org, current.id, false).await?);
+                };
+                let account = Account::try_from(row)?;
+                notify_owner(tx, org, actor, &account, Some(current.owner_id), now).await?;
+                Ok(account)
+            }
+
+            /// Moves `current` (locked, live) to the trash.
+            async fn trash_locked(
+                tx: &mut Tx,
+                org: Uuid,
+                current: &Account,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                let trashed = sqlx::query(
+                    "update accounts set deleted_at = $4, version = version + 1, updated_at = $4
+                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
+                )
+                .bind(org)
+                .bind(current.id)
+                .bind(current.version)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if trashed == 0 {
+                    return Err(account_write_missed(tx, org, current.id, false).await?);
+                }
+                audit(tx, org, actor, "account.trashed", Some(current.id), now).await
             }
 
             /// Tells the account's owner it is theirs, when someone else gave it to them.

@@ -221,15 +221,16 @@ impl Insert {
 // Version 1 and no trash: a bulk row is as new as a row written by the API.
 pub(crate) const ACCOUNTS: Insert = Insert {
     head: "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count, owner_id,
-                                 version, created_at, updated_at, deleted_at, last_activity_at, country, external_id)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?, ?)",
+                                 version, created_at, updated_at, deleted_at, last_activity_at, country, external_id,
+                                 tags)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?, ?, ?)",
 };
 
 pub(crate) const CONTACTS: Insert = Insert {
-    head:
-        "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title, account_id,
-                                 buying_role, owner_id, version, created_at, updated_at, last_activity_at, external_id)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+    head: "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title, account_id,
+                                 buying_role, owner_id, version, created_at, updated_at, last_activity_at, external_id,
+                                 tags)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
 };
 
 pub(crate) const LEADS: Insert = Insert {
@@ -238,8 +239,8 @@ pub(crate) const LEADS: Insert = Insert {
                               currency, value_period, status, unqualified_reason, owner_id, score, mql_at,
                               qualified_at, converted_at, last_activity_at, first_activity_at, converted_contact_id,
                               converted_account_id, converted_deal_id, form_id, version, created_at, updated_at,
-                              deleted_at, email_domain_kind, closed_at, external_id)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?, ?)",
+                              deleted_at, email_domain_kind, closed_at, external_id, tags)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?, ?, ?)",
 };
 
 pub(crate) const DEALS: Insert = Insert {
@@ -290,6 +291,7 @@ pub(crate) fn account_values<'a>(org: Uuid, rows: &'a [BulkAccount], out: &mut V
             Value::Time(r.last_activity_at),
             Value::opt_str(f.country.as_ref().map(|c| c.as_str())),
             Value::opt_str(f.external_id.as_deref()),
+            Value::owned(crate::rows::tags_json(&f.tags)),
         ]);
     }
 }
@@ -313,6 +315,7 @@ pub(crate) fn contact_values<'a>(org: Uuid, rows: &'a [BulkContact], out: &mut V
             Value::time(r.updated_at),
             Value::Time(r.last_activity_at),
             Value::opt_str(f.external_id.as_deref()),
+            Value::owned(crate::rows::tags_json(&f.tags)),
         ]);
     }
 }
@@ -362,6 +365,7 @@ pub(crate) fn lead_values<'a>(org: Uuid, rows: &'a [BulkLead], out: &mut Vec<Val
                 _ => None,
             }),
             Value::opt_str(f.external_id.as_deref()),
+            Value::owned(crate::rows::tags_json(&f.tags)),
         ]);
     }
 }

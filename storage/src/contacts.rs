@@ -24,6 +24,7 @@ pub struct ContactFields {
     pub owner_id: Uuid,
     /// The id a partner's system knows the contact by.
     pub external_id: Option<String>,
+    pub tags: pipewise_domain::Tags,
 }
 
 impl ContactFields {
@@ -45,6 +46,7 @@ impl ContactFields {
             buying_role: contact.buying_role,
             owner_id: contact.owner_id,
             external_id: contact.external_id.clone(),
+            tags: contact.tags.clone(),
         })
     }
 
@@ -63,6 +65,7 @@ pub struct ContactFilter {
     /// A case-insensitive prefix of the first name, the full name, any later
     /// word of the name (such as the last name) or the email address.
     pub prefix: Option<String>,
+    pub tag: Option<pipewise_domain::Tag>,
 }
 
 #[async_trait]
@@ -97,6 +100,17 @@ pub trait ContactStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Contact>;
+    /// Applies a bulk action to the live contacts `ids` in one transaction
+    /// (see [`crate::bulk_edit`]): `edit` decides each one's step under its
+    /// row lock. Returns the ids changed; `Missing` names ids of no live contact.
+    async fn bulk_contacts(
+        &self,
+        org: Uuid,
+        ids: &[Uuid],
+        edit: Edit<'_, Contact, crate::Step<ContactFields>>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>>;
     /// Moves the live contact to the trash if `check` passes on it, under its row lock.
     async fn trash_contact(
         &self,
@@ -142,6 +156,7 @@ pub(crate) struct ContactRow {
     buying_role: Option<String>,
     owner_id: Uuid,
     external_id: Option<String>,
+    tags: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -172,6 +187,7 @@ impl TryFrom<ContactRow> for Contact {
             buying_role,
             owner_id: row.owner_id,
             external_id: row.external_id,
+            tags: crate::rows::read_tags(row.id, &row.tags)?,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -243,7 +259,7 @@ macro_rules! impl_contact_store {
                     "update contacts
                      set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8, title = $9,
                          account_id = $10, buying_role = $11, owner_id = $12,
-                         version = version + 1, updated_at = $13, external_id = $14
+                         version = version + 1, updated_at = $13, external_id = $14, tags = $15
                      where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
                      returning *",
                 )
@@ -261,6 +277,7 @@ macro_rules! impl_contact_store {
                 .bind(fields.owner_id)
                 .bind(now)
                 .bind(fields.external_id.as_deref())
+                .bind($crate::rows::tags_json(&fields.tags))
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err($crate::contacts::contact_write_error)
@@ -325,6 +342,9 @@ macro_rules! impl_contact_store {
                     if let Some(owner) = filter.owner_id {
                         qb.push(" and owner_id = ").push_bind(owner);
                     }
+                    if let Some(tag) = &filter.tag {
+                        $crate::accounts::push_tag(&mut qb, "contact", org, tag);
+                    }
                     if let Some(prefix) = &filter.prefix {
                         // The words of the search index (see `search`).
                         let words = $crate::search::search_words(prefix);
@@ -362,8 +382,8 @@ macro_rules! impl_contact_store {
                     let contact: Contact = sqlx::query_as::<_, ContactRow>(
                         "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title,
                                                account_id, buying_role, owner_id, version, created_at, updated_at,
-                                               external_id)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13)
+                                               external_id, tags)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14)
                          returning *",
                     )
                     .bind(Uuid::now_v7())
@@ -379,6 +399,7 @@ macro_rules! impl_contact_store {
                     .bind(fields.owner_id)
                     .bind(now)
                     .bind(fields.external_id.as_deref())
+                    .bind($crate::rows::tags_json(&fields.tags))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err($crate::contacts::contact_write_error)?
@@ -406,23 +427,43 @@ macro_rules! impl_contact_store {
                     let current: Contact =
                         super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "deleted_at is null").await?.try_into()?;
                     let fields = &edit(&current).map_err(StoreError::Refused)?;
-                    // A write that changes nothing changes nothing: no new version, no event.
-                    if *fields == ContactFields::of(&current)? {
-                        tx.commit().await?;
-                        return Ok(current);
-                    }
-                    if let Some(email) = fields.email.as_ref().filter(|e| current.email.as_deref() != Some(e.as_str())) {
-                        super::lead_core::claim_email(&mut tx, org, email, None, false).await?;
-                    }
-                    let previous_owner = Some(current.owner_id);
-                    let row = write_contact(&mut tx, org, &current, fields, now).await?;
-                    let Some(row) = row else {
-                        return Err(contact_write_missed(&mut tx, org, id, false).await?);
-                    };
-                    let contact = Contact::try_from(row)?;
-                    notify_owner(&mut tx, org, actor, &contact, previous_owner, now).await?;
+                    let contact = change_contact(&mut tx, org, current, fields, actor, now).await?;
                     tx.commit().await?;
                     Ok(contact)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn bulk_contacts(
+                    &self,
+                    org: Uuid,
+                    ids: &[Uuid],
+                    edit: $crate::Edit<'_, Contact, $crate::Step<ContactFields>>,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Vec<Uuid>> {
+                    let mut tx = self.begin_write().await?;
+                    super::lead_core::enter_email_writes(&mut tx, org).await?;
+                    let rows = lock_rows::<ContactRow>(&mut tx, "contacts", org, ids, "deleted_at is null").await?;
+                    let mut changed = Vec::new();
+                    for row in rows {
+                        let current = Contact::try_from(row)?;
+                        let id = current.id;
+                        match edit(&current).map_err(StoreError::Refused)? {
+                            $crate::Step::Keep => {}
+                            $crate::Step::Change(fields) => {
+                                let version = current.version;
+                                if change_contact(&mut tx, org, current, &fields, actor, now).await?.version != version {
+                                    changed.push(id);
+                                }
+                            }
+                            $crate::Step::Trash => {
+                                trash_locked(&mut tx, org, &current, actor, now).await?;
+                                changed.push(id);
+                            }
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(changed)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -437,22 +478,7 @@ macro_rules! impl_contact_store {
                     let mut tx = self.begin_write().await?;
                     let current: Contact = super::lock_row::<ContactRow>(&mut tx, "contacts", org, id, "deleted_at is null").await?.try_into()?;
                     check(&current).map_err(StoreError::Refused)?;
-                    let version = current.version;
-                    let trashed = sqlx::query(
-                        "update contacts set deleted_at = $4, version = version + 1, updated_at = $4
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
-                    )
-                    .bind(org)
-                    .bind(id)
-                    .bind(version)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if trashed == 0 {
-                        return Err(contact_write_missed(&mut tx, org, id, false).await?);
-                    }
-                    audit(&mut tx, org, actor, "contact.trashed", Some(id), now).await?;
+                    trash_locked(&mut tx, org, &current, actor, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -540,6 +566,55 @@ macro_rules! impl_contact_store {
 
             /// Why a versioned write touched no row: the contact (live, or
             /// trashed when `trashed`) is gone, or it changed meanwhile.
+            /// Writes `fields` over `current` (locked) and tells a new owner;
+            /// a write that changes nothing changes nothing (no new version).
+            async fn change_contact(
+                tx: &mut Tx,
+                org: Uuid,
+                current: Contact,
+                fields: &ContactFields,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<Contact> {
+                if *fields == ContactFields::of(&current)? {
+                    return Ok(current);
+                }
+                if let Some(email) = fields.email.as_ref().filter(|e| current.email.as_deref() != Some(e.as_str())) {
+                    super::lead_core::claim_email(tx, org, email, None, false).await?;
+                }
+                let Some(row) = write_contact(tx, org, &current, fields, now).await? else {
+                    return Err(contact_write_missed(tx, org, current.id, false).await?);
+                };
+                let contact = Contact::try_from(row)?;
+                notify_owner(tx, org, actor, &contact, Some(current.owner_id), now).await?;
+                Ok(contact)
+            }
+
+            /// Moves `current` (locked, live) to the trash.
+            async fn trash_locked(
+                tx: &mut Tx,
+                org: Uuid,
+                current: &Contact,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                let trashed = sqlx::query(
+                    "update contacts set deleted_at = $4, version = version + 1, updated_at = $4
+                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
+                )
+                .bind(org)
+                .bind(current.id)
+                .bind(current.version)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if trashed == 0 {
+                    return Err(contact_write_missed(tx, org, current.id, false).await?);
+                }
+                audit(tx, org, actor, "contact.trashed", Some(current.id), now).await
+            }
+
             /// Tells the contact's owner it is theirs, when someone else gave it to them.
             async fn notify_owner(
                 tx: &mut Tx,

@@ -357,14 +357,15 @@ macro_rules! impl_conversion_store {
             }
 
             async fn live_account(tx: &mut Tx, org: Uuid, id: Uuid) -> $crate::Result<Option<Account>> {
-                Ok(sqlx::query_as::<_, AccountRow>(
+                sqlx::query_as::<_, AccountRow>(
                     "select * from accounts where organization_id = $1 and id = $2 and deleted_at is null",
                 )
                 .bind(org)
                 .bind(id)
                 .fetch_optional(&mut **tx)
                 .await?
-                .map(Account::from))
+                .map(Account::try_from)
+                .transpose()
             }
 
             /// The account named, else the named contact's, else one found or
@@ -415,7 +416,7 @@ macro_rules! impl_conversion_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 if let Some(row) = by_name {
-                    return Ok((Some(row.into()), false));
+                    return Ok((Some(row.try_into()?), false));
                 }
                 if let Some(domain) = &domain {
                     let by_domain = sqlx::query_as::<_, AccountRow>(
@@ -428,7 +429,7 @@ macro_rules! impl_conversion_store {
                     .fetch_optional(&mut **tx)
                     .await?;
                     if let Some(row) = by_domain {
-                        return Ok((Some(row.into()), false));
+                        return Ok((Some(row.try_into()?), false));
                     }
                 }
                 let industry = lead
@@ -453,7 +454,7 @@ macro_rules! impl_conversion_store {
                 .bind(lead.country.as_ref().map(|c| c.as_str()))
                 .fetch_one(&mut **tx)
                 .await?;
-                Ok((Some(row.into()), true))
+                Ok((Some(row.try_into()?), true))
             }
 
             /// A new contact carrying the lead's fields.
@@ -476,8 +477,8 @@ macro_rules! impl_conversion_store {
                     ::pipewise_domain::text::search_key(&[lead.first_name.as_deref(), lead.last_name.as_deref()]);
                 let row = sqlx::query_as::<_, ContactRow>(
                     "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title,
-                                           account_id, buying_role, owner_id, version, created_at, updated_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)
+                                           account_id, buying_role, owner_id, version, created_at, updated_at, tags)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13)
                      returning *",
                 )
                 .bind(Uuid::now_v7())
@@ -492,6 +493,8 @@ macro_rules! impl_conversion_store {
                 .bind(conversion.buying_role.map(|r| r.as_str()))
                 .bind(lead.owner_id)
                 .bind(now)
+                // The lead's tags follow it to the contact and the deal it becomes.
+                .bind($crate::rows::tags_json(&lead.tags))
                 .fetch_one(&mut **tx)
                 .await
                 .map_err($crate::contacts::contact_write_error)?;
@@ -594,6 +597,7 @@ macro_rules! impl_conversion_store {
                     expected_close_date: request.expected_close_date,
                     forecast_category: ForecastCategory::Pipeline,
                     external_id: None,
+                    tags: lead.tags.clone(),
                     created_at: at,
                 })
             }
@@ -651,6 +655,7 @@ mod tests {
             converted_deal_id: None,
             form_id: None,
             external_id: None,
+            tags: Default::default(),
             version: 1,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

@@ -32,6 +32,7 @@ pub struct NewDeal {
     pub forecast_category: ForecastCategory,
     /// The id a partner's system knows the deal by.
     pub external_id: Option<String>,
+    pub tags: pipewise_domain::Tags,
     /// When the deal was created: now, or a backdated instant from an import.
     pub created_at: DateTime<Utc>,
 }
@@ -51,6 +52,7 @@ pub struct DealChanges {
     pub expected_close_date: Option<Option<NaiveDate>>,
     pub forecast_category: Option<ForecastCategory>,
     pub external_id: Option<Option<String>>,
+    pub tags: Option<pipewise_domain::Tags>,
 }
 
 impl DealChanges {
@@ -70,6 +72,7 @@ impl DealChanges {
             && same(&self.expected_close_date, &deal.expected_close_date)
             && same(&self.forecast_category, &deal.forecast_category)
             && same(&self.external_id, &deal.external_id)
+            && same(&self.tags, &deal.tags)
     }
 }
 
@@ -92,6 +95,7 @@ pub struct DealFilter {
     pub close_to: Option<NaiveDate>,
     pub amount_min: Option<Amount>,
     pub amount_max: Option<Amount>,
+    pub tag: Option<pipewise_domain::Tag>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +190,20 @@ pub trait DealStore {
         now: DateTime<Utc>,
     ) -> Result<()>;
     async fn restore_deal(&self, org: Uuid, id: Uuid, owner: Option<Uuid>, now: DateTime<Utc>) -> Result<Deal>;
+    /// Applies a bulk action to the live deals `ids` (visible to `owner`
+    /// when given) in one transaction (see [`crate::bulk_edit`]): `edit`
+    /// decides each one's step under its row lock, written as by
+    /// `update_deal`, `command_deal` or `trash_deal`. Returns the ids changed;
+    /// `Missing` names ids of no live deal visible to `owner`.
+    async fn bulk_deals(
+        &self,
+        org: Uuid,
+        ids: &[Uuid],
+        owner: Option<Uuid>,
+        edit: crate::Edit<'_, Deal, crate::Step<crate::DealEdit>>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>>;
     /// Deletes a deal (in the trash or not) for good, with its events and contact links.
     async fn purge_deal(
         &self,
@@ -216,6 +234,7 @@ pub(crate) struct DealRow {
     forecast_category: String,
     lost_reason: Option<String>,
     external_id: Option<String>,
+    tags: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -227,7 +246,7 @@ pub(crate) struct DealRow {
 
 pub(crate) const DEAL_COLUMNS: &str = "d.id, d.organization_id, d.pipeline_id, d.stage_id, d.title, d.amount_minor, \
     d.currency, d.status, d.owner_id, d.account_id, d.source, d.probability, s.probability as stage_probability, \
-    d.expected_close_date, d.forecast_category, d.lost_reason, d.external_id, d.version, d.created_at, d.updated_at, \
+    d.expected_close_date, d.forecast_category, d.lost_reason, d.external_id, d.tags, d.version, d.created_at, d.updated_at, \
     d.closed_at, d.stage_entered_at, d.last_activity_at, d.deleted_at";
 
 impl DealRow {
@@ -256,6 +275,7 @@ impl DealRow {
             forecast_category: ForecastCategory::parse(&self.forecast_category).ok_or_else(|| bad("forecast"))?,
             lost_reason: self.lost_reason.clone(),
             external_id: self.external_id.clone(),
+            tags: crate::rows::read_tags(self.id, &self.tags)?,
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -392,6 +412,12 @@ fn filtered(org: Uuid, filter: &DealFilter) -> Sql {
     eq("d.status", filter.status.map(|s| Arg::Text(s.as_str().to_owned())));
     eq("d.account_id", filter.account_id.map(Arg::Uuid));
     eq("d.source", filter.source.clone().map(Arg::Text));
+    if let Some(tag) = &filter.tag {
+        sql.push_args(
+            " and d.id in (select record_id from record_tags where kind = 'deal' and organization_id = {} and tag = {})",
+            [Arg::Uuid(org), Arg::Text(tag.as_str().to_owned())],
+        );
+    }
     if let Some(contact) = filter.contact_id {
         sql.push_args(
             " and d.id in (select deal_id from deal_contacts where contact_id = {})",
@@ -489,53 +515,7 @@ macro_rules! impl_deal_store {
                 if if_version.is_some_and(|v| v != current.version) {
                     return Err(StoreError::VersionMismatch);
                 }
-                // A write that changes nothing changes nothing: the version stays.
-                if changes.leaves_unchanged(&current) {
-                    tx.commit().await?;
-                    return Ok(current);
-                }
-                let account = changes.account_id.unwrap_or(current.account_id);
-                check_deal_refs(&mut tx, org, changes.owner_id, changes.account_id.flatten(), changes.contacts.as_deref()).await?;
-                let title = changes.title.clone().unwrap_or(current.title.clone());
-                sqlx::query(
-                    "update deals set title = $3, title_key = $4, amount_minor = $5, currency = $6, owner_id = $7,
-                         account_id = $8, source = $9, probability = $10, expected_close_date = $11,
-                         forecast_category = $12, version = version + 1, updated_at = $13, external_id = $14
-                     where organization_id = $1 and id = $2",
-                )
-                .bind(org)
-                .bind(id)
-                .bind(&title)
-                .bind(pipewise_domain::text::search_key(&[Some(&title)]))
-                .bind(changes.amount.unwrap_or(current.amount).minor())
-                .bind(changes.currency.unwrap_or(current.currency).as_str())
-                .bind(changes.owner_id.unwrap_or(current.owner_id))
-                .bind(account)
-                .bind(changes.source.clone().unwrap_or(current.source.clone()))
-                .bind(changes.probability.unwrap_or(current.probability).map(|p| i64::from(p.value())))
-                .bind(changes.expected_close_date.unwrap_or(current.expected_close_date))
-                .bind(changes.forecast_category.unwrap_or(current.forecast_category).as_str())
-                .bind(now)
-                .bind(changes.external_id.clone().unwrap_or(current.external_id.clone()))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::external_id("another deal has this external_id"))?;
-                if let Some(contacts) = &changes.contacts {
-                    replace_deal_contacts(&mut tx, org, id, contacts, now).await?;
-                }
-                let updated = load_deal(&mut tx, org, id, None, false).await?;
-                lead_core::notify_assignment(
-                    &mut tx,
-                    org,
-                    actor,
-                    pipewise_domain::RecordKind::Deal,
-                    id,
-                    &updated.title,
-                    Some(current.owner_id),
-                    updated.owner_id,
-                    now,
-                )
-                .await?;
+                let updated = change_deal(&mut tx, org, current, changes, actor, now).await?;
                 tx.commit().await?;
                 Ok(updated)
             }
@@ -552,92 +532,12 @@ macro_rules! impl_deal_store {
                 actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<pipewise_domain::Deal> {
-                use pipewise_domain::deal::{self, Command, DealState, StageRef, TransitionError};
                 let mut tx = self.begin_write().await?;
                 let current = load_deal(&mut tx, org, id, owner, true).await?;
                 if if_version.is_some_and(|v| v != current.version) {
                     return Err(StoreError::VersionMismatch);
                 }
-                let last_event_at: Option<DateTime<Utc>> =
-                    sqlx::query_scalar("select max(at) from deal_events where deal_id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let last_event_at = last_event_at.unwrap_or(current.created_at);
-                let at = match at {
-                    Some(at) => {
-                        deal::check_event_time(at, now, Some(last_event_at)).map_err(|e| match e {
-                            deal::EventTimeError::InTheFuture => StoreError::Invalid("at", "must not be in the future"),
-                            deal::EventTimeError::BeforePreviousEvent => {
-                                StoreError::Invalid("at", "must not be before the deal's previous event")
-                            }
-                        })?;
-                        at
-                    }
-                    // Not backdated: now, unless a server whose clock runs ahead (or this
-                    // one's, stepped back) wrote a later event; the log stays in order and
-                    // nobody is refused over an `at` they did not send.
-                    None => now.max(last_event_at),
-                };
-                // The target stage (and so its pipeline) must be the organization's.
-                let command = match command {
-                    Command::Move { to } => Command::Move { to: stage_ref(&mut tx, org, to.stage_id).await? },
-                    Command::Reopen { to: Some(to) } => {
-                        Command::Reopen { to: Some(stage_ref(&mut tx, org, to.stage_id).await?) }
-                    }
-                    other => other,
-                };
-                let state = DealState {
-                    status: current.status,
-                    stage: StageRef { pipeline_id: current.pipeline_id, stage_id: current.stage_id },
-                    last_event_at,
-                };
-                let transition = deal::apply(&state, command, at).map_err(|e| {
-                    StoreError::Conflict(match e {
-                        TransitionError::MoveClosed => "only an open deal can move; reopen it first",
-                        TransitionError::SameStage => "the deal is already in this stage",
-                        TransitionError::AlreadyClosed => "the deal is already closed; reopen it first",
-                        TransitionError::NotClosed => "the deal is open; only a won or lost deal can be reopened",
-                    })
-                })?;
-                let stage_changed = transition.stage.stage_id != current.stage_id;
-                let closed_at = match transition.status {
-                    pipewise_domain::deal::DealStatus::Open => None,
-                    _ => Some(transition.at),
-                };
-                sqlx::query(
-                    "update deals set status = $3, pipeline_id = $4, stage_id = $5, closed_at = $6, lost_reason = $7,
-                         stage_entered_at = case when $8 = 1 then $9 else stage_entered_at end,
-                         version = version + 1, updated_at = $10
-                     where organization_id = $1 and id = $2",
-                )
-                .bind(org)
-                .bind(id)
-                .bind(transition.status.as_str())
-                .bind(transition.stage.pipeline_id)
-                .bind(transition.stage.stage_id)
-                .bind(closed_at)
-                .bind(transition.lost_reason.as_ref().map(|r| r.as_str().to_owned()))
-                .bind(i64::from(stage_changed || transition.kind == pipewise_domain::deal::EventKind::Reopened))
-                .bind(transition.at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                insert_deal_event(
-                    &mut tx,
-                    org,
-                    id,
-                    transition.kind.as_str(),
-                    transition.at,
-                    transition.stage.pipeline_id,
-                    transition.stage.stage_id,
-                    transition.from_stage,
-                    transition.lost_reason.as_ref().map(|r| r.as_str()),
-                    actor,
-                    now,
-                )
-                .await?;
-                let updated = load_deal(&mut tx, org, id, None, false).await?;
+                let updated = command_locked(&mut tx, org, current, command, at, actor, now).await?;
                 tx.commit().await?;
                 Ok(updated)
             }
@@ -679,14 +579,52 @@ macro_rules! impl_deal_store {
                 if if_version.is_some_and(|v| v != current.version) {
                     return Err(StoreError::VersionMismatch);
                 }
-                sqlx::query("update deals set deleted_at = $3, version = version + 1, updated_at = $3 where organization_id = $1 and id = $2")
-                    .bind(org)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                trash_locked(&mut tx, org, id, now).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn bulk_deals(
+                &self,
+                org: Uuid,
+                ids: &[Uuid],
+                owner: Option<Uuid>,
+                edit: $crate::Edit<'_, pipewise_domain::Deal, $crate::Step<$crate::DealEdit>>,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<Vec<Uuid>> {
+                let mut tx = self.begin_write().await?;
+                let (mut deals, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
+                for id in $crate::bulk_edit::lock_order(ids) {
+                    match load_deal(&mut tx, org, id, owner, true).await {
+                        Ok(deal) => deals.push(deal),
+                        Err(StoreError::NotFound) => missing.push(id),
+                        Err(err) => return Err(err),
+                    }
+                }
+                if !missing.is_empty() {
+                    return Err(StoreError::Missing(missing));
+                }
+                let mut changed = Vec::new();
+                for current in deals {
+                    let (id, version) = (current.id, current.version);
+                    match edit(&current).map_err(StoreError::Refused)? {
+                        $crate::Step::Keep => continue,
+                        $crate::Step::Change($crate::DealEdit::Fields(changes)) => {
+                            if change_deal(&mut tx, org, current, &changes, actor, now).await?.version == version {
+                                continue;
+                            }
+                        }
+                        $crate::Step::Change($crate::DealEdit::Command(command)) => {
+                            command_locked(&mut tx, org, current, command, None, actor, now).await?;
+                        }
+                        $crate::Step::Trash => trash_locked(&mut tx, org, id, now).await?,
+                    }
+                    changed.push(id);
+                }
+                tx.commit().await?;
+                Ok(changed)
             }
 
             #[tracing::instrument(skip_all)]
@@ -788,8 +726,8 @@ macro_rules! impl_deal_store {
             sqlx::query(
                 "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
                      status, owner_id, account_id, source, probability, expected_close_date, forecast_category,
-                     version, created_at, updated_at, stage_entered_at, external_id)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15, $17)",
+                     version, created_at, updated_at, stage_entered_at, external_id, tags)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15, $17, $18)",
             )
             .bind(id)
             .bind(org)
@@ -808,6 +746,7 @@ macro_rules! impl_deal_store {
             .bind(deal.created_at)
             .bind(now)
             .bind(deal.external_id.as_deref())
+            .bind($crate::rows::tags_json(&deal.tags))
             .execute(&mut **tx)
             .await
             .map_err(StoreError::external_id("another deal has this external_id"))?;
@@ -826,6 +765,179 @@ macro_rules! impl_deal_store {
             )
             .await?;
             load_deal(&mut **tx, org, id, None, false).await
+        }
+
+        /// Moves the deal `id` (locked, live) to the trash.
+        async fn trash_locked(tx: &mut Tx, org: Uuid, id: Uuid, now: DateTime<Utc>) -> $crate::Result<()> {
+            sqlx::query(
+                "update deals set deleted_at = $3, version = version + 1, updated_at = $3
+                 where organization_id = $1 and id = $2",
+            )
+            .bind(org)
+            .bind(id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Applies `changes` to `current` (locked) and tells a new owner; a
+        /// write that changes nothing changes nothing (no new version).
+        async fn change_deal(
+            tx: &mut Tx,
+            org: Uuid,
+            current: pipewise_domain::Deal,
+            changes: &$crate::deals::DealChanges,
+            actor: Actor,
+            now: DateTime<Utc>,
+        ) -> $crate::Result<pipewise_domain::Deal> {
+            let id = current.id;
+        // A write that changes nothing changes nothing: the version stays.
+        if changes.leaves_unchanged(&current) {
+            return Ok(current);
+        }
+        let account = changes.account_id.unwrap_or(current.account_id);
+        check_deal_refs(tx, org, changes.owner_id, changes.account_id.flatten(), changes.contacts.as_deref()).await?;
+        let title = changes.title.clone().unwrap_or(current.title.clone());
+        sqlx::query(
+            "update deals set title = $3, title_key = $4, amount_minor = $5, currency = $6, owner_id = $7,
+                 account_id = $8, source = $9, probability = $10, expected_close_date = $11,
+                 forecast_category = $12, version = version + 1, updated_at = $13, external_id = $14,
+                 tags = $15
+             where organization_id = $1 and id = $2",
+        )
+        .bind(org)
+        .bind(id)
+        .bind(&title)
+        .bind(pipewise_domain::text::search_key(&[Some(&title)]))
+        .bind(changes.amount.unwrap_or(current.amount).minor())
+        .bind(changes.currency.unwrap_or(current.currency).as_str())
+        .bind(changes.owner_id.unwrap_or(current.owner_id))
+        .bind(account)
+        .bind(changes.source.clone().unwrap_or(current.source.clone()))
+        .bind(changes.probability.unwrap_or(current.probability).map(|p| i64::from(p.value())))
+        .bind(changes.expected_close_date.unwrap_or(current.expected_close_date))
+        .bind(changes.forecast_category.unwrap_or(current.forecast_category).as_str())
+        .bind(now)
+        .bind(changes.external_id.clone().unwrap_or(current.external_id.clone()))
+        .bind($crate::rows::tags_json(changes.tags.as_ref().unwrap_or(&current.tags)))
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::external_id("another deal has this external_id"))?;
+        if let Some(contacts) = &changes.contacts {
+            replace_deal_contacts(tx, org, id, contacts, now).await?;
+        }
+        let updated = load_deal(&mut **tx, org, id, None, false).await?;
+        lead_core::notify_assignment(
+            &mut **tx,
+            org,
+            actor,
+            pipewise_domain::RecordKind::Deal,
+            id,
+            &updated.title,
+            Some(current.owner_id),
+            updated.owner_id,
+            now,
+        )
+        .await?;
+        Ok(updated)
+
+        }
+
+        /// Applies `command` to `current` (locked) at `at` (default now), with its event.
+        async fn command_locked(
+            tx: &mut Tx,
+            org: Uuid,
+            current: pipewise_domain::Deal,
+            command: pipewise_domain::deal::Command,
+            at: Option<DateTime<Utc>>,
+            actor: Actor,
+            now: DateTime<Utc>,
+        ) -> $crate::Result<pipewise_domain::Deal> {
+            use pipewise_domain::deal::{self, Command, DealState, StageRef, TransitionError};
+            let id = current.id;
+        let last_event_at: Option<DateTime<Utc>> =
+            sqlx::query_scalar("select max(at) from deal_events where deal_id = $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+        let last_event_at = last_event_at.unwrap_or(current.created_at);
+        let at = match at {
+            Some(at) => {
+                deal::check_event_time(at, now, Some(last_event_at)).map_err(|e| match e {
+                    deal::EventTimeError::InTheFuture => StoreError::Invalid("at", "must not be in the future"),
+                    deal::EventTimeError::BeforePreviousEvent => {
+                        StoreError::Invalid("at", "must not be before the deal's previous event")
+                    }
+                })?;
+                at
+            }
+            // Not backdated: now, unless a server whose clock runs ahead (or this
+            // one's, stepped back) wrote a later event; the log stays in order and
+            // nobody is refused over an `at` they did not send.
+            None => now.max(last_event_at),
+        };
+        // The target stage (and so its pipeline) must be the organization's.
+        let command = match command {
+            Command::Move { to } => Command::Move { to: stage_ref(tx, org, to.stage_id).await? },
+            Command::Reopen { to: Some(to) } => {
+                Command::Reopen { to: Some(stage_ref(tx, org, to.stage_id).await?) }
+            }
+            other => other,
+        };
+        let state = DealState {
+            status: current.status,
+            stage: StageRef { pipeline_id: current.pipeline_id, stage_id: current.stage_id },
+            last_event_at,
+        };
+        let transition = deal::apply(&state, command, at).map_err(|e| {
+            StoreError::Conflict(match e {
+                TransitionError::MoveClosed => "only an open deal can move; reopen it first",
+                TransitionError::SameStage => "the deal is already in this stage",
+                TransitionError::AlreadyClosed => "the deal is already closed; reopen it first",
+                TransitionError::NotClosed => "the deal is open; only a won or lost deal can be reopened",
+            })
+        })?;
+        let stage_changed = transition.stage.stage_id != current.stage_id;
+        let closed_at = match transition.status {
+            pipewise_domain::deal::DealStatus::Open => None,
+            _ => Some(transition.at),
+        };
+        sqlx::query(
+            "update deals set status = $3, pipeline_id = $4, stage_id = $5, closed_at = $6, lost_reason = $7,
+                 stage_entered_at = case when $8 = 1 then $9 else stage_entered_at end,
+                 version = version + 1, updated_at = $10
+             where organization_id = $1 and id = $2",
+        )
+        .bind(org)
+        .bind(id)
+        .bind(transition.status.as_str())
+        .bind(transition.stage.pipeline_id)
+        .bind(transition.stage.stage_id)
+        .bind(closed_at)
+        .bind(transition.lost_reason.as_ref().map(|r| r.as_str().to_owned()))
+        .bind(i64::from(stage_changed || transition.kind == pipewise_domain::deal::EventKind::Reopened))
+        .bind(transition.at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        insert_deal_event(
+            tx,
+            org,
+            id,
+            transition.kind.as_str(),
+            transition.at,
+            transition.stage.pipeline_id,
+            transition.stage.stage_id,
+            transition.from_stage,
+            transition.lost_reason.as_ref().map(|r| r.as_str()),
+            actor,
+            now,
+        )
+        .await?;
+        let updated = load_deal(&mut **tx, org, id, None, false).await?;
+        Ok(updated)
+
         }
 
         /// A deal with its contacts; `for_update` locks the row on PostgreSQL.

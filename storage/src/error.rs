@@ -18,6 +18,9 @@ pub enum StoreError {
     /// refused the change; the caller knows the type inside.
     #[error("the change was refused")]
     Refused(#[source] crate::Refusal),
+    /// Ids of a bulk action that name no live record the caller may see.
+    #[error("{} records not found", .0.len())]
+    Missing(Vec<uuid::Uuid>),
     /// `If-Match` named a version that is no longer current.
     #[error("the record changed since the version given")]
     VersionMismatch,

@@ -449,7 +449,10 @@ macro_rules! impl_import_store {
                         )
                         .await?,
                     );
-                    let accounts: Vec<Account> = accounts.into_iter().map(Account::from).collect();
+                    let accounts: Vec<Account> = accounts
+                        .into_iter()
+                        .map(Account::try_from)
+                        .collect::<$crate::Result<_>>()?;
                     Ok(Found {
                         by_external_id: first_by(&accounts, |a| a.external_id.as_deref()),
                         by_key: first_by(&accounts, |a| {

@@ -36,6 +36,7 @@ pub struct LeadFields {
     pub owner_id: Uuid,
     /// The id a partner's system knows the lead by.
     pub external_id: Option<String>,
+    pub tags: pipewise_domain::Tags,
 }
 
 impl LeadFields {
@@ -63,6 +64,7 @@ impl LeadFields {
             value_period: lead.value_period,
             owner_id: lead.owner_id,
             external_id: lead.external_id.clone(),
+            tags: lead.tags.clone(),
         })
     }
 
@@ -123,6 +125,7 @@ pub(crate) struct LeadRow {
     converted_deal_id: Option<Uuid>,
     form_id: Option<Uuid>,
     external_id: Option<String>,
+    tags: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -185,6 +188,7 @@ impl TryFrom<LeadRow> for Lead {
             converted_deal_id: row.converted_deal_id,
             form_id: row.form_id,
             external_id: row.external_id,
+            tags: crate::rows::read_tags(id, &row.tags)?,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -500,7 +504,7 @@ macro_rules! impl_lead_core {
                          employee_count = $13, country = $14, source = $15, estimated_value_minor = $16,
                          currency = $17, value_period = $18, status = $19, unqualified_reason = $20,
                          owner_id = $21, qualified_at = $22, version = version + 1, updated_at = $23,
-                         email_domain_kind = $24, external_id = $25,
+                         email_domain_kind = $24, external_id = $25, tags = $26,
                          -- disqualified now, or still since then; open again: no closing time
                          closed_at = case when $19 <> 'unqualified' then null
                                           when status = 'unqualified' then closed_at else $23 end
@@ -531,6 +535,7 @@ macro_rules! impl_lead_core {
                 .bind(now)
                 .bind(f.email.as_ref().and_then(|e| email_domain_kind(e.as_str())))
                 .bind(f.external_id.as_deref())
+                .bind($crate::rows::tags_json(&f.tags))
                 .execute(&mut *conn)
                 .await
                 .map_err($crate::lead_core::lead_write_error)?;
@@ -556,10 +561,10 @@ macro_rules! impl_lead_core {
                                         owner_id, score, mql_at, qualified_at, converted_at, last_activity_at,
                                         converted_contact_id, converted_account_id, converted_deal_id, form_id,
                                         version, created_at, updated_at, deleted_at, email_domain_kind, closed_at,
-                                        external_id)
+                                        external_id, tags)
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
                              $20, 0, null, $21, $22, null, null, null, null, $23, 1, $24, $25, null, $26,
-                             case $18 when 'unqualified' then $25 when 'converted' then $22 end, $27)",
+                             case $18 when 'unqualified' then $25 when 'converted' then $22 end, $27, $28)",
                 )
                 .bind(id)
                 .bind(org)
@@ -588,6 +593,7 @@ macro_rules! impl_lead_core {
                 .bind(now)
                 .bind(f.email.as_ref().and_then(|e| email_domain_kind(e.as_str())))
                 .bind(f.external_id.as_deref())
+                .bind($crate::rows::tags_json(&f.tags))
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::lead_core::lead_write_error)?;

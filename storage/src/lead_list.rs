@@ -49,6 +49,7 @@ pub struct LeadFilter {
     /// prediction matches neither.
     pub predicted_min: Option<f64>,
     pub predicted_max: Option<f64>,
+    pub tag: Option<pipewise_domain::Tag>,
 }
 
 impl LeadFilter {
@@ -226,6 +227,12 @@ fn filtered(backend: Backend, org: Uuid, filter: &LeadFilter, page: &LeadPage, m
     cond(" and created_at < {}", filter.created_to.map(Arg::Time));
     cond(" and prediction_key >= {}", filter.predicted_min.map(Arg::Float));
     cond(" and prediction_key <= {}", filter.predicted_max.map(Arg::Float));
+    if let Some(tag) = &filter.tag {
+        sql.push_args(
+            " and id in (select record_id from record_tags where kind = 'lead' and organization_id = {} and tag = {})",
+            [Arg::Uuid(org), Arg::Text(tag.as_str().to_owned())],
+        );
+    }
     if let Some(prefix) = &filter.prefix {
         crate::search::matches(backend, &mut sql, "leads", &crate::search::search_words(prefix));
     }
@@ -392,6 +399,7 @@ mod tests {
             prefix: Some("ad_".into()),
             predicted_min: None,
             predicted_max: None,
+            tag: Some(pipewise_domain::Tag::parse("vip").unwrap()),
         };
         let sql = &list_queries(
             Backend::Postgres,
@@ -403,7 +411,8 @@ mod tests {
         let placeholders = sql.text.matches('$').count();
         assert_eq!(placeholders, sql.args.len());
         assert!(sql.text.contains("search_vector @@ to_tsquery('simple', $"));
-        assert!(matches!(&sql.args[9], Arg::Text(t) if t == "'ad':*"), "{:?}", sql.args);
+        assert!(matches!(&sql.args[10], Arg::Text(t) if t == "vip"), "{:?}", sql.args);
+        assert!(matches!(&sql.args[11], Arg::Text(t) if t == "'ad':*"), "{:?}", sql.args);
     }
 
     #[test]

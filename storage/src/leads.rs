@@ -70,6 +70,18 @@ pub trait LeadStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Lead>;
+    /// Applies a bulk action to the live leads `ids` in one transaction (see
+    /// [`crate::bulk_edit`]): `edit` decides each one's step under its row
+    /// lock; each change is written, rescored and notified as by
+    /// `update_lead`. Returns the ids changed; `Missing` names ids of no live lead.
+    async fn bulk_leads(
+        &self,
+        org: Uuid,
+        ids: &[Uuid],
+        edit: Edit<'_, Lead, crate::Step<LeadChange>>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>>;
     /// Moves the live, unconverted lead to the trash if `check` passes on it, under its row lock.
     async fn trash_lead(
         &self,
@@ -214,33 +226,43 @@ macro_rules! impl_lead_store {
                         .await?
                         .try_into()?;
                     let change = edit(&current).map_err(StoreError::Refused)?;
-                    if current.progress.status == ::pipewise_domain::LeadStatus::Converted {
-                        return Err(StoreError::Conflict("a converted lead cannot change"));
-                    }
-                    // A write that changes nothing changes nothing: no new version, no event.
-                    if change.fields == $crate::LeadFields::of(&current)? && change.progress == current.progress {
-                        tx.commit().await?;
-                        return Ok(current);
-                    }
-                    if let Some(email) = change.fields.email.as_ref().filter(|_| change.unique_email) {
-                        super::lead_core::claim_email(&mut tx, org, email, Some(id), true).await?;
-                    }
-                    super::lead_core::write_lead_change(&mut tx, org, &current, &change, now).await?;
-                    let lead = super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
-                    super::lead_core::notify_assignment(
-                        &mut tx,
-                        org,
-                        actor,
-                        RecordKind::Lead,
-                        id,
-                        &$crate::lead_core::display_name(&lead),
-                        Some(current.owner_id),
-                        lead.owner_id,
-                        now,
-                    )
-                    .await?;
+                    let lead = change_lead(&mut tx, org, current, &change, actor, now).await?;
                     tx.commit().await?;
                     Ok(lead)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn bulk_leads(
+                    &self,
+                    org: Uuid,
+                    ids: &[Uuid],
+                    edit: $crate::Edit<'_, Lead, $crate::Step<LeadChange>>,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Vec<Uuid>> {
+                    let mut tx = self.begin_write().await?;
+                    super::lead_core::enter_email_writes(&mut tx, org).await?;
+                    let rows = lock_rows::<LeadRow>(&mut tx, "leads", org, ids, "deleted_at is null").await?;
+                    let mut changed = Vec::new();
+                    for row in rows {
+                        let current = Lead::try_from(row)?;
+                        let id = current.id;
+                        match edit(&current).map_err(StoreError::Refused)? {
+                            $crate::Step::Keep => {}
+                            $crate::Step::Change(change) => {
+                                let version = current.version;
+                                if change_lead(&mut tx, org, current, &change, actor, now).await?.version != version {
+                                    changed.push(id);
+                                }
+                            }
+                            $crate::Step::Trash => {
+                                trash_locked(&mut tx, org, &current, actor, now).await?;
+                                changed.push(id);
+                            }
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(changed)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -257,23 +279,7 @@ macro_rules! impl_lead_store {
                         .await?
                         .try_into()?;
                     check(&current).map_err(StoreError::Refused)?;
-                    let version = current.version;
-                    let trashed = sqlx::query(
-                        "update leads set deleted_at = $4, version = version + 1, updated_at = $4
-                         where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
-                           and status <> 'converted'",
-                    )
-                    .bind(org)
-                    .bind(id)
-                    .bind(version)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if trashed == 0 {
-                        return Err(lead_write_missed(&mut tx, org, id, false).await?);
-                    }
-                    audit(&mut tx, org, actor, "lead.trashed", Some(id), now).await?;
+                    trash_locked(&mut tx, org, &current, actor, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -388,6 +394,70 @@ macro_rules! impl_lead_store {
             }
 
             /// Why a versioned write touched no row: the lead (live, or
+            /// Writes `change` over `current` (locked, not converted), rescores
+            /// it and tells a new owner; a write that changes nothing changes
+            /// nothing (no new version).
+            async fn change_lead(
+                tx: &mut Tx,
+                org: Uuid,
+                current: Lead,
+                change: &LeadChange,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<Lead> {
+                if current.progress.status == ::pipewise_domain::LeadStatus::Converted {
+                    return Err(StoreError::Conflict("a converted lead cannot change"));
+                }
+                if change.fields == $crate::LeadFields::of(&current)? && change.progress == current.progress {
+                    return Ok(current);
+                }
+                let id = current.id;
+                if let Some(email) = change.fields.email.as_ref().filter(|_| change.unique_email) {
+                    super::lead_core::claim_email(tx, org, email, Some(id), true).await?;
+                }
+                super::lead_core::write_lead_change(tx, org, &current, change, now).await?;
+                let lead = super::lead_core::rescore_lead(tx, org, id, now).await?;
+                super::lead_core::notify_assignment(
+                    tx,
+                    org,
+                    actor,
+                    RecordKind::Lead,
+                    id,
+                    &$crate::lead_core::display_name(&lead),
+                    Some(current.owner_id),
+                    lead.owner_id,
+                    now,
+                )
+                .await?;
+                Ok(lead)
+            }
+
+            /// Moves `current` (locked, live, not converted) to the trash.
+            async fn trash_locked(
+                tx: &mut Tx,
+                org: Uuid,
+                current: &Lead,
+                actor: Actor,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                let trashed = sqlx::query(
+                    "update leads set deleted_at = $4, version = version + 1, updated_at = $4
+                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                       and status <> 'converted'",
+                )
+                .bind(org)
+                .bind(current.id)
+                .bind(current.version)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if trashed == 0 {
+                    return Err(lead_write_missed(tx, org, current.id, false).await?);
+                }
+                audit(tx, org, actor, "lead.trashed", Some(current.id), now).await
+            }
+
             /// trashed when `trashed`) is gone, or it changed meanwhile.
             async fn lead_write_missed(tx: &mut Tx, org: Uuid, id: Uuid, trashed: bool) -> $crate::Result<StoreError> {
                 let sql = if trashed {

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod activities;
 pub mod bulk;
+pub mod bulk_edit;
 pub mod contacts;
 pub mod conversion;
 pub mod customers;
@@ -45,6 +46,7 @@ use uuid::Uuid;
 pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use activities::{ActivityFields, ActivityFilter, ActivityPage, ActivitySort, ActivityStore};
 pub use bulk::{BulkAccount, BulkActivity, BulkContact, BulkDeal, BulkDealEvent, BulkLead, BulkStore};
+pub use bulk_edit::{DealEdit, Step};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use conversion::{
     AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,

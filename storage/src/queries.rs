@@ -580,6 +580,29 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// The rows `ids` of `table` in `org` that match `filter`, each locked
+        /// as [`lock_row`] locks one, in id order (two bulk actions over the
+        /// same rows queue up instead of deadlocking); `Missing` names every
+        /// id without such a row.
+        async fn lock_rows<R>(tx: &mut Tx, table: &str, org: Uuid, ids: &[Uuid], filter: &str) -> $crate::Result<Vec<R>>
+        where
+            R: for<'r> sqlx::FromRow<'r, DbRow> + Send + Unpin,
+        {
+            let (mut rows, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
+            for id in $crate::bulk_edit::lock_order(ids) {
+                match lock_row::<R>(tx, table, org, id, filter).await {
+                    Ok(row) => rows.push(row),
+                    Err(StoreError::NotFound) => missing.push(id),
+                    Err(err) => return Err(err),
+                }
+            }
+            if missing.is_empty() {
+                Ok(rows)
+            } else {
+                Err(StoreError::Missing(missing))
+            }
+        }
+
         async fn audit(
             tx: &mut Tx,
             org: Uuid,

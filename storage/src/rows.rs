@@ -125,3 +125,15 @@ pub(crate) struct ExchangeRateRow {
     pub rate: String,
     pub updated_at: DateTime<Utc>,
 }
+
+/// A record's tags as the `tags` column holds them: a JSON array, in order.
+pub(crate) fn tags_json(tags: &pipewise_domain::Tags) -> String {
+    serde_json::to_string(&tags.to_strings()).expect("strings serialize")
+}
+
+/// The `tags` column read back.
+pub(crate) fn read_tags(id: Uuid, stored: &str) -> Result<pipewise_domain::Tags, StoreError> {
+    let tags: Vec<String> =
+        serde_json::from_str(stored).map_err(|e| StoreError::Corrupt(format!("record {id}: tags: {e}")))?;
+    Ok(pipewise_domain::Tags::from_stored(&tags))
+}

@@ -36,7 +36,7 @@ async fn import(app: &TestApp, token: &str, query: &str, body: impl Into<reqwest
         .unwrap()
 }
 
-async fn imported(app: &TestApp, token: &str, query: &str, body: impl Into<reqwest::Body>) -> Value {
+pub async fn imported(app: &TestApp, token: &str, query: &str, body: impl Into<reqwest::Body>) -> Value {
     expect_status(import(app, token, query, body).await, StatusCode::CREATED).await
 }
 

@@ -4,6 +4,7 @@ mod accounts;
 mod activities;
 mod api_keys;
 mod auth;
+mod bulk;
 mod contacts;
 mod contract;
 mod conversion;

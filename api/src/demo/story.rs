@@ -558,6 +558,7 @@ impl Story {
             let id = id_at(created);
             let fields = AccountFields {
                 external_id: None,
+                tags: Default::default(),
                 name: name.clone(),
                 domain: Some(domain.clone()),
                 industry: Some((*pick(&mut self.rng, &INDUSTRIES)).to_owned()),
@@ -574,6 +575,7 @@ impl Story {
                         id: id_at(at),
                         fields: ContactFields {
                             external_id: None,
+                            tags: Default::default(),
                             first_name: Some(first.to_owned()),
                             last_name: Some(last.to_owned()),
                             email: Some(email),
@@ -672,6 +674,7 @@ impl Story {
         let country = COUNTRIES[weighted(&mut self.rng, &COUNTRIES.map(|(_, w)| w))].0;
         let fields = LeadFields {
             external_id: None,
+            tags: Default::default(),
             first_name: Some(first.to_owned()),
             last_name: Some(last.to_owned()),
             email: Some(email),
@@ -699,6 +702,7 @@ impl Story {
         let id = id_at(created);
         let mut lead = Lead {
             external_id: None,
+            tags: Default::default(),
             id,
             organization_id: self.cast.organization_id,
             first_name: fields.first_name.clone(),
@@ -865,6 +869,7 @@ impl Story {
                     id: account_id,
                     fields: AccountFields {
                         external_id: None,
+                        tags: Default::default(),
                         name: company.clone(),
                         domain: (!free_mail).then(|| domain.clone()),
                         industry: fields.industry.clone(),
@@ -885,6 +890,7 @@ impl Story {
                 id: contact_id,
                 fields: ContactFields {
                     external_id: None,
+                    tags: Default::default(),
                     first_name: fields.first_name.clone(),
                     last_name: fields.last_name.clone(),
                     email: fields.email.clone(),

@@ -66,6 +66,9 @@ pub struct AccountView {
     /// unique within the organization.
     #[schema(example = "crm-acc-1042")]
     pub external_id: Option<String>,
+    /// Labels to group and filter by (`tag=`): lower-cased, sorted, without repeats.
+    #[schema(example = json!(["vip", "trade show"]))]
+    pub tags: Vec<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -88,6 +91,7 @@ impl From<Account> for AccountView {
             country: a.country.map(|c| c.as_str().to_owned()),
             owner_id: a.owner_id,
             external_id: a.external_id,
+            tags: a.tags.to_strings(),
             version: a.version,
             created_at: a.created_at,
             updated_at: a.updated_at,
@@ -125,6 +129,10 @@ pub struct CreateAccount {
     /// organization (409 if another account has it); blank is none.
     #[schema(example = "crm-acc-1042", max_length = 200)]
     pub external_id: Option<String>,
+    /// Labels, at most 30 of at most 50 characters each (no commas or
+    /// semicolons); stored trimmed and lower-cased, repeats counted once.
+    #[schema(example = json!(["vip", "trade show"]))]
+    pub tags: Option<Vec<String>>,
 }
 
 /// The fields to change; `null` clears a field that may be empty.
@@ -152,6 +160,10 @@ pub struct UpdateAccount {
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "crm-acc-1042", max_length = 200)]
     pub external_id: Option<Option<String>>,
+    /// Replaces the record's tags (`[]` removes them all); the bulk
+    /// actions `add_tag` and `remove_tag` change one tag at a time.
+    #[schema(example = json!(["vip"]))]
+    pub tags: Option<Vec<String>>,
 }
 
 records::record_queries!(AccountListQuery, AccountFilterQuery {
@@ -163,6 +175,9 @@ records::record_queries!(AccountListQuery, AccountFilterQuery {
     /// Only accounts with this domain (case-insensitive).
     #[param(example = "acme.example", max_length = 253)]
     domain: Option<String>,
+    /// Only records carrying this tag (any case).
+    #[param(example = "vip", max_length = 50)]
+    tag: Option<String>,
 });
 
 impl AccountFilterQuery {
@@ -179,6 +194,7 @@ impl AccountFilterQuery {
             owner_id: self.owner_id,
             name_prefix: records::search_prefix(self.q.as_deref())?,
             domain,
+            tag: records::tag_filter(self.tag.as_deref())?,
         })
     }
 }
@@ -287,6 +303,7 @@ pub fn account_fields(fields: &mut Fields, body: &CreateAccount, owner: Uuid) ->
         .check_opt("country", body.country.as_deref(), parse_country)
         .flatten();
     let external_id = records::text(fields, "external_id", body.external_id.as_deref(), EXTERNAL_ID_MAX);
+    let tags = records::tags(fields, body.tags.as_deref()).unwrap_or_default();
     Some(AccountFields {
         name: name?.into_string(),
         domain,
@@ -295,6 +312,7 @@ pub fn account_fields(fields: &mut Fields, body: &CreateAccount, owner: Uuid) ->
         country,
         owner_id: owner,
         external_id,
+        tags,
     })
 }
 
@@ -396,6 +414,9 @@ pub fn changed<P>(
     }
     if let Some(external_id) = records::patch_text(&mut fields, "external_id", &body.external_id, EXTERNAL_ID_MAX) {
         next.external_id = external_id;
+    }
+    if let Some(tags) = records::tags(&mut fields, body.tags.as_deref()) {
+        next.tags = tags;
     }
     if let Some(owner) = body.owner_id.filter(|o| *o != current.owner_id) {
         caller.ensure_can_change(owner)?;

@@ -65,6 +65,9 @@ pub struct ContactView {
     /// unique within the organization.
     #[schema(example = "crm-ct-88")]
     pub external_id: Option<String>,
+    /// Labels to group and filter by (`tag=`): lower-cased, sorted, without repeats.
+    #[schema(example = json!(["vip", "trade show"]))]
+    pub tags: Vec<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -89,6 +92,7 @@ impl From<Contact> for ContactView {
             buying_role: c.buying_role.map(Into::into),
             owner_id: c.owner_id,
             external_id: c.external_id,
+            tags: c.tags.to_strings(),
             version: c.version,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -130,6 +134,10 @@ pub struct CreateContact {
     /// organization (409 if another contact has it); blank is none.
     #[schema(example = "crm-ct-88", max_length = 200)]
     pub external_id: Option<String>,
+    /// Labels, at most 30 of at most 50 characters each (no commas or
+    /// semicolons); stored trimmed and lower-cased, repeats counted once.
+    #[schema(example = json!(["vip", "trade show"]))]
+    pub tags: Option<Vec<String>>,
 }
 
 /// The fields to change; `null` clears a field that may be empty. The
@@ -165,6 +173,10 @@ pub struct UpdateContact {
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "crm-ct-88", max_length = 200)]
     pub external_id: Option<Option<String>>,
+    /// Replaces the record's tags (`[]` removes them all); the bulk
+    /// actions `add_tag` and `remove_tag` change one tag at a time.
+    #[schema(example = json!(["vip"]))]
+    pub tags: Option<Vec<String>>,
 }
 
 records::record_queries!(ContactListQuery, ContactFilterQuery {
@@ -179,6 +191,9 @@ records::record_queries!(ContactListQuery, ContactFilterQuery {
     /// of `GET /search`.
     #[param(example = "ada", max_length = 200)]
     q: Option<String>,
+    /// Only records carrying this tag (any case).
+    #[param(example = "vip", max_length = 50)]
+    tag: Option<String>,
 });
 
 impl ContactFilterQuery {
@@ -189,6 +204,7 @@ impl ContactFilterQuery {
             buying_role: self.buying_role.map(Into::into),
             owner_id: self.owner_id,
             prefix: records::search_prefix(self.q.as_deref())?,
+            tag: records::tag_filter(self.tag.as_deref())?,
         })
     }
 }
@@ -367,6 +383,7 @@ pub fn contact_fields(fields: &mut Fields, body: &CreateContact, owner: Uuid) ->
             body.external_id.as_deref(),
             records::EXTERNAL_ID_MAX,
         ),
+        tags: records::tags(fields, body.tags.as_deref()).unwrap_or_default(),
     };
     require_identity(
         fields,
@@ -519,6 +536,9 @@ pub fn changed<P>(
         records::patch_text(&mut fields, "external_id", &body.external_id, records::EXTERNAL_ID_MAX)
     {
         next.external_id = external_id;
+    }
+    if let Some(tags) = records::tags(&mut fields, body.tags.as_deref()) {
+        next.tags = tags;
     }
     fields.finish(|| next)
 }

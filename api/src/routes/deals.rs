@@ -133,6 +133,9 @@ pub struct DealView {
     /// unique within the organization.
     #[schema(example = "crm-deal-77")]
     external_id: Option<String>,
+    /// Labels to group and filter by (`tag=`): lower-cased, sorted, without repeats.
+    #[schema(example = json!(["vip", "trade show"]))]
+    tags: Vec<String>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -169,6 +172,7 @@ impl From<Deal> for DealView {
             forecast_category: d.forecast_category.into(),
             lost_reason: d.lost_reason,
             external_id: d.external_id,
+            tags: d.tags.to_strings(),
             version: d.version,
             created_at: d.created_at,
             updated_at: d.updated_at,
@@ -224,6 +228,10 @@ pub struct CreateDeal {
     /// organization (409 if another deal has it); blank is none.
     #[schema(example = "crm-deal-77", max_length = 200)]
     external_id: Option<String>,
+    /// Labels, at most 30 of at most 50 characters each (no commas or
+    /// semicolons); stored trimmed and lower-cased, repeats counted once.
+    #[schema(example = json!(["vip", "trade show"]))]
+    tags: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -257,6 +265,10 @@ pub struct UpdateDeal {
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "crm-deal-77", max_length = 200)]
     external_id: Option<Option<String>>,
+    /// Replaces the record's tags (`[]` removes them all); the bulk
+    /// actions `add_tag` and `remove_tag` change one tag at a time.
+    #[schema(example = json!(["vip"]))]
+    tags: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -330,6 +342,9 @@ crate::routes::records::record_queries!(DealListQuery, DealFilterQuery,
     amount_min: Option<String>,
     #[param(max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
     amount_max: Option<String>,
+    /// Only records carrying this tag (any case).
+    #[param(example = "vip", max_length = 50)]
+    tag: Option<String>,
 });
 
 impl DealFilterQuery {
@@ -355,6 +370,7 @@ impl DealFilterQuery {
             close_to: self.expected_close_to,
             amount_min: amount(self.amount_min, "amount_min")?,
             amount_max: amount(self.amount_max, "amount_max")?,
+            tag: crate::routes::records::tag_filter(self.tag.as_deref())?,
         })
     }
 }
@@ -518,6 +534,7 @@ async fn create_deal(
         body.external_id.as_deref(),
         crate::routes::records::EXTERNAL_ID_MAX,
     );
+    let tags = crate::routes::records::tags(&mut fields, body.tags.as_deref()).unwrap_or_default();
     fields.finish(|| ())?;
     let (Some(title), Some(amount)) = (title, amount) else {
         unreachable!("checked")
@@ -544,6 +561,7 @@ async fn create_deal(
             .unwrap_or(ForecastCategory::Pipeline),
         created_at: body.created_at.unwrap_or(now),
         external_id,
+        tags,
     };
     let deal = state
         .store
@@ -637,6 +655,7 @@ async fn update_deal(
             &body.external_id,
             crate::routes::records::EXTERNAL_ID_MAX,
         ),
+        tags: crate::routes::records::tags(&mut fields, body.tags.as_deref()),
     };
     let changes = fields.finish(|| changes)?;
     let deal = state

@@ -74,11 +74,17 @@ pub const LEAD_COLUMNS: &[&str] = &[
     "created_at",
     "updated_at",
     "external_id",
+    "tags",
 ];
 
 /// An instant as the JSON API writes it (every digit the database keeps).
 fn time(t: Option<chrono::DateTime<Utc>>) -> String {
     opt(t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
+}
+
+/// Tags as one cell, separated as an import splits them.
+fn tag_list(tags: &pipewise_domain::Tags) -> String {
+    text(&tags.to_strings().join("; "))
 }
 
 /// Free text, defused.
@@ -115,6 +121,7 @@ fn lead_row(l: &LeadView) -> Vec<String> {
         time(Some(l.created_at)),
         time(Some(l.updated_at)),
         words(&l.external_id),
+        text(&l.tags.join("; ")),
     ]
 }
 
@@ -130,6 +137,7 @@ pub const CONTACT_COLUMNS: &[&str] = &[
     "buying_role",
     "owner_id",
     "external_id",
+    "tags",
     "last_activity_at",
     "created_at",
     "updated_at",
@@ -147,6 +155,7 @@ fn contact_row(c: &Contact) -> Vec<String> {
         opt(c.buying_role.map(BuyingRole::as_str)),
         c.owner_id.to_string(),
         words(&c.external_id),
+        tag_list(&c.tags),
         time(c.last_activity_at),
         time(Some(c.created_at)),
         time(Some(c.updated_at)),
@@ -163,6 +172,7 @@ pub const ACCOUNT_COLUMNS: &[&str] = &[
     "country",
     "owner_id",
     "external_id",
+    "tags",
     "last_activity_at",
     "created_at",
     "updated_at",
@@ -178,6 +188,7 @@ fn account_row(a: &Account) -> Vec<String> {
         opt(a.country.as_ref().map(|c| c.as_str())),
         a.owner_id.to_string(),
         words(&a.external_id),
+        tag_list(&a.tags),
         time(a.last_activity_at),
         time(Some(a.created_at)),
         time(Some(a.updated_at)),
@@ -206,6 +217,7 @@ pub const DEAL_COLUMNS: &[&str] = &[
     "created_at",
     "updated_at",
     "external_id",
+    "tags",
 ];
 
 fn deal_row(d: &Deal) -> Vec<String> {
@@ -230,6 +242,7 @@ fn deal_row(d: &Deal) -> Vec<String> {
         time(Some(d.created_at)),
         time(Some(d.updated_at)),
         words(&d.external_id),
+        tag_list(&d.tags),
     ]
 }
 

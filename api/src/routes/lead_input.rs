@@ -110,6 +110,9 @@ pub struct LeadView {
     /// unique within the organization.
     #[schema(example = "hs-4711")]
     pub external_id: Option<String>,
+    /// Labels to group and filter by (`tag=`): lower-cased, sorted, without repeats.
+    #[schema(example = json!(["vip", "trade show"]))]
+    pub tags: Vec<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -166,6 +169,7 @@ impl LeadView {
             converted_deal_id: l.converted_deal_id,
             form_id: l.form_id,
             external_id: l.external_id,
+            tags: l.tags.to_strings(),
             version: l.version,
             created_at: l.created_at,
             updated_at: l.updated_at,
@@ -224,6 +228,10 @@ pub struct CreateLead {
     /// organization (409 if another lead has it); blank is none.
     #[schema(example = "hs-4711", max_length = 200)]
     pub external_id: Option<String>,
+    /// Labels, at most 30 of at most 50 characters each (no commas or
+    /// semicolons); stored trimmed and lower-cased, repeats counted once.
+    #[schema(example = json!(["vip", "trade show"]))]
+    pub tags: Option<Vec<String>>,
 }
 
 /// The validated fields of `body`, with `owner` and `base_currency` as the
@@ -262,6 +270,7 @@ pub fn lead_fields(fields: &mut Fields, body: &CreateLead, owner: Uuid, base_cur
             body.external_id.as_deref(),
             records::EXTERNAL_ID_MAX,
         ),
+        tags: records::tags(fields, body.tags.as_deref()).unwrap_or_default(),
     };
     require_identity(fields, &lead, body);
     lead

@@ -55,8 +55,8 @@ macro_rules! lead_queries {
             $($(#[$meta])* pub $field: $ty,)*
         }
 
-        /// The filters of the lead list alone, for the export.
-        #[derive(Debug, Deserialize, IntoParams)]
+        /// The filters of the lead list alone, for the export and bulk actions.
+        #[derive(Debug, Deserialize, IntoParams, ::utoipa::ToSchema)]
         #[serde(deny_unknown_fields)]
         #[into_params(parameter_in = Query)]
         pub struct LeadFilterQuery {
@@ -105,6 +105,9 @@ lead_queries! {
     /// Predicted conversion at most this (0–1); leads without a prediction never match.
     #[param(minimum = 0, maximum = 1)]
     predicted_conversion_max: Option<f64>,
+    /// Only records carrying this tag (any case).
+    #[param(example = "vip", max_length = 50)]
+    tag: Option<String>,
 }
 
 /// A page of leads.
@@ -160,6 +163,7 @@ impl LeadListQuery {
             created_from: self.created_from,
             created_to: self.created_to,
             prefix: search_prefix(self.q.as_deref())?,
+            tag: crate::routes::records::tag_filter(self.tag.as_deref())?,
         };
         Ok(LeadListRequest {
             filter,

@@ -91,6 +91,10 @@ pub struct UpdateLead {
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "hs-4711", max_length = 200)]
     pub external_id: Option<Option<String>>,
+    /// Replaces the record's tags (`[]` removes them all); the bulk
+    /// actions `add_tag` and `remove_tag` change one tag at a time.
+    #[schema(example = json!(["vip"]))]
+    pub tags: Option<Vec<String>>,
 }
 
 /// `current` with the changes of `body` applied, if they are valid (422
@@ -135,6 +139,9 @@ pub fn changed<P>(
     }
     if let Some(v) = text(&mut fields, "external_id", &body.external_id, records::EXTERNAL_ID_MAX) {
         next.external_id = v;
+    }
+    if let Some(tags) = records::tags(&mut fields, body.tags.as_deref()) {
+        next.tags = tags;
     }
     match body.employee_count {
         None => {}

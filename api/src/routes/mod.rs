@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod activities;
 pub mod api_keys;
 pub mod auth;
+pub mod bulk;
 pub mod contacts;
 pub mod conversion;
 pub mod deals;
@@ -41,6 +42,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(users::configure)
         .configure(api_keys::configure)
         .configure(pipelines::configure)
+        .configure(bulk::configure)
         .configure(deals::configure)
         .configure(accounts::configure)
         .configure(contacts::configure)

@@ -8,7 +8,10 @@
 //! before it; with `If-Match`, a stale version is 412. What an `Edit` cannot
 //! read itself (is the new owner an active user?) is asked just before.
 
-use pipewise_domain::text::{optional_text, search_key};
+use pipewise_domain::{
+    text::{optional_text, search_key},
+    Tag, Tags,
+};
 use pipewise_storage::{Page, RecordOrder, Refusal, StoreError};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -67,8 +70,8 @@ macro_rules! record_queries {
             $($(#[$meta])* $field: $ty,)*
         }
 
-        /// The list's filters alone, for the export.
-        #[derive(Deserialize, IntoParams)]
+        /// The list's filters alone, for the export and bulk actions.
+        #[derive(Deserialize, IntoParams, ::utoipa::ToSchema)]
         #[serde(deny_unknown_fields)]
         #[into_params(parameter_in = Query)]
         pub struct $filters {
@@ -178,4 +181,20 @@ pub fn patch<T, E: std::fmt::Display>(
 /// [`patch`] for optional text of at most `max` characters.
 pub fn patch_text(fields: &mut Fields, name: &str, raw: &Option<Option<String>>, max: usize) -> Option<Option<String>> {
     patch(fields, name, raw, |r| optional_text(r, max))
+}
+
+/// The `tags` of a body (a list replaces the record's tags); `None` when
+/// absent, or invalid and recorded in `fields`.
+pub fn tags(fields: &mut Fields, raw: Option<&[String]>) -> Option<Tags> {
+    raw.and_then(|raw| fields.check("tags", Tags::parse(raw)))
+}
+
+/// The `tag` filter of a list: 400 when it cannot be a tag; blank means none.
+pub fn tag_filter(raw: Option<&str>) -> Result<Option<Tag>, ApiError> {
+    match raw {
+        Some(raw) if !raw.trim().is_empty() => Tag::parse(raw)
+            .map(Some)
+            .map_err(|e| ApiError::BadRequest(format!("tag {e}."))),
+        _ => Ok(None),
+    }
 }

@@ -21,6 +21,8 @@ pub enum Kind {
     Time,
     /// The email of an active user, for `owner_id`.
     OwnerEmail,
+    /// Several values separated by commas or semicolons (`tags`).
+    List,
 }
 
 /// A field an import can fill.
@@ -33,6 +35,11 @@ pub struct Field {
 pub const fn text(name: &'static str) -> Field {
     Field { name, kind: Kind::Text }
 }
+
+pub const TAGS: Field = Field {
+    name: "tags",
+    kind: Kind::List,
+};
 
 /// What the columns of one resource can be.
 pub struct Spec {
@@ -140,6 +147,8 @@ impl Layout {
     /// The column of the file that fills `field`, as the file names it; the
     /// field itself when no column does (a required field).
     pub fn column_of(&self, field: &str) -> String {
+        // An element of a list (`tags[1]`) is in the list's column.
+        let field = field.split('[').next().unwrap_or(field);
         let exact = self.columns.iter().position(|c| c.is_some_and(|f| f.name == field));
         // `owner_email` fills `owner_id`.
         let owner_email = || {
@@ -182,6 +191,13 @@ impl Layout {
                     .get(&cell.to_lowercase())
                     .map(|id| Value::String(id.to_string()))
                     .ok_or_else(|| "is not the email of an active user of the organization".to_owned()),
+                Kind::List => Ok(Value::Array(
+                    cell.split([',', ';'])
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| Value::String(v.to_owned()))
+                        .collect(),
+                )),
             };
             match value {
                 Ok(value) => {

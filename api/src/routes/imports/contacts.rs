@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    columns::{text, Field, Kind, Spec},
+    columns::{text, Field, Kind, Spec, TAGS},
     matching::{candidates, changes, settle, Candidate, Keys, Names},
     take_created_at, Batch, Context,
 };
@@ -36,6 +36,7 @@ pub const SPEC: Spec = Spec {
             kind: Kind::OwnerEmail,
         },
         text("external_id"),
+        TAGS,
         Field {
             name: "created_at",
             kind: Kind::Time,

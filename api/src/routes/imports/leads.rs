@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    columns::{text, Field, Kind, Spec},
+    columns::{text, Field, Kind, Spec, TAGS},
     matching::{candidates, changes, settle, Keys, Names},
     Batch, Context,
 };
@@ -48,6 +48,7 @@ pub const SPEC: Spec = Spec {
             kind: Kind::OwnerEmail,
         },
         text("external_id"),
+        TAGS,
         Field {
             name: "created_at",
             kind: Kind::Time,
