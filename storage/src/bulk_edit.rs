@@ -27,6 +27,14 @@ pub enum DealEdit {
     Command(pipewise_domain::deal::Command),
 }
 
+/// What a merge works on, every record locked: the one kept and the ones
+/// merged into it (in id order).
+#[derive(Debug, Clone)]
+pub struct Merging<T> {
+    pub keep: T,
+    pub merged: Vec<T>,
+}
+
 /// `ids` without repeats, in the order their rows are locked.
 pub(crate) fn lock_order(ids: &[Uuid]) -> Vec<Uuid> {
     let mut ids = ids.to_vec();

@@ -111,6 +111,21 @@ pub trait ContactStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>>;
+    /// Merges the live contacts `merge_ids` into the live contact `keep_id`
+    /// in one transaction: `edit` sees them all under their row locks and
+    /// returns the kept contact's fields. The merged contacts' activities,
+    /// notes, deal links and converted leads move to the kept one; they go to
+    /// the trash without their email and external id (which the kept contact
+    /// may take). `Missing` names the ids of no live contact.
+    async fn merge_contacts(
+        &self,
+        org: Uuid,
+        keep_id: Uuid,
+        merge_ids: &[Uuid],
+        edit: Edit<'_, crate::Merging<Contact>, ContactFields>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Contact>;
     /// Moves the live contact to the trash if `check` passes on it, under its row lock.
     async fn trash_contact(
         &self,
@@ -197,6 +212,30 @@ impl TryFrom<ContactRow> for Contact {
         })
     }
 }
+
+/// What merging contact `$2` into contact `$3` (of organization `$1`, at
+/// `$4`) does, in order: the deals it is on change (a new version); a link
+/// to a deal the kept contact is on already goes, the others move; its
+/// activities, notes and converted leads move; it goes to the trash,
+/// emptied of its email and external id so the kept contact may take them.
+/// Each statement binds the same four arguments (`$3 = $3` uses one a
+/// statement has no need of, as PostgreSQL wants every argument used).
+pub(crate) const MERGE_CONTACT: [&str; 7] = [
+    "update deals set version = version + 1, updated_at = $4
+     where organization_id = $1 and id in (select deal_id from deal_contacts where contact_id = $2) and $3 = $3",
+    "delete from deal_contacts
+     where contact_id = $2 and deal_id in (select deal_id from deal_contacts where contact_id = $3)
+       and organization_id = $1 and $4 = $4",
+    "update deal_contacts set contact_id = $3 where organization_id = $1 and contact_id = $2 and $4 = $4",
+    "update activities set contact_id = $3, version = version + 1, updated_at = $4
+     where organization_id = $1 and contact_id = $2",
+    "update notes set contact_id = $3, version = version + 1, updated_at = $4
+     where organization_id = $1 and contact_id = $2",
+    "update leads set converted_contact_id = $3, version = version + 1, updated_at = $4
+     where organization_id = $1 and converted_contact_id = $2",
+    "update contacts set deleted_at = $4, email = null, external_id = null, version = version + 1, updated_at = $4
+     where organization_id = $1 and id = $2 and $3 = $3",
+];
 
 /// How a contact is named in a message: its name, else its email, else its
 /// id; never empty.
@@ -464,6 +503,66 @@ macro_rules! impl_contact_store {
                     }
                     tx.commit().await?;
                     Ok(changed)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn merge_contacts(
+                    &self,
+                    org: Uuid,
+                    keep_id: Uuid,
+                    merge_ids: &[Uuid],
+                    edit: $crate::Edit<'_, $crate::Merging<Contact>, ContactFields>,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Contact> {
+                    let mut tx = self.begin_write().await?;
+                    super::lead_core::enter_email_writes(&mut tx, org).await?;
+                    let mut ids = merge_ids.to_vec();
+                    ids.push(keep_id);
+                    let rows = lock_rows::<ContactRow>(&mut tx, "contacts", org, &ids, "deleted_at is null").await?;
+                    let (mut keep, mut merged) = (None, Vec::new());
+                    for row in rows {
+                        let contact = Contact::try_from(row)?;
+                        if contact.id == keep_id {
+                            keep = Some(contact);
+                        } else {
+                            merged.push(contact);
+                        }
+                    }
+                    let keep = keep.ok_or(StoreError::Missing(vec![keep_id]))?;
+                    let merging = $crate::Merging { keep, merged };
+                    let fields = edit(&merging).map_err(StoreError::Refused)?;
+                    let $crate::Merging { keep, merged } = merging;
+                    for gone in &merged {
+                        for sql in $crate::contacts::MERGE_CONTACT {
+                            sqlx::query(sql)
+                                .bind(org)
+                                .bind(gone.id)
+                                .bind(keep.id)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        audit(&mut tx, org, actor, "contact.merged", Some(gone.id), now).await?;
+                    }
+                    let last_activity = merged.iter().filter_map(|c| c.last_activity_at).chain(keep.last_activity_at).max();
+                    let (id, version) = (keep.id, keep.version);
+                    let written = change_contact(&mut tx, org, keep, &fields, actor, now).await?;
+                    // The kept contact changed even when its fields did not: it has more history now.
+                    let row = sqlx::query_as::<_, ContactRow>(
+                        "update contacts set last_activity_at = $3,
+                             version = case when version = $4 then version + 1 else version end, updated_at = $5
+                         where organization_id = $1 and id = $2 returning *",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(last_activity.or(written.last_activity_at))
+                    .bind(version)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    row.try_into()
                 }
 
                 #[tracing::instrument(skip_all)]

@@ -46,7 +46,7 @@ use uuid::Uuid;
 pub use accounts::{AccountFields, AccountFilter, AccountStore, RecordOrder};
 pub use activities::{ActivityFields, ActivityFilter, ActivityPage, ActivitySort, ActivityStore};
 pub use bulk::{BulkAccount, BulkActivity, BulkContact, BulkDeal, BulkDealEvent, BulkLead, BulkStore};
-pub use bulk_edit::{DealEdit, Step};
+pub use bulk_edit::{DealEdit, Merging, Step};
 pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use conversion::{
     AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,

@@ -18,6 +18,7 @@ mod hygiene;
 mod imports;
 mod input;
 mod leads;
+mod merge;
 mod notes;
 mod notifications;
 mod operations;
