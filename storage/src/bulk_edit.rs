@@ -35,6 +35,19 @@ pub struct Merging<T> {
     pub merged: Vec<T>,
 }
 
+impl<T> Merging<T> {
+    /// The locked records split into the kept one and the others;
+    /// `Missing` when the kept one is not among them.
+    pub(crate) fn split(records: Vec<T>, keep_id: Uuid, id: impl Fn(&T) -> Uuid) -> Result<Self, crate::StoreError> {
+        let (keep, merged): (Vec<T>, Vec<T>) = records.into_iter().partition(|r| id(r) == keep_id);
+        let keep = keep
+            .into_iter()
+            .next()
+            .ok_or(crate::StoreError::Missing(vec![keep_id]))?;
+        Ok(Self { keep, merged })
+    }
+}
+
 /// `ids` without repeats, in the order their rows are locked.
 pub(crate) fn lock_order(ids: &[Uuid]) -> Vec<Uuid> {
     let mut ids = ids.to_vec();

@@ -520,17 +520,8 @@ macro_rules! impl_contact_store {
                     let mut ids = merge_ids.to_vec();
                     ids.push(keep_id);
                     let rows = lock_rows::<ContactRow>(&mut tx, "contacts", org, &ids, "deleted_at is null").await?;
-                    let (mut keep, mut merged) = (None, Vec::new());
-                    for row in rows {
-                        let contact = Contact::try_from(row)?;
-                        if contact.id == keep_id {
-                            keep = Some(contact);
-                        } else {
-                            merged.push(contact);
-                        }
-                    }
-                    let keep = keep.ok_or(StoreError::Missing(vec![keep_id]))?;
-                    let merging = $crate::Merging { keep, merged };
+                    let records = rows.into_iter().map(Contact::try_from).collect::<$crate::Result<Vec<_>>>()?;
+                    let merging = $crate::Merging::split(records, keep_id, |r| r.id)?;
                     let fields = edit(&merging).map_err(StoreError::Refused)?;
                     let $crate::Merging { keep, merged } = merging;
                     for gone in &merged {

@@ -82,6 +82,21 @@ pub trait LeadStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>>;
+    /// Merges the live leads `merge_ids` into the live lead `keep_id` in one
+    /// transaction: `edit` sees them all under their row locks and returns
+    /// the kept lead's change. The merged leads' activities and notes move
+    /// to the kept one, which is rescored; they go to the trash without
+    /// their email and external id (which the kept lead may take).
+    /// `Missing` names the ids of no live lead.
+    async fn merge_leads(
+        &self,
+        org: Uuid,
+        keep_id: Uuid,
+        merge_ids: &[Uuid],
+        edit: Edit<'_, crate::Merging<Lead>, LeadChange>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Lead>;
     /// Moves the live, unconverted lead to the trash if `check` passes on it, under its row lock.
     async fn trash_lead(
         &self,
@@ -118,6 +133,21 @@ pub trait LeadStore {
     /// changes its inputs recomputes in its own transaction.
     async fn lead_score(&self, lead: &Lead) -> Result<LeadScore>;
 }
+
+/// What merging lead `$2` into lead `$3` (of organization `$1`, at `$4`)
+/// does, in order: its activities and notes move; it goes to the trash,
+/// emptied of its email and external id so the kept lead may take them.
+/// Each statement binds the same four arguments (`$3 = $3` uses one a
+/// statement has no need of, as PostgreSQL wants every argument used).
+pub(crate) const MERGE_LEAD: [&str; 3] = [
+    "update activities set lead_id = $3, version = version + 1, updated_at = $4
+     where organization_id = $1 and lead_id = $2",
+    "update notes set lead_id = $3, version = version + 1, updated_at = $4
+     where organization_id = $1 and lead_id = $2",
+    "update leads set deleted_at = $4, email = null, email_domain_kind = null, external_id = null,
+         version = version + 1, updated_at = $4
+     where organization_id = $1 and id = $2 and $3 = $3",
+];
 
 /// Implements [`LeadStore`] for a store type with `pool` and `begin_write`,
 /// in the module of `impl_lead_core!` and `impl_store!` (whose `audit` it uses).
@@ -266,6 +296,67 @@ macro_rules! impl_lead_store {
                 }
 
                 #[tracing::instrument(skip_all)]
+                async fn merge_leads(
+                    &self,
+                    org: Uuid,
+                    keep_id: Uuid,
+                    merge_ids: &[Uuid],
+                    edit: $crate::Edit<'_, $crate::Merging<Lead>, LeadChange>,
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<Lead> {
+                    let mut tx = self.begin_write().await?;
+                    super::lead_core::enter_email_writes(&mut tx, org).await?;
+                    let mut ids = merge_ids.to_vec();
+                    ids.push(keep_id);
+                    let rows = lock_rows::<LeadRow>(&mut tx, "leads", org, &ids, "deleted_at is null").await?;
+                    let records = rows.into_iter().map(Lead::try_from).collect::<$crate::Result<Vec<_>>>()?;
+                    let merging = $crate::Merging::split(records, keep_id, |r| r.id)?;
+                    let change = edit(&merging).map_err(StoreError::Refused)?;
+                    let $crate::Merging { keep, merged } = merging;
+                    for gone in &merged {
+                        if gone.progress.status == ::pipewise_domain::LeadStatus::Converted {
+                            return Err(StoreError::Conflict("a converted lead cannot change"));
+                        }
+                        for sql in $crate::leads::MERGE_LEAD {
+                            sqlx::query(sql)
+                                .bind(org)
+                                .bind(gone.id)
+                                .bind(keep.id)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        audit(&mut tx, org, actor, "lead.merged", Some(gone.id), now).await?;
+                    }
+                    let last_activity = merged.iter().filter_map(|l| l.last_activity_at).chain(keep.last_activity_at).max();
+                    let (id, version) = (keep.id, keep.version);
+                    let written = change_lead(&mut tx, org, keep, &change, actor, now).await?;
+                    // The kept lead changed even when its fields did not: it has
+                    // more history now, which its marks and its score count.
+                    sqlx::query(
+                        "update leads set last_activity_at = $3,
+                             version = case when version = $4 then version + 1 else version end, updated_at = $5
+                         where organization_id = $1 and id = $2",
+                    )
+                    .bind(org)
+                    .bind(id)
+                    .bind(last_activity.or(written.last_activity_at))
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query($crate::activities::LEAD_MARK)
+                        .bind(org)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let lead = super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
+                    tx.commit().await?;
+                    Ok(lead)
+                }
+
+                #[tracing::instrument(skip_all)]
                 async fn trash_lead(
                     &self,
                     org: Uuid,
@@ -393,7 +484,6 @@ macro_rules! impl_lead_store {
                 }
             }
 
-            /// Why a versioned write touched no row: the lead (live, or
             /// Writes `change` over `current` (locked, not converted), rescores
             /// it and tells a new owner; a write that changes nothing changes
             /// nothing (no new version).
@@ -458,6 +548,7 @@ macro_rules! impl_lead_store {
                 audit(tx, org, actor, "lead.trashed", Some(current.id), now).await
             }
 
+            /// Why a versioned write touched no row: the lead (live, or
             /// trashed when `trashed`) is gone, or it changed meanwhile.
             async fn lead_write_missed(tx: &mut Tx, org: Uuid, id: Uuid, trashed: bool) -> $crate::Result<StoreError> {
                 let sql = if trashed {

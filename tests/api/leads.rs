@@ -1302,8 +1302,6 @@ async fn the_mql_threshold_is_the_organizations(app: TestApp) {
     assert_eq!(ids(&list(&app, &admin, "score_min=90").await), [id(&lead)]);
 }
 
-/// Enabled once conversion (`POST /leads/{id}/convert`) lands.
-#[allow(dead_code)]
 async fn a_converted_lead_cannot_change(app: TestApp) {
     let admin = app.signup("lead-converted").await;
     let lead = create_lead(&app, &admin, json!({"first_name": "Ada", "company_name": "Engines"})).await;

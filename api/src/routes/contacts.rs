@@ -7,7 +7,7 @@
 use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use pipewise_domain::{Contact, Email, EmailError};
-use pipewise_storage::{ContactFields, ContactFilter, Merging, StoreError};
+use pipewise_storage::{ContactFields, ContactFilter, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -33,8 +33,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(get_contact)
         .service(update_contact)
         .service(delete_contact)
-        .service(restore_contact)
-        .service(merge_contacts);
+        .service(restore_contact);
 }
 
 pub const NAME_MAX: usize = 100;
@@ -103,7 +102,7 @@ impl From<Contact> for ContactView {
     }
 }
 
-fn contact_response(status: StatusCode, contact: Contact) -> HttpResponse {
+pub(crate) fn contact_response(status: StatusCode, contact: Contact) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(etag(contact.version))
         .json(ContactView::from(contact))
@@ -627,106 +626,4 @@ async fn restore_contact(
         .restore_contact(org, id, &check, caller.actor(), Utc::now())
         .await?;
     Ok(contact_response(StatusCode::OK, contact))
-}
-
-/// The most contacts one merge folds into the kept one.
-pub const MERGE_MAX: usize = 50;
-
-/// Contacts to fold into one.
-#[derive(Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MergeContacts {
-    /// The contact that stays.
-    pub keep_id: Uuid,
-    /// The contacts folded into it (1 to 50), which go to the trash.
-    #[schema(min_items = 1, max_items = 50)]
-    pub merge_ids: Vec<Uuid>,
-}
-
-/// Merge contacts
-///
-/// Fold duplicates into one contact, in one transaction: their activities,
-/// notes, deal links (one per deal) and converted leads move to the kept
-/// contact; each of its empty fields takes the first value the merged
-/// contacts have (in `merge_ids` order), and its tags gain theirs. The
-/// merged contacts go to the trash without their email and external id.
-/// Every contact must be live and changeable by the caller (reps: their own).
-#[utoipa::path(
-    tag = "contacts",
-    request_body = MergeContacts,
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 200, body = ContactView, headers(("ETag" = String))),
-        crate::problem::CreateConflictErrors,
-    )
-)]
-#[post("/contacts/merge")]
-async fn merge_contacts(
-    caller: Caller<Write>,
-    state: web::Data<AppState>,
-    Json(body, mut fields): Json<MergeContacts>,
-) -> Result<HttpResponse, ApiError> {
-    let org = caller.organization_id();
-    if body.merge_ids.is_empty() {
-        fields.reject("merge_ids", "min_items", "must name at least one contact");
-    } else if body.merge_ids.len() > MERGE_MAX {
-        fields.reject(
-            "merge_ids",
-            "max_items",
-            &format!("must name at most {MERGE_MAX} contacts"),
-        );
-    } else if body.merge_ids.contains(&body.keep_id) {
-        fields.reject("merge_ids", "invalid", "must not hold keep_id");
-    }
-    fields.finish(|| ())?;
-    let order = &body.merge_ids;
-    let edit = records::edit(|merging: &Merging<Contact>| {
-        caller.ensure_can_change(merging.keep.owner_id)?;
-        let mut next = ContactFields::of(&merging.keep)?;
-        let mut merged: Vec<&Contact> = merging.merged.iter().collect();
-        merged.sort_by_key(|c| order.iter().position(|id| *id == c.id));
-        for contact in merged {
-            caller.ensure_can_change(contact.owner_id)?;
-            let other = ContactFields::of(contact)?;
-            next.first_name = next.first_name.or(other.first_name);
-            next.last_name = next.last_name.or(other.last_name);
-            next.email = next.email.or(other.email);
-            next.phone = next.phone.or(other.phone);
-            next.title = next.title.or(other.title);
-            next.account_id = next.account_id.or(other.account_id);
-            next.buying_role = next.buying_role.or(other.buying_role);
-            next.external_id = next.external_id.or(other.external_id);
-            next.tags = next.tags.union(&other.tags).map_err(|_| {
-                ApiError::invalid(
-                    "merge_ids",
-                    "invalid",
-                    "the contacts hold more than 30 tags between them",
-                )
-            })?;
-        }
-        Ok(next)
-    });
-    let merged = state
-        .store
-        .merge_contacts(org, body.keep_id, &body.merge_ids, &edit, caller.actor(), Utc::now())
-        .await;
-    match merged {
-        Ok(contact) => Ok(contact_response(StatusCode::OK, contact)),
-        Err(StoreError::Missing(ids)) => {
-            let field = if ids.contains(&body.keep_id) {
-                "keep_id"
-            } else {
-                "merge_ids"
-            };
-            Err(ApiError::invalid(
-                field,
-                "not_found",
-                format!(
-                    "names no live contact you can see: {}",
-                    ids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(", ")
-                ),
-            ))
-        }
-        Err(err) => Err(err.into()),
-    }
 }

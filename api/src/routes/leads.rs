@@ -74,7 +74,7 @@ fn ensure_visible<P>(caller: &Caller<P>, lead: &Lead) -> Result<(), ApiError> {
 }
 
 /// 409 for any change to a converted lead.
-fn ensure_not_converted(lead: &Lead) -> Result<(), ApiError> {
+pub(crate) fn ensure_not_converted(lead: &Lead) -> Result<(), ApiError> {
     if lead.progress.status == LeadStatus::Converted {
         Err(ApiError::Conflict(
             "Converted leads cannot change; change the contact, account or deal they became.".to_owned(),

@@ -18,6 +18,7 @@ pub mod lead_prediction;
 pub mod lead_update;
 pub mod leads;
 pub mod links;
+pub mod merges;
 pub mod notes;
 pub mod notifications;
 pub mod operations;
@@ -47,6 +48,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(accounts::configure)
         .configure(contacts::configure)
         .configure(leads::configure)
+        .configure(merges::configure)
         .configure(scoring_rules::configure)
         .configure(forms::configure)
         .configure(activities::configure)
