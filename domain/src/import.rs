@@ -31,6 +31,7 @@ names! {
         Leads = "leads",
         Contacts = "contacts",
         Accounts = "accounts",
+        Deals = "deals",
     }
 }
 

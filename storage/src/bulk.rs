@@ -95,6 +95,8 @@ pub struct BulkDeal {
     pub closed_at: Option<DateTime<Utc>>,
     pub stage_entered_at: DateTime<Utc>,
     pub last_activity_at: Option<DateTime<Utc>>,
+    pub external_id: Option<String>,
+    pub tags: pipewise_domain::Tags,
     /// Oldest first, starting with `created`.
     pub events: Vec<BulkDealEvent>,
 }
@@ -247,8 +249,9 @@ pub(crate) const DEALS: Insert = Insert {
     head: "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
                               status, owner_id, account_id, source, probability, expected_close_date,
                               forecast_category, lost_reason, version, created_at, updated_at, closed_at,
-                              stage_entered_at, last_activity_at, live_activity_at, last_event_at, deleted_at)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, null)",
+                              stage_entered_at, last_activity_at, live_activity_at, last_event_at, deleted_at,
+                              external_id, tags)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, null, ?, ?)",
 };
 
 pub(crate) const DEAL_CONTACTS: Insert = Insert {
@@ -398,6 +401,8 @@ pub(crate) fn deal_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut Vec<Val
             Value::Time(r.last_activity_at),
             // Reports read a deal's own row for any instant after its last event.
             Value::Time(r.events.iter().map(|e| e.at).max()),
+            Value::opt_str(r.external_id.as_deref()),
+            Value::owned(crate::rows::tags_json(&r.tags)),
         ]);
     }
 }

@@ -22,11 +22,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pipewise_domain::{
     import::{Dedupe, ImportCounts, ImportMode, ImportResource, ImportStatus, RowError},
-    Account, Contact, Lead,
+    Account, Contact, Deal, Lead,
 };
 use uuid::Uuid;
 
-use crate::{AccountFields, Actor, BulkAccount, BulkContact, BulkLead, ContactFields, LeadChange, Result};
+use crate::{
+    AccountFields, Actor, BulkAccount, BulkContact, BulkDeal, BulkLead, ContactFields, DealChanges, LeadChange, Result,
+};
 
 /// An import as `GET /imports/{id}` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +50,7 @@ pub struct ImportRecord {
 }
 
 /// The records a batch of rows matches.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Found<T> {
     /// By `external_id`.
     pub by_external_id: HashMap<String, T>,
@@ -59,6 +61,16 @@ pub struct Found<T> {
     /// row, an open lead for a contact row): the API's duplicate guard
     /// refuses them, and so does an import.
     pub held_elsewhere: HashMap<String, Uuid>,
+}
+
+impl<T> Default for Found<T> {
+    fn default() -> Self {
+        Self {
+            by_external_id: HashMap::new(),
+            by_key: HashMap::new(),
+            held_elsewhere: HashMap::new(),
+        }
+    }
 }
 
 /// One write transaction over a whole import; dropping it without
@@ -83,6 +95,13 @@ pub trait ImportTx: Send {
     async fn update_contacts(&mut self, rows: &[(Contact, ContactFields)], now: DateTime<Utc>) -> Result<()>;
     async fn insert_accounts(&mut self, rows: &[BulkAccount]) -> Result<()>;
     async fn update_accounts(&mut self, rows: &[(Account, AccountFields)], now: DateTime<Utc>) -> Result<()>;
+    /// Deals by external id (deals have no other key), locked.
+    async fn find_deals(&mut self, external_ids: &[String]) -> Result<Found<Deal>>;
+    /// Inserts the deals with their event logs, written as the rows tell
+    /// their history (backdated events keep the time of writing apart).
+    async fn insert_deals(&mut self, rows: &[BulkDeal]) -> Result<()>;
+    /// Writes each change over its deal as its PATCH does (a new owner is told).
+    async fn update_deals(&mut self, rows: &[(Deal, DealChanges)], actor: Actor, now: DateTime<Utc>) -> Result<()>;
 
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -527,6 +546,56 @@ macro_rules! impl_import_store {
                 ) -> $crate::Result<()> {
                     for (current, fields) in rows {
                         super::account_store::write_account(&mut self.tx, self.org, current, fields, now).await?;
+                    }
+                    Ok(())
+                }
+
+                async fn find_deals(
+                    &mut self,
+                    external_ids: &[String],
+                ) -> $crate::Result<Found<::pipewise_domain::Deal>> {
+                    if external_ids.is_empty() {
+                        return Ok(Found::default());
+                    }
+                    let mut qb = sqlx::QueryBuilder::new("select id from deals where organization_id = ");
+                    qb.push_bind(self.org).push(" and external_id in (");
+                    let mut list = qb.separated(", ");
+                    for e in external_ids {
+                        list.push_bind(e.clone());
+                    }
+                    qb.push(format!(") order by id {}", <$store>::FOR_UPDATE));
+                    let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *self.tx).await?;
+                    let mut deals = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        deals.push(super::load_deal(&mut self.tx, self.org, id, None, false).await?);
+                    }
+                    Ok(Found {
+                        by_external_id: first_by(&deals, |d| d.external_id.as_deref()),
+                        by_key: Default::default(),
+                        held_elsewhere: Default::default(),
+                    })
+                }
+
+                async fn insert_deals(&mut self, rows: &[bulk::BulkDeal]) -> $crate::Result<()> {
+                    let mut values = Vec::new();
+                    bulk::deal_values(self.org, rows, &mut values);
+                    super::bulk_store::insert_values(&mut self.tx, &bulk::DEALS, &values).await?;
+                    values.clear();
+                    bulk::deal_contact_values(self.org, rows, &mut values);
+                    super::bulk_store::insert_values(&mut self.tx, &bulk::DEAL_CONTACTS, &values).await?;
+                    values.clear();
+                    bulk::deal_event_values(self.org, rows, &mut values);
+                    super::bulk_store::insert_values(&mut self.tx, &bulk::DEAL_EVENTS, &values).await
+                }
+
+                async fn update_deals(
+                    &mut self,
+                    rows: &[(::pipewise_domain::Deal, $crate::DealChanges)],
+                    actor: Actor,
+                    now: DateTime<Utc>,
+                ) -> $crate::Result<()> {
+                    for (current, changes) in rows {
+                        super::change_deal(&mut self.tx, self.org, current.clone(), changes, actor, now).await?;
                     }
                     Ok(())
                 }

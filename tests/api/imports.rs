@@ -26,7 +26,7 @@ on_both_backends!(
 );
 
 /// Posts `body` as a CSV import with the query `query`.
-async fn import(app: &TestApp, token: &str, query: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+pub async fn import(app: &TestApp, token: &str, query: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
     app.request(Method::POST, &format!("/api/v1/imports?{query}"))
         .bearer_auth(token)
         .header("content-type", "text/csv")
@@ -40,12 +40,12 @@ pub async fn imported(app: &TestApp, token: &str, query: &str, body: impl Into<r
     expect_status(import(app, token, query, body).await, StatusCode::CREATED).await
 }
 
-fn counts(import: &Value) -> [i64; 5] {
+pub fn counts(import: &Value) -> [i64; 5] {
     ["rows", "created", "updated", "skipped", "failed"].map(|k| import[k].as_i64().unwrap())
 }
 
 /// The (line, column, message) of each error.
-fn errors(import: &Value) -> Vec<(i64, String, String)> {
+pub fn errors(import: &Value) -> Vec<(i64, String, String)> {
     import["errors"]
         .as_array()
         .unwrap()
@@ -467,7 +467,7 @@ async fn reps_import_only_their_own_leads_and_see_only_their_imports(app: TestAp
     .await;
 }
 
-async fn admin_email(app: &TestApp, admin: &Session) -> String {
+pub async fn admin_email(app: &TestApp, admin: &Session) -> String {
     let me = expect_status(
         app.get("/api/v1/me", &admin.access_token).send().await.unwrap(),
         StatusCode::OK,
@@ -837,7 +837,7 @@ async fn contacts_import_with_their_accounts_and_the_email_guard(app: TestApp) {
     assert_eq!(counts(&skipped), [4, 0, 0, 2, 2], "Ada is there; Lea is a lead");
 }
 
-async fn export_of(app: &TestApp, token: &str, resource: &str) -> String {
+pub async fn export_of(app: &TestApp, token: &str, resource: &str) -> String {
     let response = app
         .get(&format!("/api/v1/exports/{resource}"), token)
         .send()

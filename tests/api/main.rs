@@ -9,6 +9,7 @@ mod contacts;
 mod contract;
 mod conversion;
 mod customers;
+mod deal_imports;
 mod deals;
 mod demo;
 mod errors;

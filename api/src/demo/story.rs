@@ -1224,6 +1224,8 @@ impl Story {
             closed_at,
             stage_entered_at: stage_entered,
             last_activity_at,
+            external_id: None,
+            tags: Default::default(),
             events,
         });
         id

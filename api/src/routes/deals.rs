@@ -200,75 +200,75 @@ pub struct DealList {
 #[serde(deny_unknown_fields)]
 pub struct CreateDeal {
     #[schema(example = "Acme — 50 seats", min_length = 1, max_length = 200)]
-    title: String,
+    pub title: String,
     /// Decimal string, ≥ 0, at most 2 places.
     #[schema(example = "12500.00", max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
-    amount: String,
+    pub amount: String,
     /// ISO 4217; the organization's base currency if omitted.
     #[schema(example = "EUR", min_length = 3, max_length = 3)]
-    currency: Option<String>,
-    pipeline_id: Uuid,
+    pub currency: Option<String>,
+    pub pipeline_id: Uuid,
     /// A stage of `pipeline_id`; its first stage if omitted.
-    stage_id: Option<Uuid>,
+    pub stage_id: Option<Uuid>,
     /// An active user of the organization; the caller if omitted (reps: themselves only).
-    owner_id: Option<Uuid>,
-    account_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
     #[validate(length(max = 50))]
     #[schema(max_items = 50)]
-    contacts: Option<Vec<DealContactView>>,
+    pub contacts: Option<Vec<DealContactView>>,
     #[schema(example = "referral", max_length = 100)]
-    source: Option<String>,
+    pub source: Option<String>,
     #[schema(minimum = 0, maximum = 100)]
-    probability: Option<i64>,
-    expected_close_date: Option<NaiveDate>,
-    forecast_category: Option<ForecastName>,
+    pub probability: Option<i64>,
+    pub expected_close_date: Option<NaiveDate>,
+    pub forecast_category: Option<ForecastName>,
     /// Backdating (admins and `import` keys only): when the deal was really created.
-    created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
     /// The id a partner's system knows the deal by; unique within the
     /// organization (409 if another deal has it); blank is none.
     #[schema(example = "crm-deal-77", max_length = 200)]
-    external_id: Option<String>,
+    pub external_id: Option<String>,
     /// Labels, at most 30 of at most 50 characters each (no commas or
     /// semicolons); stored trimmed and lower-cased, repeats counted once.
     #[schema(example = json!(["vip", "trade show"]))]
-    tags: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDeal {
     #[schema(min_length = 1, max_length = 200)]
-    title: Option<String>,
+    pub title: Option<String>,
     #[schema(example = "13000.00", max_length = 32, pattern = r"^\d+(\.\d{1,2})?$")]
-    amount: Option<String>,
+    pub amount: Option<String>,
     #[schema(min_length = 3, max_length = 3)]
-    currency: Option<String>,
-    owner_id: Option<Uuid>,
+    pub currency: Option<String>,
+    pub owner_id: Option<Uuid>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<Uuid>, nullable)]
-    account_id: Option<Option<Uuid>>,
+    pub account_id: Option<Option<Uuid>>,
     /// Replaces the deal's contacts.
     #[validate(length(max = 50))]
     #[schema(max_items = 50)]
-    contacts: Option<Vec<DealContactView>>,
+    pub contacts: Option<Vec<DealContactView>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, max_length = 100)]
-    source: Option<Option<String>>,
+    pub source: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<i64>, nullable, minimum = 0, maximum = 100)]
-    probability: Option<Option<i64>>,
+    pub probability: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<NaiveDate>, nullable)]
-    expected_close_date: Option<Option<NaiveDate>>,
-    forecast_category: Option<ForecastName>,
+    pub expected_close_date: Option<Option<NaiveDate>>,
+    pub forecast_category: Option<ForecastName>,
     /// Unique within the organization (409 if another deal has it); blank or `null` clears it.
     #[serde(default, deserialize_with = "nullable::double_option")]
     #[schema(value_type = Option<String>, nullable, example = "crm-deal-77", max_length = 200)]
-    external_id: Option<Option<String>>,
+    pub external_id: Option<Option<String>>,
     /// Replaces the record's tags (`[]` removes them all); the bulk
     /// actions `add_tag` and `remove_tag` change one tag at a time.
     #[schema(example = json!(["vip"]))]
-    tags: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -495,6 +495,89 @@ async fn list_deals(
     }))
 }
 
+/// The deal `body` creates, checked field by field into `fields` (`None`
+/// when a field is invalid). `base_currency` stands for an omitted
+/// currency: the caller loads it when the body has none.
+pub fn new_deal(
+    fields: &mut Fields,
+    body: CreateDeal,
+    owner_id: Uuid,
+    base_currency: Option<Currency>,
+    now: DateTime<Utc>,
+) -> Option<NewDeal> {
+    let title = fields.check("title", title(&body.title));
+    let amount = fields.check("amount", Amount::parse(&body.amount));
+    let currency = fields.check_opt("currency", body.currency.as_deref(), Currency::parse);
+    let source = fields.check_opt("source", body.source.as_deref(), source).flatten();
+    let probability = fields.check_opt("probability", body.probability, Probability::new);
+    let contacts = contacts(fields, body.contacts).unwrap_or_default();
+    if body.created_at.is_some_and(|at| at > now) {
+        fields.reject("created_at", "in_the_future", "must not be in the future");
+    }
+    let external_id = crate::routes::records::text(
+        fields,
+        "external_id",
+        body.external_id.as_deref(),
+        crate::routes::records::EXTERNAL_ID_MAX,
+    );
+    let tags = crate::routes::records::tags(fields, body.tags.as_deref()).unwrap_or_default();
+    let currency = match (body.currency, currency) {
+        (None, _) => base_currency.expect("loaded when the body has no currency"),
+        (Some(_), currency) => currency?,
+    };
+    Some(NewDeal {
+        title: title?,
+        amount: amount?,
+        currency,
+        pipeline_id: body.pipeline_id,
+        stage_id: body.stage_id,
+        owner_id,
+        account_id: body.account_id,
+        contacts,
+        source,
+        probability,
+        expected_close_date: body.expected_close_date,
+        forecast_category: body
+            .forecast_category
+            .map(Into::into)
+            .unwrap_or(ForecastCategory::Pipeline),
+        created_at: body.created_at.unwrap_or(now),
+        external_id,
+        tags,
+    })
+}
+
+/// The changes `body` asks for, checked field by field into `fields`.
+pub fn deal_changes(fields: &mut Fields, body: UpdateDeal) -> DealChanges {
+    DealChanges {
+        title: fields.check_opt("title", body.title.as_deref(), title),
+        amount: fields.check_opt("amount", body.amount.as_deref(), Amount::parse),
+        currency: fields.check_opt("currency", body.currency.as_deref(), Currency::parse),
+        owner_id: body.owner_id,
+        account_id: body.account_id,
+        contacts: contacts(fields, body.contacts),
+        source: match body.source {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(raw)) => fields.check("source", source(&raw)),
+        },
+        probability: match body.probability {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(p)) => fields.check("probability", Probability::new(p)).map(Some),
+        },
+        expected_close_date: body.expected_close_date,
+        forecast_category: body.forecast_category.map(Into::into),
+        external_id: crate::routes::records::patch_text(
+            fields,
+            "external_id",
+            &body.external_id,
+            crate::routes::records::EXTERNAL_ID_MAX,
+        ),
+        tags: crate::routes::records::tags(fields, body.tags.as_deref()),
+    }
+}
+
 /// Create a deal
 ///
 /// Create a deal in a stage of a pipeline (its first stage by default). Its
@@ -519,50 +602,12 @@ async fn create_deal(
     if body.created_at.is_some() {
         caller.ensure_may_backdate()?;
     }
-    let title = fields.check("title", title(&body.title));
-    let amount = fields.check("amount", Amount::parse(&body.amount));
-    let currency = fields.check_opt("currency", body.currency.as_deref(), Currency::parse);
-    let source = fields.check_opt("source", body.source.as_deref(), source).flatten();
-    let probability = fields.check_opt("probability", body.probability, Probability::new);
-    let contacts = contacts(&mut fields, body.contacts).unwrap_or_default();
-    if body.created_at.is_some_and(|at| at > now) {
-        fields.reject("created_at", "in_the_future", "must not be in the future");
-    }
-    let external_id = crate::routes::records::text(
-        &mut fields,
-        "external_id",
-        body.external_id.as_deref(),
-        crate::routes::records::EXTERNAL_ID_MAX,
-    );
-    let tags = crate::routes::records::tags(&mut fields, body.tags.as_deref()).unwrap_or_default();
-    fields.finish(|| ())?;
-    let (Some(title), Some(amount)) = (title, amount) else {
-        unreachable!("checked")
+    let base_currency = match body.currency {
+        Some(_) => None,
+        None => Some(state.store.organization(caller.organization_id()).await?.base_currency),
     };
-    let currency = match currency {
-        Some(currency) => currency,
-        None => state.store.organization(caller.organization_id()).await?.base_currency,
-    };
-    let new_deal = NewDeal {
-        title,
-        amount,
-        currency,
-        pipeline_id: body.pipeline_id,
-        stage_id: body.stage_id,
-        owner_id,
-        account_id: body.account_id,
-        contacts,
-        source,
-        probability,
-        expected_close_date: body.expected_close_date,
-        forecast_category: body
-            .forecast_category
-            .map(Into::into)
-            .unwrap_or(ForecastCategory::Pipeline),
-        created_at: body.created_at.unwrap_or(now),
-        external_id,
-        tags,
-    };
+    let new_deal = new_deal(&mut fields, body, owner_id, base_currency, now);
+    let new_deal = fields.finish(|| new_deal.expect("checked"))?;
     let deal = state
         .store
         .create_deal(caller.organization_id(), &new_deal, caller.actor(), now)
@@ -630,33 +675,7 @@ async fn update_deal(
     if let Some(owner) = body.owner_id {
         caller.ensure_can_change(owner)?;
     }
-    let changes = DealChanges {
-        title: fields.check_opt("title", body.title.as_deref(), title),
-        amount: fields.check_opt("amount", body.amount.as_deref(), Amount::parse),
-        currency: fields.check_opt("currency", body.currency.as_deref(), Currency::parse),
-        owner_id: body.owner_id,
-        account_id: body.account_id,
-        contacts: contacts(&mut fields, body.contacts),
-        source: match body.source {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(raw)) => fields.check("source", source(&raw)),
-        },
-        probability: match body.probability {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(p)) => fields.check("probability", Probability::new(p)).map(Some),
-        },
-        expected_close_date: body.expected_close_date,
-        forecast_category: body.forecast_category.map(Into::into),
-        external_id: crate::routes::records::patch_text(
-            &mut fields,
-            "external_id",
-            &body.external_id,
-            crate::routes::records::EXTERNAL_ID_MAX,
-        ),
-        tags: crate::routes::records::tags(&mut fields, body.tags.as_deref()),
-    };
+    let changes = deal_changes(&mut fields, body);
     let changes = fields.finish(|| changes)?;
     let deal = state
         .store

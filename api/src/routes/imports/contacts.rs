@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     columns::{text, Field, Kind, Spec, TAGS},
-    matching::{candidates, changes, settle, Candidate, Keys, Names},
+    matching::{candidates, changes, live_accounts, settle, Keys, Names},
     take_created_at, Batch, Context,
 };
 use crate::{
@@ -18,7 +18,7 @@ use crate::{
     extract::json::parse_object,
     fields::Fields,
     problem::FieldError,
-    routes::contacts::{changed, contact_fields, reject_account, CreateContact, Refs, UpdateContact},
+    routes::contacts::{changed, contact_fields, CreateContact, Refs, UpdateContact},
 };
 
 pub const SPEC: Spec = Spec {
@@ -55,34 +55,7 @@ const NAMES: Names = Names {
 /// Imports one batch of contact rows.
 pub async fn import(ctx: &Context<'_>, tx: &mut dyn ImportTx, batch: &mut Batch) -> Result<(), ApiError> {
     let candidates = candidates(ctx, batch, |object| new_contact(ctx, object));
-    // The accounts the rows name, new or updating, checked at once.
-    let named: Vec<Uuid> = candidates
-        .iter()
-        .flat_map(|c| {
-            let update = c
-                .object
-                .get("account_id")
-                .and_then(Value::as_str)
-                .and_then(|a| a.parse().ok());
-            c.new.fields.account_id.into_iter().chain(update)
-        })
-        .collect::<HashSet<Uuid>>()
-        .into_iter()
-        .collect();
-    let live: HashSet<Uuid> = tx.live_accounts(&named).await?.into_iter().collect();
-    let candidates: Vec<Candidate<BulkContact>> = candidates
-        .into_iter()
-        .filter_map(|c| match c.new.fields.account_id {
-            Some(account) if !live.contains(&account) => {
-                let mut fields = Fields::default();
-                reject_account(&mut fields);
-                batch.fail_fields(c.index, ctx, fields.into_errors());
-                None
-            }
-            _ => Some(c),
-        })
-        .collect();
-
+    let (candidates, live) = live_accounts(ctx, tx, batch, candidates, |new| new.fields.account_id).await?;
     let external_ids: Vec<String> = candidates
         .iter()
         .filter_map(|c| c.new.fields.external_id.clone())

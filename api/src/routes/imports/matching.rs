@@ -4,15 +4,15 @@
 //! without `dedupe` a match fails the row, with `skip` it is skipped, with
 //! `update` the row's cells are applied as a `PATCH` (by the resource).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use pipewise_domain::{import::Dedupe, Account, Contact, Lead};
-use pipewise_storage::Found;
+use pipewise_domain::{import::Dedupe, Account, Contact, Deal, Lead};
+use pipewise_storage::{Found, ImportTx};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{Batch, Context, Outcome};
-use crate::problem::FieldError;
+use crate::{error::ApiError, fields::Fields, problem::FieldError, routes::contacts::reject_account};
 
 /// A row that parsed into a new record.
 pub struct Candidate<N> {
@@ -51,7 +51,7 @@ macro_rules! matched {
     )*};
 }
 
-matched!(Lead, Contact, Account);
+matched!(Lead, Contact, Account, Deal);
 
 /// How messages name a resource's records.
 pub struct Names {
@@ -90,6 +90,45 @@ pub fn candidates<N>(
         }
     }
     candidates
+}
+
+/// The live accounts of those the candidates name (`account` of the new
+/// record, or the `account_id` cell an update would write); a candidate
+/// whose new record names another fails on `account_id`.
+pub async fn live_accounts<N>(
+    ctx: &Context<'_>,
+    tx: &mut dyn ImportTx,
+    batch: &mut Batch,
+    candidates: Vec<Candidate<N>>,
+    account: impl Fn(&N) -> Option<Uuid>,
+) -> Result<(Vec<Candidate<N>>, HashSet<Uuid>), ApiError> {
+    let named: Vec<Uuid> = candidates
+        .iter()
+        .flat_map(|c| {
+            let update = c
+                .object
+                .get("account_id")
+                .and_then(Value::as_str)
+                .and_then(|a| a.parse().ok());
+            account(&c.new).into_iter().chain(update)
+        })
+        .collect::<HashSet<Uuid>>()
+        .into_iter()
+        .collect();
+    let live: HashSet<Uuid> = tx.live_accounts(&named).await?.into_iter().collect();
+    let candidates = candidates
+        .into_iter()
+        .filter_map(|c| match account(&c.new) {
+            Some(account) if !live.contains(&account) => {
+                let mut fields = Fields::default();
+                reject_account(&mut fields);
+                batch.fail_fields(c.index, ctx, fields.into_errors());
+                None
+            }
+            _ => Some(c),
+        })
+        .collect();
+    Ok((candidates, live))
 }
 
 /// The changes the matched rows make, as `change` computes them (`None`:

@@ -13,6 +13,7 @@
 mod accounts;
 mod columns;
 mod contacts;
+mod deals;
 mod file;
 mod leads;
 mod matching;
@@ -23,7 +24,7 @@ use actix_web::{get, http::header, mime, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SubsecRound, Utc};
 use pipewise_domain::{
     import::{Dedupe, ImportCounts, ImportMode, ImportResource, ImportStatus, RowError},
-    Currency,
+    Currency, Pipeline,
 };
 use pipewise_storage::{imports::MAX_ROW_ERRORS, Actor, ImportRecord, ImportTx, Page};
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,7 @@ pub enum ImportResourceName {
     Leads,
     Contacts,
     Accounts,
+    Deals,
 }
 
 /// `validate`: a dry run, nothing kept; `atomic`: every row or none;
@@ -98,7 +100,7 @@ pub enum ImportStatusName {
     RolledBack,
 }
 
-crate::routes::deals::same_names!(ImportResourceName <=> ImportResource { Leads, Contacts, Accounts });
+crate::routes::deals::same_names!(ImportResourceName <=> ImportResource { Leads, Contacts, Accounts, Deals });
 crate::routes::deals::same_names!(ImportModeName <=> ImportMode { Validate, Atomic, Partial });
 crate::routes::deals::same_names!(DedupeName <=> Dedupe { Skip, Update });
 crate::routes::deals::same_names!(ImportStatusName <=> ImportStatus { Validated, Completed, RolledBack });
@@ -204,6 +206,8 @@ pub struct Context<'a> {
     pub owners: HashMap<String, Uuid>,
     /// The owner of rows that name none; `None` when the caller has none to give.
     pub default_owner: Option<Uuid>,
+    /// The organization's pipelines, for deals (empty for other imports).
+    pub pipelines: Vec<Pipeline>,
 }
 
 impl Context<'_> {
@@ -386,16 +390,44 @@ async fn owners(state: &AppState, org: Uuid) -> Result<HashMap<String, Uuid>, Ap
     }
 }
 
+/// The organization's pipelines, with their stages.
+async fn pipelines(state: &AppState, org: Uuid) -> Result<Vec<Pipeline>, ApiError> {
+    let mut all = Vec::new();
+    let mut page = Page {
+        after: None,
+        limit: 200,
+    };
+    loop {
+        let pipelines = state.store.pipelines(org, page).await?;
+        let full = pipelines.len() == page.limit as usize;
+        page.after = pipelines.last().map(|p| p.id);
+        all.extend(pipelines);
+        if !full {
+            return Ok(all);
+        }
+    }
+}
+
 /// Import records from CSV
 ///
 /// Reads a CSV file (`text/csv`, UTF-8 with or without BOM, comma- or
-/// semicolon-separated, up to 50 MiB: 413 past it) into leads, contacts or
-/// accounts. The first line names the columns: field names in any case
+/// semicolon-separated, up to 50 MiB: 413 past it) into leads, contacts,
+/// accounts or deals. The first line names the columns: field names in any case
 /// (`First Name` is `first_name`), others renamed with `mapping`; an
 /// unknown column is 400. `owner_email` may stand for `owner_id`. The
 /// columns an export adds (`id`, `score`…) are ignored, so an export
 /// imports as it is. `created_at` backdates (admins and `import` keys:
 /// 403 otherwise; map it to `ignore`).
+///
+/// Deals name their pipeline and stage by id (`pipeline_id`, `stage_id`)
+/// or by name (`pipeline`, `stage`; the only pipeline and the first stage
+/// if omitted) and may carry their history: `status` (`open`, `won`,
+/// `lost`), `won_at`, `lost_at` or `closed_at` (backdating, like
+/// `created_at`), and `lost_reason` (required for a lost deal). Each new
+/// deal's event log is written as if that history had happened: `created`
+/// in its stage at `created_at`, then `won` or `lost`. Deals match by
+/// `external_id` only; a matched deal's status and stage change through its
+/// commands, not an import (a differing cell fails the row).
 ///
 /// Each row is checked as the record's `POST` checks a body, and matched
 /// by `external_id`, else by email (leads, contacts; a contact's email
@@ -438,11 +470,12 @@ async fn create_import(
         ImportResource::Leads => &leads::SPEC,
         ImportResource::Contacts => &contacts::SPEC,
         ImportResource::Accounts => &accounts::SPEC,
+        ImportResource::Deals => &deals::SPEC,
     };
     let file = file::spool(payload, declared_length(&req), BodyDeadline::of(&req) * DEADLINE_FACTOR).await?;
     let mut csv = CsvFile::open(file)?;
     let layout = Layout::new(spec, &csv.header, query.mapping.as_deref())?;
-    if layout.has("created_at") {
+    if deals::BACKDATING.iter().any(|field| layout.has(field)) {
         caller.ensure_may_backdate()?;
     }
     let owners = owners(&state, org).await?;
@@ -468,6 +501,10 @@ async fn create_import(
         base_currency: state.store.organization(org).await?.base_currency,
         owners,
         default_owner,
+        pipelines: match resource {
+            ImportResource::Deals => pipelines(&state, org).await?,
+            _ => Vec::new(),
+        },
     };
 
     let mut tx: Box<dyn ImportTx> = state.store.begin_import(org).await?;
@@ -482,6 +519,7 @@ async fn create_import(
             ImportResource::Leads => leads::import(&ctx, tx.as_mut(), &mut batch).await?,
             ImportResource::Contacts => contacts::import(&ctx, tx.as_mut(), &mut batch).await?,
             ImportResource::Accounts => accounts::import(&ctx, tx.as_mut(), &mut batch).await?,
+            ImportResource::Deals => deals::import(&ctx, tx.as_mut(), &mut batch).await?,
         }
         tally.add(batch);
     }
