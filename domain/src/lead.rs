@@ -254,6 +254,8 @@ pub struct Lead {
     /// The id a partner's system knows the lead by; unique in the organization.
     pub external_id: Option<String>,
     pub tags: crate::Tags,
+    /// Values of the organization's custom fields for leads.
+    pub custom_fields: crate::CustomValues,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -1,9 +1,35 @@
 //! Pipewise's domain: value types that can only hold valid values, and the
 //! rules that act on them. Nothing here performs IO or reads the clock.
 
+/// Declares a closed set of names with `as_str`, `parse` and `ALL`.
+macro_rules! names {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            pub fn parse(raw: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == raw)
+            }
+        }
+    };
+}
+
 pub mod activity;
 pub mod api_key;
 pub mod currency;
+pub mod custom_field;
 pub mod customers;
 pub mod deal;
 pub mod email;
@@ -30,6 +56,7 @@ pub use activity::{
 };
 pub use api_key::{ApiKey, ApiKeyFormatError, ApiKeySecret};
 pub use currency::{Currency, CurrencyError};
+pub use custom_field::{CustomField, CustomValue, CustomValues, FieldKey, FieldType};
 pub use email::{Email, EmailError};
 pub use lead::{Country, CountryError, Lead, LeadProgress, LeadStatus, LeadStatusError, ValuePeriod};
 pub use money::{Amount, AmountError};

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::{
     deal::{BuyingRole, DealStatus, EventKind, ForecastCategory},
-    Amount, Country, Currency, Probability, Tags,
+    Amount, Country, Currency, CustomValues, Probability, Tags,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,8 @@ pub struct Account {
     /// The id a partner's system knows the account by; unique in the organization.
     pub external_id: Option<String>,
     pub tags: Tags,
+    /// Values of the organization's custom fields for this kind of record.
+    pub custom_fields: CustomValues,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -45,6 +47,8 @@ pub struct Contact {
     /// The id a partner's system knows the contact by; unique in the organization.
     pub external_id: Option<String>,
     pub tags: Tags,
+    /// Values of the organization's custom fields for this kind of record.
+    pub custom_fields: CustomValues,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -84,6 +88,8 @@ pub struct Deal {
     /// The id a partner's system knows the deal by; unique in the organization.
     pub external_id: Option<String>,
     pub tags: Tags,
+    /// Values of the organization's custom fields for this kind of record.
+    pub custom_fields: CustomValues,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -149,6 +155,7 @@ mod tests {
             lost_reason: None,
             external_id: None,
             tags: Tags::default(),
+            custom_fields: CustomValues::default(),
             version: 1,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

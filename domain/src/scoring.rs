@@ -991,6 +991,7 @@ mod tests {
             form_id: None,
             external_id: None,
             tags: crate::Tags::default(),
+            custom_fields: crate::CustomValues::default(),
             version: 1,
             created_at: now,
             updated_at: now,

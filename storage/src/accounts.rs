@@ -26,6 +26,7 @@ pub struct AccountFields {
     /// The id a partner's system knows the account by.
     pub external_id: Option<String>,
     pub tags: Tags,
+    pub custom_fields: pipewise_domain::CustomValues,
 }
 
 impl AccountFields {
@@ -40,6 +41,7 @@ impl AccountFields {
             owner_id: account.owner_id,
             external_id: account.external_id.clone(),
             tags: account.tags.clone(),
+            custom_fields: account.custom_fields.clone(),
         }
     }
 
@@ -149,6 +151,7 @@ pub(crate) struct AccountRow {
     owner_id: Uuid,
     external_id: Option<String>,
     tags: String,
+    custom_fields: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -171,6 +174,7 @@ impl TryFrom<AccountRow> for Account {
             owner_id: row.owner_id,
             external_id: row.external_id,
             tags: crate::rows::read_tags(row.id, &row.tags)?,
+            custom_fields: crate::custom_fields::read_values(&row.custom_fields)?,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -248,6 +252,7 @@ macro_rules! impl_account_store {
             use ::pipewise_domain::Account;
             use ::uuid::Uuid;
             use $crate::{Actor, Page, StoreError};
+            use ::pipewise_domain::custom_field::Resource;
 
             /// Writes `fields` over `current` (locked) as its next version;
             /// `None` when it is in the trash. Owner notices are the caller's.
@@ -258,10 +263,14 @@ macro_rules! impl_account_store {
                 fields: &AccountFields,
                 now: DateTime<Utc>,
             ) -> $crate::Result<Option<AccountRow>> {
+                if fields.custom_fields != current.custom_fields {
+                    super::custom_field_store::check_keys(conn, org, Resource::Accounts, &fields.custom_fields).await?;
+                }
                 sqlx::query_as::<_, AccountRow>(
                     "update accounts
                      set name = $4, name_key = $5, domain = $6, industry = $7, employee_count = $8, owner_id = $9,
-                         version = version + 1, updated_at = $10, country = $11, external_id = $12, tags = $13
+                         version = version + 1, updated_at = $10, country = $11, external_id = $12, tags = $13,
+                         custom_fields = $14
                      where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
                      returning *",
                 )
@@ -278,6 +287,7 @@ macro_rules! impl_account_store {
                 .bind(fields.country.as_ref().map(|c| c.as_str()))
                 .bind(fields.external_id.as_deref())
                 .bind($crate::rows::tags_json(&fields.tags))
+                .bind($crate::custom_fields::values_json(&fields.custom_fields))
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(StoreError::external_id("another account has this external_id"))
@@ -356,10 +366,12 @@ macro_rules! impl_account_store {
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Account> {
                     let mut tx = self.begin_write().await?;
+                    super::custom_field_store::check_keys(&mut tx, org, Resource::Accounts, &fields.custom_fields).await?;
                     let account: Account = sqlx::query_as::<_, AccountRow>(
                         "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count,
-                                               owner_id, version, created_at, updated_at, country, external_id, tags)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11, $12)
+                                               owner_id, version, created_at, updated_at, country, external_id, tags,
+                                               custom_fields)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11, $12, $13)
                          returning *",
                     )
                     .bind(Uuid::now_v7())
@@ -374,6 +386,7 @@ macro_rules! impl_account_store {
                     .bind(fields.country.as_ref().map(|c| c.as_str()))
                     .bind(fields.external_id.as_deref())
                     .bind($crate::rows::tags_json(&fields.tags))
+                    .bind($crate::custom_fields::values_json(&fields.custom_fields))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(StoreError::external_id("another account has this external_id"))?

@@ -97,6 +97,7 @@ pub struct BulkDeal {
     pub last_activity_at: Option<DateTime<Utc>>,
     pub external_id: Option<String>,
     pub tags: pipewise_domain::Tags,
+    pub custom_fields: pipewise_domain::CustomValues,
     /// Oldest first, starting with `created`.
     pub events: Vec<BulkDealEvent>,
 }
@@ -224,15 +225,15 @@ impl Insert {
 pub(crate) const ACCOUNTS: Insert = Insert {
     head: "insert into accounts (id, organization_id, name, name_key, domain, industry, employee_count, owner_id,
                                  version, created_at, updated_at, deleted_at, last_activity_at, country, external_id,
-                                 tags)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?, ?, ?)",
+                                 tags, custom_fields)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?, ?, ?, ?)",
 };
 
 pub(crate) const CONTACTS: Insert = Insert {
     head: "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title, account_id,
                                  buying_role, owner_id, version, created_at, updated_at, last_activity_at, external_id,
-                                 tags)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                                 tags, custom_fields)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
 };
 
 pub(crate) const LEADS: Insert = Insert {
@@ -241,8 +242,8 @@ pub(crate) const LEADS: Insert = Insert {
                               currency, value_period, status, unqualified_reason, owner_id, score, mql_at,
                               qualified_at, converted_at, last_activity_at, first_activity_at, converted_contact_id,
                               converted_account_id, converted_deal_id, form_id, version, created_at, updated_at,
-                              deleted_at, email_domain_kind, closed_at, external_id, tags)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?, ?, ?)",
+                              deleted_at, email_domain_kind, closed_at, external_id, tags, custom_fields)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, null, ?, ?, ?, ?, ?)",
 };
 
 pub(crate) const DEALS: Insert = Insert {
@@ -250,8 +251,8 @@ pub(crate) const DEALS: Insert = Insert {
                               status, owner_id, account_id, source, probability, expected_close_date,
                               forecast_category, lost_reason, version, created_at, updated_at, closed_at,
                               stage_entered_at, last_activity_at, live_activity_at, last_event_at, deleted_at,
-                              external_id, tags)",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, null, ?, ?)",
+                              external_id, tags, custom_fields)",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, null, ?, ?, ?)",
 };
 
 pub(crate) const DEAL_CONTACTS: Insert = Insert {
@@ -295,6 +296,7 @@ pub(crate) fn account_values<'a>(org: Uuid, rows: &'a [BulkAccount], out: &mut V
             Value::opt_str(f.country.as_ref().map(|c| c.as_str())),
             Value::opt_str(f.external_id.as_deref()),
             Value::owned(crate::rows::tags_json(&f.tags)),
+            Value::owned(crate::custom_fields::values_json(&f.custom_fields)),
         ]);
     }
 }
@@ -319,6 +321,7 @@ pub(crate) fn contact_values<'a>(org: Uuid, rows: &'a [BulkContact], out: &mut V
             Value::Time(r.last_activity_at),
             Value::opt_str(f.external_id.as_deref()),
             Value::owned(crate::rows::tags_json(&f.tags)),
+            Value::owned(crate::custom_fields::values_json(&f.custom_fields)),
         ]);
     }
 }
@@ -369,6 +372,7 @@ pub(crate) fn lead_values<'a>(org: Uuid, rows: &'a [BulkLead], out: &mut Vec<Val
             }),
             Value::opt_str(f.external_id.as_deref()),
             Value::owned(crate::rows::tags_json(&f.tags)),
+            Value::owned(crate::custom_fields::values_json(&f.custom_fields)),
         ]);
     }
 }
@@ -403,6 +407,7 @@ pub(crate) fn deal_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut Vec<Val
             Value::Time(r.events.iter().map(|e| e.at).max()),
             Value::opt_str(r.external_id.as_deref()),
             Value::owned(crate::rows::tags_json(&r.tags)),
+            Value::owned(crate::custom_fields::values_json(&r.custom_fields)),
         ]);
     }
 }

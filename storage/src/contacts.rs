@@ -25,6 +25,7 @@ pub struct ContactFields {
     /// The id a partner's system knows the contact by.
     pub external_id: Option<String>,
     pub tags: pipewise_domain::Tags,
+    pub custom_fields: pipewise_domain::CustomValues,
 }
 
 impl ContactFields {
@@ -47,6 +48,7 @@ impl ContactFields {
             owner_id: contact.owner_id,
             external_id: contact.external_id.clone(),
             tags: contact.tags.clone(),
+            custom_fields: contact.custom_fields.clone(),
         })
     }
 
@@ -172,6 +174,7 @@ pub(crate) struct ContactRow {
     owner_id: Uuid,
     external_id: Option<String>,
     tags: String,
+    custom_fields: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -203,6 +206,7 @@ impl TryFrom<ContactRow> for Contact {
             owner_id: row.owner_id,
             external_id: row.external_id,
             tags: crate::rows::read_tags(row.id, &row.tags)?,
+            custom_fields: crate::custom_fields::read_values(&row.custom_fields)?,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -282,6 +286,7 @@ macro_rules! impl_contact_store {
             use $crate::contacts::{ContactFields, ContactFilter, ContactRow};
             use ::chrono::{DateTime, Utc};
             use ::pipewise_domain::{Contact, Email};
+            use ::pipewise_domain::custom_field::Resource;
             use ::uuid::Uuid;
             use $crate::{Actor, Page, StoreError};
 
@@ -294,11 +299,14 @@ macro_rules! impl_contact_store {
                 fields: &ContactFields,
                 now: DateTime<Utc>,
             ) -> $crate::Result<Option<ContactRow>> {
+                if fields.custom_fields != current.custom_fields {
+                    super::custom_field_store::check_keys(conn, org, Resource::Contacts, &fields.custom_fields).await?;
+                }
                 sqlx::query_as::<_, ContactRow>(
                     "update contacts
                      set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8, title = $9,
                          account_id = $10, buying_role = $11, owner_id = $12,
-                         version = version + 1, updated_at = $13, external_id = $14, tags = $15
+                         version = version + 1, updated_at = $13, external_id = $14, tags = $15, custom_fields = $16
                      where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
                      returning *",
                 )
@@ -317,6 +325,7 @@ macro_rules! impl_contact_store {
                 .bind(now)
                 .bind(fields.external_id.as_deref())
                 .bind($crate::rows::tags_json(&fields.tags))
+                .bind($crate::custom_fields::values_json(&fields.custom_fields))
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err($crate::contacts::contact_write_error)
@@ -418,11 +427,12 @@ macro_rules! impl_contact_store {
                     if let Some(email) = &fields.email {
                         super::lead_core::claim_email(&mut tx, org, email, None, false).await?;
                     }
+                    super::custom_field_store::check_keys(&mut tx, org, Resource::Contacts, &fields.custom_fields).await?;
                     let contact: Contact = sqlx::query_as::<_, ContactRow>(
                         "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title,
                                                account_id, buying_role, owner_id, version, created_at, updated_at,
-                                               external_id, tags)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14)
+                                               external_id, tags, custom_fields)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14, $15)
                          returning *",
                     )
                     .bind(Uuid::now_v7())
@@ -439,6 +449,7 @@ macro_rules! impl_contact_store {
                     .bind(now)
                     .bind(fields.external_id.as_deref())
                     .bind($crate::rows::tags_json(&fields.tags))
+                    .bind($crate::custom_fields::values_json(&fields.custom_fields))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err($crate::contacts::contact_write_error)?

@@ -598,6 +598,8 @@ macro_rules! impl_conversion_store {
                     forecast_category: ForecastCategory::Pipeline,
                     external_id: None,
                     tags: lead.tags.clone(),
+                    // Custom fields are defined per kind of record: a deal's are its own.
+                    custom_fields: Default::default(),
                     created_at: at,
                 })
             }
@@ -656,6 +658,7 @@ mod tests {
             form_id: None,
             external_id: None,
             tags: Default::default(),
+            custom_fields: Default::default(),
             version: 1,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

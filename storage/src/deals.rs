@@ -33,6 +33,7 @@ pub struct NewDeal {
     /// The id a partner's system knows the deal by.
     pub external_id: Option<String>,
     pub tags: pipewise_domain::Tags,
+    pub custom_fields: pipewise_domain::CustomValues,
     /// When the deal was created: now, or a backdated instant from an import.
     pub created_at: DateTime<Utc>,
 }
@@ -53,6 +54,8 @@ pub struct DealChanges {
     pub forecast_category: Option<ForecastCategory>,
     pub external_id: Option<Option<String>>,
     pub tags: Option<pipewise_domain::Tags>,
+    /// Custom values to set (or clear, `None`), by key; the others stay.
+    pub custom_fields: Vec<(pipewise_domain::FieldKey, Option<pipewise_domain::CustomValue>)>,
 }
 
 impl DealChanges {
@@ -73,6 +76,7 @@ impl DealChanges {
             && same(&self.forecast_category, &deal.forecast_category)
             && same(&self.external_id, &deal.external_id)
             && same(&self.tags, &deal.tags)
+            && deal.custom_fields.patched(&self.custom_fields) == deal.custom_fields
     }
 }
 
@@ -235,6 +239,7 @@ pub(crate) struct DealRow {
     lost_reason: Option<String>,
     external_id: Option<String>,
     tags: String,
+    custom_fields: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -246,7 +251,7 @@ pub(crate) struct DealRow {
 
 pub(crate) const DEAL_COLUMNS: &str = "d.id, d.organization_id, d.pipeline_id, d.stage_id, d.title, d.amount_minor, \
     d.currency, d.status, d.owner_id, d.account_id, d.source, d.probability, s.probability as stage_probability, \
-    d.expected_close_date, d.forecast_category, d.lost_reason, d.external_id, d.tags, d.version, d.created_at, d.updated_at, \
+    d.expected_close_date, d.forecast_category, d.lost_reason, d.external_id, d.tags, d.custom_fields, d.version, d.created_at, d.updated_at, \
     d.closed_at, d.stage_entered_at, d.last_activity_at, d.deleted_at";
 
 impl DealRow {
@@ -276,6 +281,7 @@ impl DealRow {
             lost_reason: self.lost_reason.clone(),
             external_id: self.external_id.clone(),
             tags: crate::rows::read_tags(self.id, &self.tags)?,
+            custom_fields: crate::custom_fields::read_values(&self.custom_fields)?,
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -722,12 +728,15 @@ macro_rules! impl_deal_store {
                 _ => {}
             }
             check_deal_refs(tx, org, Some(deal.owner_id), deal.account_id, Some(&deal.contacts)).await?;
+            custom_field_store::check_keys(&mut **tx, org, pipewise_domain::custom_field::Resource::Deals, &deal.custom_fields)
+                .await?;
             let id = Uuid::now_v7();
             sqlx::query(
                 "insert into deals (id, organization_id, pipeline_id, stage_id, title, title_key, amount_minor, currency,
                      status, owner_id, account_id, source, probability, expected_close_date, forecast_category,
-                     version, created_at, updated_at, stage_entered_at, external_id, tags)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15, $17, $18)",
+                     version, created_at, updated_at, stage_entered_at, external_id, tags, custom_fields)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, 1, $15, $16, $15, $17, $18,
+                     $19)",
             )
             .bind(id)
             .bind(org)
@@ -747,6 +756,7 @@ macro_rules! impl_deal_store {
             .bind(now)
             .bind(deal.external_id.as_deref())
             .bind($crate::rows::tags_json(&deal.tags))
+            .bind($crate::custom_fields::values_json(&deal.custom_fields))
             .execute(&mut **tx)
             .await
             .map_err(StoreError::external_id("another deal has this external_id"))?;
@@ -797,13 +807,17 @@ macro_rules! impl_deal_store {
             return Ok(current);
         }
         let account = changes.account_id.unwrap_or(current.account_id);
+        let custom_fields = &current.custom_fields.patched(&changes.custom_fields);
+        if *custom_fields != current.custom_fields {
+            custom_field_store::check_keys(&mut **tx, org, pipewise_domain::custom_field::Resource::Deals, custom_fields).await?;
+        }
         check_deal_refs(tx, org, changes.owner_id, changes.account_id.flatten(), changes.contacts.as_deref()).await?;
         let title = changes.title.clone().unwrap_or(current.title.clone());
         sqlx::query(
             "update deals set title = $3, title_key = $4, amount_minor = $5, currency = $6, owner_id = $7,
                  account_id = $8, source = $9, probability = $10, expected_close_date = $11,
                  forecast_category = $12, version = version + 1, updated_at = $13, external_id = $14,
-                 tags = $15
+                 tags = $15, custom_fields = $16
              where organization_id = $1 and id = $2",
         )
         .bind(org)
@@ -821,6 +835,7 @@ macro_rules! impl_deal_store {
         .bind(now)
         .bind(changes.external_id.clone().unwrap_or(current.external_id.clone()))
         .bind($crate::rows::tags_json(changes.tags.as_ref().unwrap_or(&current.tags)))
+        .bind($crate::custom_fields::values_json(custom_fields))
         .execute(&mut **tx)
         .await
         .map_err(StoreError::external_id("another deal has this external_id"))?;

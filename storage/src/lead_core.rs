@@ -37,6 +37,7 @@ pub struct LeadFields {
     /// The id a partner's system knows the lead by.
     pub external_id: Option<String>,
     pub tags: pipewise_domain::Tags,
+    pub custom_fields: pipewise_domain::CustomValues,
 }
 
 impl LeadFields {
@@ -65,6 +66,7 @@ impl LeadFields {
             owner_id: lead.owner_id,
             external_id: lead.external_id.clone(),
             tags: lead.tags.clone(),
+            custom_fields: lead.custom_fields.clone(),
         })
     }
 
@@ -126,6 +128,7 @@ pub(crate) struct LeadRow {
     form_id: Option<Uuid>,
     external_id: Option<String>,
     tags: String,
+    custom_fields: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -189,6 +192,7 @@ impl TryFrom<LeadRow> for Lead {
             form_id: row.form_id,
             external_id: row.external_id,
             tags: crate::rows::read_tags(id, &row.tags)?,
+            custom_fields: crate::custom_fields::read_values(&row.custom_fields)?,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -497,6 +501,10 @@ macro_rules! impl_lead_core {
                 now: DateTime<Utc>,
             ) -> $crate::Result<()> {
                 let (f, p) = (&change.fields, &change.progress);
+                if f.custom_fields != current.custom_fields {
+                    super::custom_field_store::check_keys(conn, org, ::pipewise_domain::custom_field::Resource::Leads, &f.custom_fields)
+                        .await?;
+                }
                 sqlx::query(
                     "update leads
                      set first_name = $4, last_name = $5, name_key = $6, email = $7, phone = $8,
@@ -504,7 +512,7 @@ macro_rules! impl_lead_core {
                          employee_count = $13, country = $14, source = $15, estimated_value_minor = $16,
                          currency = $17, value_period = $18, status = $19, unqualified_reason = $20,
                          owner_id = $21, qualified_at = $22, version = version + 1, updated_at = $23,
-                         email_domain_kind = $24, external_id = $25, tags = $26,
+                         email_domain_kind = $24, external_id = $25, tags = $26, custom_fields = $27,
                          -- disqualified now, or still since then; open again: no closing time
                          closed_at = case when $19 <> 'unqualified' then null
                                           when status = 'unqualified' then closed_at else $23 end
@@ -536,6 +544,7 @@ macro_rules! impl_lead_core {
                 .bind(f.email.as_ref().and_then(|e| email_domain_kind(e.as_str())))
                 .bind(f.external_id.as_deref())
                 .bind($crate::rows::tags_json(&f.tags))
+                .bind($crate::custom_fields::values_json(&f.custom_fields))
                 .execute(&mut *conn)
                 .await
                 .map_err($crate::lead_core::lead_write_error)?;
@@ -554,6 +563,8 @@ macro_rules! impl_lead_core {
                 let id = Uuid::now_v7();
                 let f = &new.fields;
                 let p = &new.progress;
+                super::custom_field_store::check_keys(tx, org, ::pipewise_domain::custom_field::Resource::Leads, &f.custom_fields)
+                    .await?;
                 sqlx::query(
                     "insert into leads (id, organization_id, first_name, last_name, name_key, email, phone,
                                         company_name, company_key, title, industry, employee_count, country, source,
@@ -561,10 +572,10 @@ macro_rules! impl_lead_core {
                                         owner_id, score, mql_at, qualified_at, converted_at, last_activity_at,
                                         converted_contact_id, converted_account_id, converted_deal_id, form_id,
                                         version, created_at, updated_at, deleted_at, email_domain_kind, closed_at,
-                                        external_id, tags)
+                                        external_id, tags, custom_fields)
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
                              $20, 0, null, $21, $22, null, null, null, null, $23, 1, $24, $25, null, $26,
-                             case $18 when 'unqualified' then $25 when 'converted' then $22 end, $27, $28)",
+                             case $18 when 'unqualified' then $25 when 'converted' then $22 end, $27, $28, $29)",
                 )
                 .bind(id)
                 .bind(org)
@@ -594,6 +605,7 @@ macro_rules! impl_lead_core {
                 .bind(f.email.as_ref().and_then(|e| email_domain_kind(e.as_str())))
                 .bind(f.external_id.as_deref())
                 .bind($crate::rows::tags_json(&f.tags))
+                .bind($crate::custom_fields::values_json(&f.custom_fields))
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::lead_core::lead_write_error)?;

@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod bulk_edit;
 pub mod contacts;
 pub mod conversion;
+pub mod custom_fields;
 pub mod customers;
 pub mod deals;
 mod error;
@@ -51,6 +52,7 @@ pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use conversion::{
     AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,
 };
+pub use custom_fields::{CustomFieldStore, FieldChange, NewCustomField};
 pub use customers::{
     AccountSpend, AccountSpends, CustomerStore, CustomerYear, LeadProfileCount, SourceFigure, SourceSpend,
 };
@@ -146,6 +148,7 @@ pub trait Store:
     + ScoringStore
     + PredictionStore
     + CustomerStore
+    + CustomFieldStore
     + FormStore
     + ImportStore
     + SearchStore

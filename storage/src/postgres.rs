@@ -20,6 +20,7 @@ use crate::{
     bulk::impl_bulk_store,
     contacts::impl_contact_store,
     conversion::impl_conversion_store,
+    custom_fields::impl_custom_field_store,
     customers::impl_customer_store,
     deals::impl_deal_store,
     forms::impl_form_store,
@@ -75,6 +76,9 @@ impl PgStore {
     }
 
     // Concurrent read-modify-writes of one row queue up instead of failing.
+    // Takes the key `$2` off a record's custom values.
+    const REMOVE_CUSTOM_VALUE: &'static str = "(custom_fields::jsonb - $2)::text";
+
     const FOR_UPDATE: &'static str = "for update";
 
     // The wire protocol counts a statement's parameters in 16 bits.
@@ -149,9 +153,21 @@ async fn lock_key_shared(conn: &mut Conn, org: Uuid, key: &str) -> crate::Result
     Ok(())
 }
 
+/// [`lock_key_shared`] if no one holds the lock whole, without waiting:
+/// `false` when someone does.
+async fn try_lock_key_shared(conn: &mut Conn, org: Uuid, key: &str) -> crate::Result<bool> {
+    Ok(
+        sqlx::query_scalar("select pg_try_advisory_xact_lock_shared(hashtextextended($1, 0))")
+            .bind(format!("{org}/{key}"))
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
 impl_store!(PgStore, crate::Backend::Postgres);
 impl_pipeline_store!(PgStore);
 impl_deal_store!(PgStore);
+impl_custom_field_store!(PgStore);
 impl_account_store!(PgStore);
 impl_contact_store!(PgStore);
 impl_lead_core!();

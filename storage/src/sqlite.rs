@@ -22,6 +22,7 @@ use crate::{
     bulk::impl_bulk_store,
     contacts::impl_contact_store,
     conversion::impl_conversion_store,
+    custom_fields::impl_custom_field_store,
     customers::impl_customer_store,
     deals::impl_deal_store,
     forms::impl_form_store,
@@ -74,6 +75,9 @@ impl SqliteStore {
     }
 
     // BEGIN IMMEDIATE already holds the one write lock.
+    // Takes the key `$2` off a record's custom values.
+    const REMOVE_CUSTOM_VALUE: &'static str = "json_remove(custom_fields, '$.' || $2)";
+
     const FOR_UPDATE: &'static str = "";
 
     // SQLITE_MAX_VARIABLE_NUMBER of the bundled SQLite (3.32 and later).
@@ -138,9 +142,15 @@ async fn lock_key_shared(_conn: &mut Conn, _org: Uuid, _key: &str) -> crate::Res
     Ok(())
 }
 
+/// Always taken, as for [`lock_key`].
+async fn try_lock_key_shared(_conn: &mut Conn, _org: Uuid, _key: &str) -> crate::Result<bool> {
+    Ok(true)
+}
+
 impl_store!(SqliteStore, crate::Backend::Sqlite);
 impl_pipeline_store!(SqliteStore);
 impl_deal_store!(SqliteStore);
+impl_custom_field_store!(SqliteStore);
 impl_account_store!(SqliteStore);
 impl_contact_store!(SqliteStore);
 impl_lead_core!();

@@ -8,6 +8,7 @@ mod bulk;
 mod contacts;
 mod contract;
 mod conversion;
+mod custom_fields;
 mod customers;
 mod deal_imports;
 mod deals;

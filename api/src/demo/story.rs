@@ -559,6 +559,7 @@ impl Story {
             let fields = AccountFields {
                 external_id: None,
                 tags: Default::default(),
+                custom_fields: Default::default(),
                 name: name.clone(),
                 domain: Some(domain.clone()),
                 industry: Some((*pick(&mut self.rng, &INDUSTRIES)).to_owned()),
@@ -576,6 +577,7 @@ impl Story {
                         fields: ContactFields {
                             external_id: None,
                             tags: Default::default(),
+                            custom_fields: Default::default(),
                             first_name: Some(first.to_owned()),
                             last_name: Some(last.to_owned()),
                             email: Some(email),
@@ -675,6 +677,7 @@ impl Story {
         let fields = LeadFields {
             external_id: None,
             tags: Default::default(),
+            custom_fields: Default::default(),
             first_name: Some(first.to_owned()),
             last_name: Some(last.to_owned()),
             email: Some(email),
@@ -703,6 +706,7 @@ impl Story {
         let mut lead = Lead {
             external_id: None,
             tags: Default::default(),
+            custom_fields: Default::default(),
             id,
             organization_id: self.cast.organization_id,
             first_name: fields.first_name.clone(),
@@ -870,6 +874,7 @@ impl Story {
                     fields: AccountFields {
                         external_id: None,
                         tags: Default::default(),
+                        custom_fields: Default::default(),
                         name: company.clone(),
                         domain: (!free_mail).then(|| domain.clone()),
                         industry: fields.industry.clone(),
@@ -891,6 +896,7 @@ impl Story {
                 fields: ContactFields {
                     external_id: None,
                     tags: Default::default(),
+                    custom_fields: Default::default(),
                     first_name: fields.first_name.clone(),
                     last_name: fields.last_name.clone(),
                     email: fields.email.clone(),
@@ -1226,6 +1232,7 @@ impl Story {
             last_activity_at,
             external_id: None,
             tags: Default::default(),
+            custom_fields: Default::default(),
             events,
         });
         id

@@ -6,6 +6,7 @@
 use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use pipewise_domain::{
+    custom_field::Resource,
     text::{optional_text, TextError},
     Account, Name,
 };
@@ -21,6 +22,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
+    routes::custom_fields::{custom_values, definitions},
     routes::{
         lead_input::parse_country,
         records::{self, check_owner, check_version, owner_is_active, DeleteQuery, EXTERNAL_ID_MAX},
@@ -69,6 +71,9 @@ pub struct AccountView {
     /// Labels to group and filter by (`tag=`): lower-cased, sorted, without repeats.
     #[schema(example = json!(["vip", "trade show"]))]
     pub tags: Vec<String>,
+    /// Values of the organization's custom fields (`GET /custom-fields`).
+    #[schema(value_type = crate::routes::custom_fields::CustomValuesView)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -92,6 +97,7 @@ impl From<Account> for AccountView {
             owner_id: a.owner_id,
             external_id: a.external_id,
             tags: a.tags.to_strings(),
+            custom_fields: crate::routes::custom_fields::values_view(&a.custom_fields),
             version: a.version,
             created_at: a.created_at,
             updated_at: a.updated_at,
@@ -133,6 +139,9 @@ pub struct CreateAccount {
     /// semicolons); stored trimmed and lower-cased, repeats counted once.
     #[schema(example = json!(["vip", "trade show"]))]
     pub tags: Option<Vec<String>>,
+    /// Values of the organization's custom fields by key (`GET /custom-fields`), checked by their types.
+    #[schema(value_type = Option<crate::routes::custom_fields::CustomValuesInput>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The fields to change; `null` clears a field that may be empty.
@@ -164,6 +173,9 @@ pub struct UpdateAccount {
     /// actions `add_tag` and `remove_tag` change one tag at a time.
     #[schema(example = json!(["vip"]))]
     pub tags: Option<Vec<String>>,
+    /// Custom values to change, by key (`null` clears one); the other keys stay as they are.
+    #[schema(value_type = Option<crate::routes::custom_fields::CustomValuesInput>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 records::record_queries!(AccountListQuery, AccountFilterQuery {
@@ -272,9 +284,14 @@ async fn create_account(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
     let owner = caller.new_record_owner(body.owner_id)?;
+    let defs = definitions(&state, org, Resource::Accounts).await?;
     let new = account_fields(&mut fields, &body, owner);
+    let custom_fields = custom_values(&mut fields, &defs, None, body.custom_fields.as_ref());
     check_owner(&state, org, owner, &mut fields).await?;
-    let new = fields.finish(|| new.expect("valid when no field was rejected"))?;
+    let new = fields.finish(|| AccountFields {
+        custom_fields,
+        ..new.expect("valid when no field was rejected")
+    })?;
     let account = state
         .store
         .create_account(org, &new, caller.actor(), Utc::now())
@@ -313,6 +330,8 @@ pub fn account_fields(fields: &mut Fields, body: &CreateAccount, owner: Uuid) ->
         owner_id: owner,
         external_id,
         tags,
+        // Checked against the definitions by the caller: `custom_values`.
+        custom_fields: Default::default(),
     })
 }
 
@@ -368,10 +387,19 @@ async fn update_account(
         Some(owner) => owner_is_active(&state, org, owner).await?,
         None => true,
     };
+    let defs = definitions(&state, org, Resource::Accounts).await?;
     let edit = records::edit(|current: &Account| {
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;
-        changed(&caller, current, &body, &pending, owner_active)
+        let mut pending = pending.clone();
+        let custom_fields = custom_values(
+            &mut pending,
+            &defs,
+            Some(&current.custom_fields),
+            body.custom_fields.as_ref(),
+        );
+        let next = changed(&caller, current, &body, &pending, owner_active)?;
+        Ok(AccountFields { custom_fields, ..next })
     });
     let account = state
         .store

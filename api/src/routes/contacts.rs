@@ -6,7 +6,7 @@
 
 use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use pipewise_domain::{Contact, Email, EmailError};
+use pipewise_domain::{custom_field::Resource, Contact, Email, EmailError};
 use pipewise_storage::{ContactFields, ContactFilter, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,6 +19,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
+    routes::custom_fields::{custom_values, definitions},
     routes::{
         deals::BuyingRoleName,
         leads::{self, EmailUse},
@@ -68,6 +69,9 @@ pub struct ContactView {
     /// Labels to group and filter by (`tag=`): lower-cased, sorted, without repeats.
     #[schema(example = json!(["vip", "trade show"]))]
     pub tags: Vec<String>,
+    /// Values of the organization's custom fields (`GET /custom-fields`).
+    #[schema(value_type = crate::routes::custom_fields::CustomValuesView)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -93,6 +97,7 @@ impl From<Contact> for ContactView {
             owner_id: c.owner_id,
             external_id: c.external_id,
             tags: c.tags.to_strings(),
+            custom_fields: crate::routes::custom_fields::values_view(&c.custom_fields),
             version: c.version,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -138,6 +143,9 @@ pub struct CreateContact {
     /// semicolons); stored trimmed and lower-cased, repeats counted once.
     #[schema(example = json!(["vip", "trade show"]))]
     pub tags: Option<Vec<String>>,
+    /// Values of the organization's custom fields by key (`GET /custom-fields`), checked by their types.
+    #[schema(value_type = Option<crate::routes::custom_fields::CustomValuesInput>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The fields to change; `null` clears a field that may be empty. The
@@ -177,6 +185,9 @@ pub struct UpdateContact {
     /// actions `add_tag` and `remove_tag` change one tag at a time.
     #[schema(example = json!(["vip"]))]
     pub tags: Option<Vec<String>>,
+    /// Custom values to change, by key (`null` clears one); the other keys stay as they are.
+    #[schema(value_type = Option<crate::routes::custom_fields::CustomValuesInput>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 records::record_queries!(ContactListQuery, ContactFilterQuery {
@@ -347,7 +358,9 @@ async fn create_contact(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id();
     let owner = caller.new_record_owner(body.owner_id)?;
-    let new = contact_fields(&mut fields, &body, owner);
+    let defs = definitions(&state, org, Resource::Contacts).await?;
+    let mut new = contact_fields(&mut fields, &body, owner);
+    new.custom_fields = custom_values(&mut fields, &defs, None, body.custom_fields.as_ref());
     if let Some(account) = new.account_id {
         check_account(&state, org, account, &mut fields).await?;
     }
@@ -384,6 +397,8 @@ pub fn contact_fields(fields: &mut Fields, body: &CreateContact, owner: Uuid) ->
             records::EXTERNAL_ID_MAX,
         ),
         tags: records::tags(fields, body.tags.as_deref()).unwrap_or_default(),
+        // Checked against the definitions by the caller: `custom_values`.
+        custom_fields: Default::default(),
     };
     require_identity(
         fields,
@@ -456,10 +471,19 @@ async fn update_contact(
             None => true,
         },
     };
+    let defs = definitions(&state, org, Resource::Contacts).await?;
     let edit = records::edit(|current: &Contact| {
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;
-        changed(&caller, current, &body, &pending, refs)
+        let mut pending = pending.clone();
+        let custom_fields = custom_values(
+            &mut pending,
+            &defs,
+            Some(&current.custom_fields),
+            body.custom_fields.as_ref(),
+        );
+        let next = changed(&caller, current, &body, &pending, refs)?;
+        Ok(ContactFields { custom_fields, ..next })
     });
     let result = state
         .store

@@ -5,6 +5,7 @@ use actix_web::{delete, get, http::StatusCode, patch, post, web, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, NaiveDate, Utc};
 use pipewise_domain::{
+    custom_field::Resource,
     deal::{BuyingRole, Command, DealStatus, EventKind, ForecastCategory, LostReason, StageRef},
     text::{optional_text, search_key},
     Amount, Currency, Deal, DealContact, DealEvent, Probability,
@@ -21,6 +22,7 @@ use crate::{
     extract::{if_match::etag, page::parse_limit, Caller, IfMatch, Json, Read, Write},
     fields::Fields,
     nullable,
+    routes::custom_fields::{custom_changes, custom_values, definitions},
     state::AppState,
 };
 
@@ -136,6 +138,9 @@ pub struct DealView {
     /// Labels to group and filter by (`tag=`): lower-cased, sorted, without repeats.
     #[schema(example = json!(["vip", "trade show"]))]
     tags: Vec<String>,
+    /// Values of the organization's custom fields (`GET /custom-fields`).
+    #[schema(value_type = crate::routes::custom_fields::CustomValuesView)]
+    custom_fields: serde_json::Map<String, serde_json::Value>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -173,6 +178,7 @@ impl From<Deal> for DealView {
             lost_reason: d.lost_reason,
             external_id: d.external_id,
             tags: d.tags.to_strings(),
+            custom_fields: crate::routes::custom_fields::values_view(&d.custom_fields),
             version: d.version,
             created_at: d.created_at,
             updated_at: d.updated_at,
@@ -232,6 +238,9 @@ pub struct CreateDeal {
     /// semicolons); stored trimmed and lower-cased, repeats counted once.
     #[schema(example = json!(["vip", "trade show"]))]
     pub tags: Option<Vec<String>>,
+    /// Values of the organization's custom fields by key (`GET /custom-fields`), checked by their types.
+    #[schema(value_type = Option<crate::routes::custom_fields::CustomValuesInput>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -269,6 +278,9 @@ pub struct UpdateDeal {
     /// actions `add_tag` and `remove_tag` change one tag at a time.
     #[schema(example = json!(["vip"]))]
     pub tags: Option<Vec<String>>,
+    /// Custom values to change, by key (`null` clears one); the other keys stay as they are.
+    #[schema(value_type = Option<crate::routes::custom_fields::CustomValuesInput>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -544,6 +556,8 @@ pub fn new_deal(
         created_at: body.created_at.unwrap_or(now),
         external_id,
         tags,
+        // Checked against the definitions by the caller: `custom_values`.
+        custom_fields: Default::default(),
     })
 }
 
@@ -575,6 +589,8 @@ pub fn deal_changes(fields: &mut Fields, body: UpdateDeal) -> DealChanges {
             crate::routes::records::EXTERNAL_ID_MAX,
         ),
         tags: crate::routes::records::tags(fields, body.tags.as_deref()),
+        // Checked against the definitions by the caller: `custom_changes`.
+        custom_fields: Vec::new(),
     }
 }
 
@@ -606,8 +622,13 @@ async fn create_deal(
         Some(_) => None,
         None => Some(state.store.organization(caller.organization_id()).await?.base_currency),
     };
+    let defs = definitions(&state, caller.organization_id(), Resource::Deals).await?;
+    let custom_fields = custom_values(&mut fields, &defs, None, body.custom_fields.as_ref());
     let new_deal = new_deal(&mut fields, body, owner_id, base_currency, now);
-    let new_deal = fields.finish(|| new_deal.expect("checked"))?;
+    let new_deal = fields.finish(|| NewDeal {
+        custom_fields,
+        ..new_deal.expect("checked")
+    })?;
     let deal = state
         .store
         .create_deal(caller.organization_id(), &new_deal, caller.actor(), now)
@@ -675,8 +696,13 @@ async fn update_deal(
     if let Some(owner) = body.owner_id {
         caller.ensure_can_change(owner)?;
     }
+    let defs = definitions(&state, caller.organization_id(), Resource::Deals).await?;
+    let custom_fields = custom_changes(&mut fields, &defs, body.custom_fields.as_ref());
     let changes = deal_changes(&mut fields, body);
-    let changes = fields.finish(|| changes)?;
+    let changes = fields.finish(|| DealChanges {
+        custom_fields,
+        ..changes
+    })?;
     let deal = state
         .store
         .update_deal(

@@ -113,6 +113,9 @@ pub struct LeadView {
     /// Labels to group and filter by (`tag=`): lower-cased, sorted, without repeats.
     #[schema(example = json!(["vip", "trade show"]))]
     pub tags: Vec<String>,
+    /// Values of the organization's custom fields (`GET /custom-fields`).
+    #[schema(value_type = crate::routes::custom_fields::CustomValuesView)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -170,6 +173,7 @@ impl LeadView {
             form_id: l.form_id,
             external_id: l.external_id,
             tags: l.tags.to_strings(),
+            custom_fields: crate::routes::custom_fields::values_view(&l.custom_fields),
             version: l.version,
             created_at: l.created_at,
             updated_at: l.updated_at,
@@ -232,6 +236,9 @@ pub struct CreateLead {
     /// semicolons); stored trimmed and lower-cased, repeats counted once.
     #[schema(example = json!(["vip", "trade show"]))]
     pub tags: Option<Vec<String>>,
+    /// Values of the organization's custom fields by key (`GET /custom-fields`), checked by their types.
+    #[schema(value_type = Option<crate::routes::custom_fields::CustomValuesInput>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The validated fields of `body`, with `owner` and `base_currency` as the
@@ -271,6 +278,8 @@ pub fn lead_fields(fields: &mut Fields, body: &CreateLead, owner: Uuid, base_cur
             records::EXTERNAL_ID_MAX,
         ),
         tags: records::tags(fields, body.tags.as_deref()).unwrap_or_default(),
+        // Checked against the definitions by the caller: `custom_values`.
+        custom_fields: Default::default(),
     };
     require_identity(fields, &lead, body);
     lead

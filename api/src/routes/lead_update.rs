@@ -95,6 +95,9 @@ pub struct UpdateLead {
     /// actions `add_tag` and `remove_tag` change one tag at a time.
     #[schema(example = json!(["vip"]))]
     pub tags: Option<Vec<String>>,
+    /// Custom values to change, by key (`null` clears one); the other keys stay as they are.
+    #[schema(value_type = Option<crate::routes::custom_fields::CustomValuesInput>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `current` with the changes of `body` applied, if they are valid (422

@@ -7,7 +7,7 @@
 
 use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use pipewise_domain::{lead::LeadStatus, Email, Lead};
+use pipewise_domain::{custom_field::Resource, lead::LeadStatus, Email, Lead};
 use pipewise_storage::{EmailHolder, LeadSortField, NewLead, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::ApiError,
     extract::{if_match::etag, Caller, IfMatch, Json, Read, Write},
+    routes::custom_fields::{custom_values, definitions},
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
@@ -155,7 +156,9 @@ async fn create_lead(
         caller.ensure_may_backdate()?;
     }
     let base_currency = state.store.organization(org).await?.base_currency;
-    let lead_fields = lead_fields(&mut fields, &body, owner, base_currency);
+    let defs = definitions(&state, org, Resource::Leads).await?;
+    let mut lead_fields = lead_fields(&mut fields, &body, owner, base_currency);
+    lead_fields.custom_fields = custom_values(&mut fields, &defs, None, body.custom_fields.as_ref());
     let created_at = body.created_at.unwrap_or(now);
     if created_at > now {
         fields.reject("created_at", "in_the_future", "must not be in the future");
@@ -279,12 +282,21 @@ async fn update_lead(
         None => true,
     };
     let now = Utc::now();
+    let defs = definitions(&state, org, Resource::Leads).await?;
     let edit = records::edit(|current: &Lead| {
         ensure_visible(&caller, current)?;
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;
         ensure_not_converted(current)?;
+        let mut pending = pending.clone();
+        let custom_fields = custom_values(
+            &mut pending,
+            &defs,
+            Some(&current.custom_fields),
+            body.custom_fields.as_ref(),
+        );
         let mut change = changed(&caller, current, &body, &pending, owner_active, now)?;
+        change.fields.custom_fields = custom_fields;
         change.unique_email =
             !allow_duplicate && change.fields.email.as_ref().map(Email::as_str) != current.email.as_deref();
         Ok(change)

@@ -2,8 +2,8 @@
 //! kept, in one transaction. Storage locks every record (in id order, as a
 //! bulk action does) and moves their history; this module's edit checks
 //! each one and decides the kept record's fields: each empty field takes the
-//! first value the merged records have, in `merge_ids` order, and the tags
-//! gain theirs. The merged records go to the trash without their email and
+//! first value the merged records have, in `merge_ids` order (custom
+//! fields too), and the tags gain theirs. The merged records go to the trash without their email and
 //! external id, so the kept record may take them.
 
 use actix_web::{http::StatusCode, post, web, HttpResponse};
@@ -151,6 +151,7 @@ async fn merge_contacts(
             next.buying_role = next.buying_role.or(other.buying_role);
             next.external_id = next.external_id.or(other.external_id);
             next.tags = joined(&next.tags, &other.tags)?;
+            next.custom_fields = next.custom_fields.filled_from(&other.custom_fields);
         }
         Ok(next)
     });
@@ -223,6 +224,7 @@ async fn merge_leads(
             }
             next.external_id = next.external_id.or(other.external_id);
             next.tags = joined(&next.tags, &other.tags)?;
+            next.custom_fields = next.custom_fields.filled_from(&other.custom_fields);
         }
         Ok(LeadChange {
             fields: next,

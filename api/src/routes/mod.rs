@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bulk;
 pub mod contacts;
 pub mod conversion;
+pub mod custom_fields;
 pub mod deals;
 pub mod exports;
 pub mod forms;
@@ -50,6 +51,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(leads::configure)
         .configure(merges::configure)
         .configure(scoring_rules::configure)
+        .configure(custom_fields::configure)
         .configure(forms::configure)
         .configure(activities::configure)
         .configure(notes::configure)

@@ -384,6 +384,7 @@ fn imported_deal(ctx: &Context<'_>, mut object: Map<String, Value>) -> Result<Bu
         last_activity_at: None,
         external_id: deal.external_id,
         tags: deal.tags,
+        custom_fields: deal.custom_fields,
         events,
     })
 }

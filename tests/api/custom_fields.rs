@@ -1,0 +1,612 @@
+//! Custom fields: admins define them, records carry typed values checked
+//! against them, the index the filters read follows every write, and a
+//! deletion takes the values off every record.
+
+use pipewise_tests::{expect_problem, expect_status, invalid_fields, on_both_backends, Session, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::{
+    accounts::create_account, contacts::create_contact, deals::create_deal, leads::create_lead,
+    pipelines::sales_pipeline,
+};
+
+on_both_backends!(
+    admins_define_custom_fields_and_everyone_reads_them,
+    a_bad_definition_is_refused,
+    fifty_fields_per_kind_of_record_even_in_parallel,
+    records_carry_typed_values_checked_against_their_fields,
+    every_kind_of_record_carries_custom_values,
+    deleting_a_field_takes_its_values_off_every_record,
+    writes_racing_a_deletion_leave_no_value_behind,
+);
+
+pub async fn define(app: &TestApp, admin: &Session, body: Value) -> Value {
+    let response = app
+        .post("/api/v1/custom-fields", &admin.access_token, &body)
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::CREATED).await
+}
+
+fn path(field: &Value) -> String {
+    format!("/api/v1/custom-fields/{}", field["id"].as_str().unwrap())
+}
+
+async fn admins_define_custom_fields_and_everyone_reads_them(app: TestApp) {
+    let admin = app.signup("cf").await;
+    let rep = app.add_user(&admin, "rep").await;
+    let body = json!({"resource": "deals", "key": "contract_type", "label": "Contract type", "type": "select",
+                      "options": [" Annual ", "Monthly"], "required": false});
+    let response = app
+        .post("/api/v1/custom-fields", &admin.access_token, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["etag"], "\"1\"");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let field = expect_status(response, StatusCode::CREATED).await;
+    assert_eq!(location, path(&field));
+    assert_eq!(
+        (
+            field["key"].as_str(),
+            field["type"].as_str(),
+            field["resource"].as_str()
+        ),
+        (Some("contract_type"), Some("select"), Some("deals"))
+    );
+    assert_eq!(field["options"], json!(["Annual", "Monthly"]));
+    assert_eq!(field["required"], false);
+
+    // The same key on another kind of record is another field.
+    define(
+        &app,
+        &admin,
+        json!({"resource": "leads", "key": "contract_type", "label": "Wanted contract", "type": "text"}),
+    )
+    .await;
+    let again = app
+        .post("/api/v1/custom-fields", &admin.access_token, &body)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(again, StatusCode::CONFLICT).await;
+
+    // Everyone reads them; only admins change them.
+    let listed = expect_status(
+        app.get("/api/v1/custom-fields?resource=deals", &rep.access_token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    let all = app
+        .get("/api/v1/custom-fields", &rep.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_status(all, StatusCode::OK).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let by_rep = app
+        .post(
+            "/api/v1/custom-fields",
+            &rep.access_token,
+            &json!({"resource": "deals", "key": "x", "label": "X", "type": "text"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_problem(by_rep, StatusCode::FORBIDDEN).await;
+    let (_, key) = app.api_key(&admin, &["read", "write"]).await;
+    let by_key = app
+        .request(Method::POST, "/api/v1/custom-fields")
+        .header("x-api-key", &key)
+        .json(&json!({"resource": "deals", "key": "x", "label": "X", "type": "text"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(by_key, StatusCode::FORBIDDEN).await;
+    let read_by_key = app
+        .request(Method::GET, &path(&field))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_status(read_by_key, StatusCode::OK).await["id"], field["id"]);
+
+    // Label, options (only more) and the required flag change; the key and type stay.
+    let changed = app
+        .patch(
+            &path(&field),
+            &admin.access_token,
+            &json!({"label": "Contract", "options": ["Monthly", "Annual", "Multi-year"], "required": true}),
+        )
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    let changed = expect_status(changed, StatusCode::OK).await;
+    assert_eq!(changed["version"], 2);
+    assert_eq!(changed["options"], json!(["Monthly", "Annual", "Multi-year"]));
+    assert_eq!(changed["required"], true);
+    let dropped = app
+        .patch(&path(&field), &admin.access_token, &json!({"options": ["Monthly"]}))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(dropped, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(invalid_fields(&problem), ["options"]);
+    let stale = app
+        .patch(&path(&field), &admin.access_token, &json!({"label": "Old"}))
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
+    let retype = app
+        .patch(&path(&field), &admin.access_token, &json!({"type": "text"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(retype.status().is_client_error(), "{}", retype.status());
+    assert_eq!(
+        app.scalar("select count(*) from audit_log where action like 'custom_field.%'")
+            .await,
+        3
+    );
+
+    // Another organization sees none of it.
+    let stranger = app.signup("cf-stranger").await;
+    for request in [
+        app.get(&path(&field), &stranger.access_token),
+        app.patch(&path(&field), &stranger.access_token, &json!({"label": "Mine"})),
+        app.delete(&path(&field), &stranger.access_token),
+    ] {
+        expect_problem(request.send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    }
+    let theirs = app
+        .get("/api/v1/custom-fields", &stranger.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_status(theirs, StatusCode::OK).await["data"], json!([]));
+}
+
+async fn a_bad_definition_is_refused(app: TestApp) {
+    let admin = app.signup("cfbad").await;
+    let cases = [
+        (
+            json!({"resource": "leads", "key": "Bad Key", "label": "X", "type": "text"}),
+            "key",
+        ),
+        (
+            json!({"resource": "leads", "key": "1st", "label": "X", "type": "text"}),
+            "key",
+        ),
+        (
+            json!({"resource": "leads", "key": "ok", "label": " ", "type": "text"}),
+            "label",
+        ),
+        (
+            json!({"resource": "leads", "key": "ok", "label": "X", "type": "select"}),
+            "options",
+        ),
+        (
+            json!({"resource": "leads", "key": "ok", "label": "X", "type": "text", "options": ["a"]}),
+            "options",
+        ),
+        (
+            json!({"resource": "leads", "key": "ok", "label": "X", "type": "multi_select", "options": ["a", "A"]}),
+            "options",
+        ),
+        (
+            json!({"resource": "leads", "key": "ok", "label": "X", "type": "select", "options": ["a;b"]}),
+            "options",
+        ),
+        (
+            json!({"resource": "notes", "key": "ok", "label": "X", "type": "text"}),
+            "resource",
+        ),
+        (
+            json!({"resource": "leads", "key": "ok", "label": "X", "type": "money"}),
+            "type",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app
+            .post("/api/v1/custom-fields", &admin.access_token, &body)
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(invalid_fields(&problem), [field], "{body}");
+    }
+    assert_eq!(app.scalar("select count(*) from custom_fields").await, 0);
+}
+
+/// The cap and the unique keys hold for creates racing each other.
+async fn fifty_fields_per_kind_of_record_even_in_parallel(app: TestApp) {
+    let admin = app.signup("cfcap").await;
+    let requests = (0..56).map(|i| {
+        // Two creates per key for the first six keys.
+        let key = format!("f{}", i % 50);
+        let body = json!({"resource": "accounts", "key": key, "label": key, "type": "number"});
+        let request = app.post("/api/v1/custom-fields", &admin.access_token, &body);
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 50, "{statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT));
+    assert_eq!(app.scalar("select count(*) from custom_fields").await, 50);
+    let one_more = app
+        .post(
+            "/api/v1/custom-fields",
+            &admin.access_token,
+            &json!({"resource": "accounts", "key": "extra", "label": "Extra", "type": "text"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_problem(one_more, StatusCode::CONFLICT).await;
+}
+
+/// Defines a field of every type on leads.
+async fn lead_fields(app: &TestApp, admin: &Session) {
+    for body in [
+        json!({"key": "budget", "type": "decimal"}),
+        json!({"key": "seats", "type": "number"}),
+        json!({"key": "renewal", "type": "date"}),
+        json!({"key": "vip", "type": "boolean", "required": true}),
+        json!({"key": "channels", "type": "multi_select", "options": ["Email", "Phone", "Chat"]}),
+        json!({"key": "tier", "type": "select", "options": ["Gold", "Silver"]}),
+        json!({"key": "note", "type": "text"}),
+    ] {
+        let mut body = body;
+        body["resource"] = json!("leads");
+        body["label"] = body["key"].clone();
+        define(app, admin, body).await;
+    }
+}
+
+async fn records_carry_typed_values_checked_against_their_fields(app: TestApp) {
+    let admin = app.signup("cfvalues").await;
+    lead_fields(&app, &admin).await;
+    let lead = create_lead(
+        &app,
+        &admin,
+        json!({"first_name": "Ada", "custom_fields": {
+            "budget": "1200.50", "seats": 12, "renewal": "2027-03-31", "vip": true,
+            "channels": ["chat", "Email", "CHAT"], "tier": "gold", "note": "  Met at the fair  "}}),
+    )
+    .await;
+    assert_eq!(
+        lead["custom_fields"],
+        json!({"budget": "1200.5", "seats": 12, "renewal": "2027-03-31", "vip": true,
+               "channels": ["Email", "Chat"], "tier": "Gold", "note": "Met at the fair"})
+    );
+    let id = app.sql_uuid(pipewise_tests::uuid(&lead["id"]));
+    assert_eq!(
+        app.scalar(&format!(
+            "select count(*) from record_custom_values where record_id = {id} and kind = 'lead'"
+        ))
+        .await,
+        8,
+        "one row per value, one per option of a list"
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "select count(*) from record_custom_values where record_id = {id}
+             and ((field_key = 'vip' and value = 'true') or (field_key = 'channels' and value = 'chat')
+                  or (field_key = 'budget' and value = '1200.5') or (field_key = 'seats' and value = '12'))"
+        ))
+        .await,
+        4
+    );
+
+    // Every wrong value is named in one answer; a required field must be there.
+    let response = app
+        .post(
+            "/api/v1/leads",
+            &admin.access_token,
+            &json!({"first_name": "Bad", "custom_fields": {
+                "budget": "lots", "seats": 1.5, "renewal": "31/03/2027", "channels": ["Fax"], "tier": ["Gold"],
+                "note": 7, "nope": 1}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let mut named = invalid_fields(&problem);
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            "custom_fields.budget",
+            "custom_fields.channels",
+            "custom_fields.nope",
+            "custom_fields.note",
+            "custom_fields.renewal",
+            "custom_fields.seats",
+            "custom_fields.tier",
+            "custom_fields.vip",
+        ]
+    );
+    let response = app
+        .post("/api/v1/leads", &admin.access_token, &json!({"first_name": "NoVip"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(invalid_fields(&problem), ["custom_fields.vip"]);
+    assert_eq!(app.scalar("select count(*) from leads").await, 1);
+
+    // A PATCH changes the keys it names; null clears one, never a required one.
+    let lead_path = format!("/api/v1/leads/{}", lead["id"].as_str().unwrap());
+    let patched = app
+        .patch(
+            &lead_path,
+            &admin.access_token,
+            &json!({"custom_fields": {"seats": 15, "note": null}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let patched = expect_status(patched, StatusCode::OK).await;
+    assert_eq!(patched["custom_fields"]["seats"], 15);
+    assert!(patched["custom_fields"].get("note").is_none());
+    assert_eq!(patched["custom_fields"]["tier"], "Gold");
+    assert_eq!(patched["version"], 2);
+    let cleared = app
+        .patch(
+            &lead_path,
+            &admin.access_token,
+            &json!({"custom_fields": {"vip": null}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(cleared, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(invalid_fields(&problem), ["custom_fields.vip"]);
+    let same = app
+        .patch(
+            &lead_path,
+            &admin.access_token,
+            &json!({"custom_fields": {"seats": 15}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_status(same, StatusCode::OK).await["version"],
+        2,
+        "nothing changed"
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "select count(*) from record_custom_values where record_id = {id} and field_key in ('seats', 'note')"
+        ))
+        .await,
+        1
+    );
+}
+
+async fn every_kind_of_record_carries_custom_values(app: TestApp) {
+    let admin = app.signup("cfkinds").await;
+    let sales = sales_pipeline(&app, &admin).await;
+    for resource in ["contacts", "accounts", "deals"] {
+        define(
+            &app,
+            &admin,
+            json!({"resource": resource, "key": "region", "label": "Region", "type": "select",
+                   "options": ["EMEA", "APAC"]}),
+        )
+        .await;
+    }
+    let account = create_account(
+        &app,
+        &admin,
+        json!({"name": "Acme", "custom_fields": {"region": "emea"}}),
+    )
+    .await;
+    let contact = create_contact(
+        &app,
+        &admin,
+        json!({"first_name": "Ada", "custom_fields": {"region": "apac"}}),
+    )
+    .await;
+    let deal = create_deal(
+        &app,
+        &admin,
+        json!({"title": "Big", "amount": "10", "pipeline_id": sales["id"], "custom_fields": {"region": "EMEA"}}),
+    )
+    .await;
+    for (record, kind, expected) in [
+        (&account, "accounts", "EMEA"),
+        (&contact, "contacts", "APAC"),
+        (&deal, "deals", "EMEA"),
+    ] {
+        assert_eq!(record["custom_fields"], json!({"region": expected}), "{kind}");
+        let record_path = format!("/api/v1/{kind}/{}", record["id"].as_str().unwrap());
+        let read = app.get(&record_path, &admin.access_token).send().await.unwrap();
+        assert_eq!(
+            expect_status(read, StatusCode::OK).await["custom_fields"]["region"],
+            expected
+        );
+        let wrong = app
+            .patch(
+                &record_path,
+                &admin.access_token,
+                &json!({"custom_fields": {"region": "Mars"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(wrong, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(invalid_fields(&problem), ["custom_fields.region"], "{kind}");
+        let moved = app
+            .patch(
+                &record_path,
+                &admin.access_token,
+                &json!({"custom_fields": {"region": "APAC"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let moved = expect_status(moved, StatusCode::OK).await;
+        assert_eq!(moved["custom_fields"]["region"], "APAC", "{kind}");
+        let unchanged = app
+            .patch(
+                &record_path,
+                &admin.access_token,
+                &json!({"custom_fields": {"region": "apac"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            expect_status(unchanged, StatusCode::OK).await["version"],
+            moved["version"],
+            "{kind}: the same value is no change"
+        );
+    }
+    assert_eq!(
+        app.scalar("select count(*) from record_custom_values where field_key = 'region' and value = 'apac'")
+            .await,
+        3
+    );
+    // A lead field is no contact field.
+    let response = app
+        .post(
+            "/api/v1/leads",
+            &admin.access_token,
+            &json!({"first_name": "X", "custom_fields": {"region": "EMEA"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(invalid_fields(&problem), ["custom_fields.region"]);
+}
+
+async fn deleting_a_field_takes_its_values_off_every_record(app: TestApp) {
+    let admin = app.signup("cfdelete").await;
+    let seats = define(
+        &app,
+        &admin,
+        json!({"resource": "accounts", "key": "seats", "label": "Seats", "type": "number"}),
+    )
+    .await;
+    define(
+        &app,
+        &admin,
+        json!({"resource": "accounts", "key": "plan", "label": "Plan", "type": "text"}),
+    )
+    .await;
+    let account = create_account(
+        &app,
+        &admin,
+        json!({"name": "Acme", "custom_fields": {"seats": 40, "plan": "Pro"}}),
+    )
+    .await;
+    create_account(&app, &admin, json!({"name": "Globex", "custom_fields": {"seats": 5}})).await;
+    let stale = app
+        .delete(&path(&seats), &admin.access_token)
+        .header("if-match", "\"7\"")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
+    let deleted = app.delete(&path(&seats), &admin.access_token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let read = app
+        .get(
+            &format!("/api/v1/accounts/{}", account["id"].as_str().unwrap()),
+            &admin.access_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_status(read, StatusCode::OK).await["custom_fields"],
+        json!({"plan": "Pro"})
+    );
+    assert_eq!(
+        app.scalar("select count(*) from record_custom_values where field_key = 'seats'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar("select count(*) from accounts where custom_fields like '%seats%'")
+            .await,
+        0
+    );
+    expect_problem(
+        app.get(&path(&seats), &admin.access_token).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // The key is free again, for any type.
+    define(
+        &app,
+        &admin,
+        json!({"resource": "accounts", "key": "seats", "label": "Seats", "type": "text"}),
+    )
+    .await;
+}
+
+/// Writes of a value racing the deletion of its field: each write lands
+/// before the deletion (which then takes the value off), or is refused
+/// after it; no record keeps a value of a field that is gone.
+async fn writes_racing_a_deletion_leave_no_value_behind(app: TestApp) {
+    let admin = app.signup("cfrace").await;
+    let field = define(
+        &app,
+        &admin,
+        json!({"resource": "contacts", "key": "score", "label": "Score", "type": "number"}),
+    )
+    .await;
+    let mut contacts = Vec::new();
+    for i in 0..10 {
+        contacts.push(create_contact(&app, &admin, json!({"first_name": format!("C{i}")})).await);
+    }
+    let writes = contacts.iter().enumerate().map(|(i, contact)| {
+        let request = app.patch(
+            &format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap()),
+            &admin.access_token,
+            &json!({"custom_fields": {"score": i}}),
+        );
+        async move { request.send().await.unwrap().status() }
+    });
+    let deletion = async {
+        app.delete(&path(&field), &admin.access_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let (statuses, deleted) = futures_util::future::join(futures_util::future::join_all(writes), deletion).await;
+    assert_eq!(deleted, StatusCode::NO_CONTENT);
+    for status in &statuses {
+        assert!(
+            [StatusCode::OK, StatusCode::CONFLICT, StatusCode::UNPROCESSABLE_ENTITY].contains(status),
+            "{statuses:?}"
+        );
+    }
+    assert_eq!(
+        app.scalar("select count(*) from contacts where custom_fields <> '{}'")
+            .await,
+        0
+    );
+    assert_eq!(app.scalar("select count(*) from record_custom_values").await, 0);
+}
