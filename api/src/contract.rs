@@ -105,6 +105,15 @@ impl Contract {
             return Ok(());
         };
         for (i, (name, raw)) in pairs.iter().enumerate() {
+            // A custom field filter: the handler checks it against the definitions.
+            if crate::extract::custom_filters::custom_key(name).is_some() && operation.query.contains_key("cf") {
+                if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+                    return Err(ApiError::BadRequest(format!(
+                        "Query parameter `{name}` is given more than once."
+                    )));
+                }
+                continue;
+            }
             let Some(parameter) = operation.query.get(name) else {
                 let mut known: Vec<&str> = operation.query.keys().map(String::as_str).collect();
                 known.sort_unstable();

@@ -82,6 +82,17 @@ pub struct ImportCounts {
     pub failed: u64,
 }
 
+impl From<ImportResource> for crate::custom_field::Resource {
+    fn from(resource: ImportResource) -> Self {
+        match resource {
+            ImportResource::Leads => Self::Leads,
+            ImportResource::Contacts => Self::Contacts,
+            ImportResource::Accounts => Self::Accounts,
+            ImportResource::Deals => Self::Deals,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

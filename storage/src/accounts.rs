@@ -53,6 +53,8 @@ impl AccountFields {
 /// Which live accounts to list; every filter given must match.
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {
+    /// Custom field values, all of which must match.
+    pub custom: Vec<crate::custom_fields::CustomFilter>,
     pub owner_id: Option<Uuid>,
     /// A case-insensitive prefix of the name.
     pub name_prefix: Option<String>,
@@ -341,6 +343,7 @@ macro_rules! impl_account_store {
                     if let Some(tag) = &filter.tag {
                         $crate::accounts::push_tag(&mut qb, "account", org, tag);
                     }
+                    $crate::custom_fields::push_filters(&mut qb, "account", org, &filter.custom);
                     if let Some(prefix) = &filter.name_prefix {
                         qb.push(" and name_key >= ").push_bind(prefix.clone());
                         if let Some(upper) = $crate::sql::prefix_upper_bound(prefix) {

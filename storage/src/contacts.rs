@@ -61,6 +61,8 @@ impl ContactFields {
 /// Which live contacts to list; every filter given must match.
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {
+    /// Custom field values, all of which must match.
+    pub custom: Vec<crate::custom_fields::CustomFilter>,
     pub account_id: Option<Uuid>,
     pub buying_role: Option<BuyingRole>,
     pub owner_id: Option<Uuid>,
@@ -393,6 +395,7 @@ macro_rules! impl_contact_store {
                     if let Some(tag) = &filter.tag {
                         $crate::accounts::push_tag(&mut qb, "contact", org, tag);
                     }
+                    $crate::custom_fields::push_filters(&mut qb, "contact", org, &filter.custom);
                     if let Some(prefix) = &filter.prefix {
                         // The words of the search index (see `search`).
                         let words = $crate::search::search_words(prefix);

@@ -22,6 +22,47 @@ use uuid::Uuid;
 
 use crate::{Actor, Edit, Result, StoreError};
 
+/// A filter on a custom field: records whose value of `key` (one of its
+/// options, for a multi_select) is `term`, the value in its kept form,
+/// compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomFilter {
+    pub key: String,
+    pub term: String,
+}
+
+/// The condition each filter adds to a query of records of `kind`, whose
+/// id column is `id_column`, as SQL with `{}` for each argument.
+pub(crate) fn filter_sql(id_column: &str) -> String {
+    format!(
+        " and {id_column} in (select record_id from record_custom_values
+           where organization_id = {{}} and kind = {{}} and field_key = {{}} and value = lower({{}}))"
+    )
+}
+
+/// Appends the conditions of `filters` to a query builder over records of `kind`.
+pub(crate) fn push_filters<'a, DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'a, DB>,
+    kind: &'static str,
+    org: Uuid,
+    filters: &[CustomFilter],
+) where
+    Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    for filter in filters {
+        qb.push(" and id in (select record_id from record_custom_values where organization_id = ")
+            .push_bind(org)
+            .push(" and kind = ")
+            .push_bind(kind.to_owned())
+            .push(" and field_key = ")
+            .push_bind(filter.key.clone())
+            .push(" and value = lower(")
+            .push_bind(filter.term.clone())
+            .push("))");
+    }
+}
+
 /// A field to define.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewCustomField {

@@ -82,6 +82,8 @@ impl DealChanges {
 
 #[derive(Debug, Clone, Default)]
 pub struct DealFilter {
+    /// Custom field values, all of which must match.
+    pub custom: Vec<crate::custom_fields::CustomFilter>,
     /// Visibility: a rep sees only the deals they own.
     pub visible_to_owner: Option<Uuid>,
     pub pipeline_id: Option<Uuid>,
@@ -423,6 +425,15 @@ fn filtered(org: Uuid, filter: &DealFilter) -> Sql {
             " and d.id in (select record_id from record_tags where kind = 'deal' and organization_id = {} and tag = {})",
             [Arg::Uuid(org), Arg::Text(tag.as_str().to_owned())],
         );
+    }
+    for custom in &filter.custom {
+        let args = [
+            Arg::Uuid(org),
+            Arg::Text("deal".to_owned()),
+            Arg::Text(custom.key.clone()),
+            Arg::Text(custom.term.clone()),
+        ];
+        sql.push_args(&crate::custom_fields::filter_sql("d.id"), args);
     }
     if let Some(contact) = filter.contact_id {
         sql.push_args(

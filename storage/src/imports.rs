@@ -278,6 +278,23 @@ macro_rules! impl_import_store {
             }
 
             impl Import {
+                /// Checks, as a single write does, that the custom fields
+                /// the rows hold values of are still defined.
+                async fn check_custom<'a>(
+                    &mut self,
+                    resource: ::pipewise_domain::custom_field::Resource,
+                    values: impl Iterator<Item = &'a ::pipewise_domain::CustomValues>,
+                ) -> $crate::Result<()> {
+                    let mut keys = ::std::collections::BTreeMap::new();
+                    for row in values {
+                        for (key, value) in row.iter() {
+                            keys.entry(key.to_owned()).or_insert_with(|| value.clone());
+                        }
+                    }
+                    let union = ::pipewise_domain::CustomValues::new(keys);
+                    super::custom_field_store::check_keys(&mut self.tx, self.org, resource, &union).await
+                }
+
                 /// Takes the organization's `emails` lock whole, once.
                 async fn lock_emails(&mut self) -> $crate::Result<()> {
                     if !self.emails_locked {
@@ -496,6 +513,11 @@ macro_rules! impl_import_store {
                 }
 
                 async fn insert_leads(&mut self, rows: &[bulk::BulkLead]) -> $crate::Result<()> {
+                    self.check_custom(
+                        ::pipewise_domain::custom_field::Resource::Leads,
+                        rows.iter().map(|r| &r.fields.custom_fields),
+                    )
+                    .await?;
                     let mut values = Vec::new();
                     bulk::lead_values(self.org, rows, &mut values);
                     super::bulk_store::insert_values(&mut self.tx, &bulk::LEADS, &values).await?;
@@ -517,6 +539,11 @@ macro_rules! impl_import_store {
                 }
 
                 async fn insert_contacts(&mut self, rows: &[bulk::BulkContact]) -> $crate::Result<()> {
+                    self.check_custom(
+                        ::pipewise_domain::custom_field::Resource::Contacts,
+                        rows.iter().map(|r| &r.fields.custom_fields),
+                    )
+                    .await?;
                     let mut values = Vec::new();
                     bulk::contact_values(self.org, rows, &mut values);
                     super::bulk_store::insert_values(&mut self.tx, &bulk::CONTACTS, &values).await
@@ -534,6 +561,11 @@ macro_rules! impl_import_store {
                 }
 
                 async fn insert_accounts(&mut self, rows: &[bulk::BulkAccount]) -> $crate::Result<()> {
+                    self.check_custom(
+                        ::pipewise_domain::custom_field::Resource::Accounts,
+                        rows.iter().map(|r| &r.fields.custom_fields),
+                    )
+                    .await?;
                     let mut values = Vec::new();
                     bulk::account_values(self.org, rows, &mut values);
                     super::bulk_store::insert_values(&mut self.tx, &bulk::ACCOUNTS, &values).await
@@ -577,6 +609,11 @@ macro_rules! impl_import_store {
                 }
 
                 async fn insert_deals(&mut self, rows: &[bulk::BulkDeal]) -> $crate::Result<()> {
+                    self.check_custom(
+                        ::pipewise_domain::custom_field::Resource::Deals,
+                        rows.iter().map(|r| &r.custom_fields),
+                    )
+                    .await?;
                     let mut values = Vec::new();
                     bulk::deal_values(self.org, rows, &mut values);
                     super::bulk_store::insert_values(&mut self.tx, &bulk::DEALS, &values).await?;

@@ -28,6 +28,8 @@ use crate::{
 /// Which live leads to list; every filter given must match.
 #[derive(Debug, Clone, Default)]
 pub struct LeadFilter {
+    /// Custom field values, all of which must match.
+    pub custom: Vec<crate::custom_fields::CustomFilter>,
     /// Visibility: a rep sees only the leads they own.
     pub visible_to_owner: Option<Uuid>,
     pub status: Option<LeadStatus>,
@@ -233,6 +235,15 @@ fn filtered(backend: Backend, org: Uuid, filter: &LeadFilter, page: &LeadPage, m
             [Arg::Uuid(org), Arg::Text(tag.as_str().to_owned())],
         );
     }
+    for custom in &filter.custom {
+        let args = [
+            Arg::Uuid(org),
+            Arg::Text("lead".to_owned()),
+            Arg::Text(custom.key.clone()),
+            Arg::Text(custom.term.clone()),
+        ];
+        sql.push_args(&crate::custom_fields::filter_sql("id"), args);
+    }
     if let Some(prefix) = &filter.prefix {
         crate::search::matches(backend, &mut sql, "leads", &crate::search::search_words(prefix));
     }
@@ -400,6 +411,10 @@ mod tests {
             predicted_min: None,
             predicted_max: None,
             tag: Some(pipewise_domain::Tag::parse("vip").unwrap()),
+            custom: vec![crate::CustomFilter {
+                key: "tier".into(),
+                term: "Gold".into(),
+            }],
         };
         let sql = &list_queries(
             Backend::Postgres,
@@ -412,7 +427,9 @@ mod tests {
         assert_eq!(placeholders, sql.args.len());
         assert!(sql.text.contains("search_vector @@ to_tsquery('simple', $"));
         assert!(matches!(&sql.args[10], Arg::Text(t) if t == "vip"), "{:?}", sql.args);
-        assert!(matches!(&sql.args[11], Arg::Text(t) if t == "'ad':*"), "{:?}", sql.args);
+        assert!(matches!(&sql.args[13], Arg::Text(t) if t == "tier"), "{:?}", sql.args);
+        assert!(matches!(&sql.args[14], Arg::Text(t) if t == "Gold"), "{:?}", sql.args);
+        assert!(matches!(&sql.args[15], Arg::Text(t) if t == "'ad':*"), "{:?}", sql.args);
     }
 
     #[test]

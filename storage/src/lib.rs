@@ -52,7 +52,7 @@ pub use contacts::{ContactFields, ContactFilter, ContactStore};
 pub use conversion::{
     AccountChoice, ContactChoice, Conversion, ConversionDeal, ConversionError, ConversionStore, Converted,
 };
-pub use custom_fields::{CustomFieldStore, FieldChange, NewCustomField};
+pub use custom_fields::{CustomFieldStore, CustomFilter, FieldChange, NewCustomField};
 pub use customers::{
     AccountSpend, AccountSpends, CustomerStore, CustomerYear, LeadProfileCount, SourceFigure, SourceSpend,
 };

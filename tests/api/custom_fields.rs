@@ -7,7 +7,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::{
-    accounts::create_account, contacts::create_contact, deals::create_deal, leads::create_lead,
+    accounts::create_account,
+    contacts::create_contact,
+    deals::create_deal,
+    imports::{counts, errors, export_of, imported},
+    leads::create_lead,
     pipelines::sales_pipeline,
 };
 
@@ -19,6 +23,7 @@ on_both_backends!(
     every_kind_of_record_carries_custom_values,
     deleting_a_field_takes_its_values_off_every_record,
     writes_racing_a_deletion_leave_no_value_behind,
+    lists_and_exports_filter_by_custom_fields_and_imports_read_them,
 );
 
 pub async fn define(app: &TestApp, admin: &Session, body: Value) -> Value {
@@ -485,6 +490,22 @@ async fn every_kind_of_record_carries_custom_values(app: TestApp) {
             .await,
         3
     );
+    for kind in ["contacts", "accounts", "deals"] {
+        assert_eq!(
+            listed(&app, &admin, &format!("/api/v1/{kind}?cf.region=apac"))
+                .await
+                .len(),
+            1,
+            "{kind}"
+        );
+        assert_eq!(
+            listed(&app, &admin, &format!("/api/v1/{kind}?cf%5Bregion%5D=EMEA"))
+                .await
+                .len(),
+            0,
+            "{kind}"
+        );
+    }
     // A lead field is no contact field.
     let response = app
         .post(
@@ -609,4 +630,132 @@ async fn writes_racing_a_deletion_leave_no_value_behind(app: TestApp) {
         0
     );
     assert_eq!(app.scalar("select count(*) from record_custom_values").await, 0);
+}
+
+async fn listed(app: &TestApp, session: &Session, path: &str) -> Vec<Value> {
+    let response = app.get(path, &session.access_token).send().await.unwrap();
+    expect_status(response, StatusCode::OK).await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn names(records: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> = records
+        .iter()
+        .map(|r| r["first_name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn lists_and_exports_filter_by_custom_fields_and_imports_read_them(app: TestApp) {
+    let admin = app.signup("cffilter").await;
+    lead_fields(&app, &admin).await;
+    for body in [
+        json!({"first_name": "Ada", "custom_fields": {"vip": true, "tier": "Gold", "channels": ["Email"], "seats": 10,
+                                                      "budget": "99.90"}}),
+        json!({"first_name": "Bob", "custom_fields": {"vip": false, "tier": "Silver", "channels": ["Email", "Chat"],
+                                                      "seats": 10}}),
+        json!({"first_name": "Cy", "custom_fields": {"vip": true, "note": "=HYPERLINK(1)"}}),
+    ] {
+        create_lead(&app, &admin, body).await;
+    }
+    for (query, expected) in [
+        ("cf.vip=true", vec!["Ada", "Cy"]),
+        ("cf.vip=no", vec!["Bob"]),
+        ("cf%5Btier%5D=gold", vec!["Ada"]),
+        ("cf.channels=chat", vec!["Bob"]),
+        ("cf.channels=Email&cf.seats=10", vec!["Ada", "Bob"]),
+        ("cf.seats=10&cf.vip=false", vec!["Bob"]),
+        ("cf.budget=99.9", vec!["Ada"]),
+        ("cf.note=%3Dhyperlink(1)", vec!["Cy"]),
+        ("cf.tier=Gold&limit=1", vec!["Ada"]),
+    ] {
+        let leads = listed(&app, &admin, &format!("/api/v1/leads?{query}")).await;
+        assert_eq!(names(&leads), expected, "{query}");
+    }
+    for query in [
+        "cf.nope=1",
+        "cf.seats=ten",
+        "cf.tier=Bronze",
+        "cf.renewal=tomorrow",
+        "other=1",
+    ] {
+        let response = app
+            .get(&format!("/api/v1/leads?{query}"), &admin.access_token)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(response, StatusCode::BAD_REQUEST).await;
+    }
+
+    // Exports: a column per custom field, filtered the same way.
+    let export = export_of(&app, &admin.access_token, "leads").await;
+    let header = export.lines().next().unwrap();
+    assert!(
+        header.ends_with("cf.budget,cf.seats,cf.renewal,cf.vip,cf.channels,cf.tier,cf.note"),
+        "{header}"
+    );
+    assert!(export.contains("'=HYPERLINK(1)"), "{export}");
+    assert!(export.contains("Email; Chat"), "{export}");
+    let response = app
+        .get("/api/v1/exports/leads?cf.vip=true", &admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap().lines().count(), 3);
+
+    // Imports read the columns back, as the fields' types say.
+    let target = app.signup("cffilter-target").await;
+    lead_fields(&app, &target).await;
+    let copy = imported(
+        &app,
+        &target.access_token,
+        "resource=leads&mapping=owner_id:ignore",
+        export,
+    )
+    .await;
+    assert_eq!(counts(&copy), [3, 3, 0, 0, 0], "{copy}");
+    let values = |leads: Vec<Value>| {
+        let mut values: Vec<(String, Value)> = leads
+            .into_iter()
+            .map(|l| (l["first_name"].as_str().unwrap().to_owned(), l["custom_fields"].clone()))
+            .collect();
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        values
+    };
+    assert_eq!(
+        values(listed(&app, &target, "/api/v1/leads").await),
+        values(listed(&app, &admin, "/api/v1/leads").await)
+    );
+
+    // A cell its field cannot hold fails its row, named by its column.
+    let file = "first_name,Seats,cf.vip,cf.channels\nDee,ten,yes,Email\nEve,3,,Fax\nFay,4,no,Chat;Phone\n";
+    let report = imported(
+        &app,
+        &admin.access_token,
+        "resource=leads&mode=partial&mapping=Seats:cf.seats",
+        file,
+    )
+    .await;
+    assert_eq!(counts(&report), [3, 1, 0, 0, 2], "{report}");
+    let failed: Vec<(i64, String)> = errors(&report)
+        .into_iter()
+        .map(|(line, column, _)| (line, column))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (2, "Seats".to_owned()),
+            (3, "cf.channels".to_owned()),
+            (3, "cf.vip".to_owned())
+        ]
+    );
+    let fay = listed(&app, &admin, "/api/v1/leads?cf.channels=phone").await;
+    assert_eq!(
+        fay[0]["custom_fields"],
+        json!({"seats": 4, "vip": false, "channels": ["Phone", "Chat"]})
+    );
 }

@@ -22,7 +22,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::custom_fields::{custom_values, definitions},
+    routes::custom_fields::{custom_filters, custom_values, definitions},
     routes::{
         lead_input::parse_country,
         records::{self, check_owner, check_version, owner_is_active, DeleteQuery, EXTERNAL_ID_MAX},
@@ -207,6 +207,8 @@ impl AccountFilterQuery {
             name_prefix: records::search_prefix(self.q.as_deref())?,
             domain,
             tag: records::tag_filter(self.tag.as_deref())?,
+            // Read apart (`FilteredQuery`), against the definitions.
+            custom: Vec::new(),
         })
     }
 }
@@ -235,7 +237,7 @@ fn parse_employee_count(count: i64) -> Result<Option<i64>, String> {
 /// unless `sort=-created_at`. Unknown parameters and sort values are 400.
 #[utoipa::path(
     tag = "accounts",
-    params(AccountListQuery),
+    params(AccountListQuery, crate::extract::CustomFilterParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ListOf<AccountView>),
@@ -246,11 +248,12 @@ fn parse_employee_count(count: i64) -> Result<Option<i64>, String> {
 async fn list_accounts(
     caller: Caller<Read>,
     state: web::Data<AppState>,
-    query: web::Query<AccountListQuery>,
+    query: crate::extract::FilteredQuery<AccountListQuery>,
 ) -> Result<web::Json<ListOf<AccountView>>, ApiError> {
-    let (limit, cursor, sort, filters) = query.into_inner().split();
+    let (limit, cursor, sort, filters) = query.query.split();
     let page = records::page(limit, cursor)?;
-    let filter = filters.filter()?;
+    let mut filter = filters.filter()?;
+    filter.custom = custom_filters(&state, caller.organization_id(), Resource::Accounts, &query.custom).await?;
     let order = sort.unwrap_or_default().into();
     let accounts = state
         .store

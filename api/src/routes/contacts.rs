@@ -19,7 +19,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::custom_fields::{custom_values, definitions},
+    routes::custom_fields::{custom_filters, custom_values, definitions},
     routes::{
         deals::BuyingRoleName,
         leads::{self, EmailUse},
@@ -216,6 +216,8 @@ impl ContactFilterQuery {
             owner_id: self.owner_id,
             prefix: records::search_prefix(self.q.as_deref())?,
             tag: records::tag_filter(self.tag.as_deref())?,
+            // Read apart (`FilteredQuery`), against the definitions.
+            custom: Vec::new(),
         })
     }
 }
@@ -308,7 +310,7 @@ async fn duplicate_email(
 /// unless `sort=-created_at`. Unknown parameters and sort values are 400.
 #[utoipa::path(
     tag = "contacts",
-    params(ContactListQuery),
+    params(ContactListQuery, crate::extract::CustomFilterParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ListOf<ContactView>),
@@ -319,11 +321,12 @@ async fn duplicate_email(
 async fn list_contacts(
     caller: Caller<Read>,
     state: web::Data<AppState>,
-    query: web::Query<ContactListQuery>,
+    query: crate::extract::FilteredQuery<ContactListQuery>,
 ) -> Result<web::Json<ListOf<ContactView>>, ApiError> {
-    let (limit, cursor, sort, filters) = query.into_inner().split();
+    let (limit, cursor, sort, filters) = query.query.split();
     let page = records::page(limit, cursor)?;
-    let filter = filters.filter()?;
+    let mut filter = filters.filter()?;
+    filter.custom = custom_filters(&state, caller.organization_id(), Resource::Contacts, &query.custom).await?;
     let order = sort.unwrap_or_default().into();
     let contacts = state
         .store

@@ -11,7 +11,7 @@ use pipewise_domain::{
     custom_field::{self, parse_options, FieldType, Input, Resource, ValueError},
     CustomField, CustomValue, CustomValues, FieldKey,
 };
-use pipewise_storage::{FieldChange, NewCustomField};
+use pipewise_storage::{CustomFilter, FieldChange, NewCustomField};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -247,6 +247,8 @@ async fn create_field(
 }
 
 /// Get a custom field
+///
+/// One custom field's definition.
 #[utoipa::path(
     tag = "custom fields",
     params(("id" = Uuid, Path, description = "The field's id")),
@@ -488,4 +490,32 @@ pub fn custom_values(
         }
     }
     values
+}
+
+/// The filters of a list's `cf` parameters (key, value as sent), each
+/// checked against the fields of `resource`: 400 naming the parameter for
+/// an unknown key or a value its field cannot hold.
+pub async fn custom_filters(
+    state: &AppState,
+    org: Uuid,
+    resource: Resource,
+    sent: &[(String, String)],
+) -> Result<Vec<CustomFilter>, ApiError> {
+    if sent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let defs = definitions(state, org, resource).await?;
+    sent.iter()
+        .map(|(key, raw)| {
+            let def = defs.iter().find(|d| d.key.as_str() == key).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "Query parameter `cf.{key}` names no custom field of these records (GET /custom-fields)."
+                ))
+            })?;
+            let term = def
+                .filter_term(raw)
+                .map_err(|e| ApiError::BadRequest(format!("Query parameter `cf.{key}` {e}.")))?;
+            Ok(CustomFilter { key: key.clone(), term })
+        })
+        .collect()
 }

@@ -22,7 +22,7 @@ use crate::{
     extract::{if_match::etag, page::parse_limit, Caller, IfMatch, Json, Read, Write},
     fields::Fields,
     nullable,
-    routes::custom_fields::{custom_changes, custom_values, definitions},
+    routes::custom_fields::{custom_changes, custom_filters, custom_values, definitions},
     state::AppState,
 };
 
@@ -383,6 +383,8 @@ impl DealFilterQuery {
             amount_min: amount(self.amount_min, "amount_min")?,
             amount_max: amount(self.amount_max, "amount_max")?,
             tag: crate::routes::records::tag_filter(self.tag.as_deref())?,
+            // Read apart (`FilteredQuery`), against the definitions.
+            custom: Vec::new(),
         })
     }
 }
@@ -467,7 +469,7 @@ fn source(raw: &str) -> Result<Option<String>, pipewise_domain::text::TextError>
 /// List deals. Reps see only the deals they own. Unknown filters or sort fields are 400.
 #[utoipa::path(
     tag = "deals",
-    params(DealListQuery),
+    params(DealListQuery, crate::extract::CustomFilterParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = DealList),
@@ -478,16 +480,18 @@ fn source(raw: &str) -> Result<Option<String>, pipewise_domain::text::TextError>
 async fn list_deals(
     caller: Caller<Read>,
     state: web::Data<AppState>,
-    query: web::Query<DealListQuery>,
+    query: crate::extract::FilteredQuery<DealListQuery>,
 ) -> Result<web::Json<DealList>, ApiError> {
-    let (limit, cursor, sort, filters) = query.into_inner().split();
+    let crate::extract::FilteredQuery { query, custom } = query;
+    let (limit, cursor, sort, filters) = query.split();
     let limit = parse_limit(limit)?;
     let (sort, descending) = parse_sort(sort.as_deref())?;
     let after = cursor
         .as_deref()
         .map(|c| decode_cursor(c, sort, descending))
         .transpose()?;
-    let filter = filters.filter(caller.visible_owner())?;
+    let mut filter = filters.filter(caller.visible_owner())?;
+    filter.custom = custom_filters(&state, caller.organization_id(), Resource::Deals, &custom).await?;
     let page = DealPage {
         sort,
         descending,

@@ -9,10 +9,11 @@ use actix_web::{get, http::header, web, HttpResponse};
 use chrono::Utc;
 use futures_util::{future::LocalBoxFuture, stream};
 use pipewise_domain::{
+    custom_field::Resource,
     deal::BuyingRole,
     lead::{LeadStatus, ValuePeriod},
     prediction::Tables,
-    Account, Contact, Deal, Lead,
+    Account, Contact, CustomValue, CustomValues, Deal, Lead,
 };
 use pipewise_storage::{
     AccountFilter, ContactFilter, DealFilter, DealPage, DealSortField, LeadFilter, LeadPage, LeadSortField,
@@ -22,10 +23,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::{
     error::ApiError,
-    extract::{Caller, Read},
+    extract::{Caller, CustomFilterParams, FilteredQuery, Read},
     routes::{
         accounts::AccountFilterQuery,
         contacts::ContactFilterQuery,
+        custom_fields::{custom_filters, definitions},
         deals::DealFilterQuery,
         lead_input::LeadView,
         lead_list::{LeadFilterQuery, LeadListQuery},
@@ -83,6 +85,20 @@ fn time(t: Option<chrono::DateTime<Utc>>) -> String {
 }
 
 /// Tags as one cell, separated as an import splits them.
+/// A record's custom values in the columns of `keys`: text defused, lists
+/// as `a; b` (as tags are), blank when absent.
+fn custom_cells(values: &CustomValues, keys: &[String]) -> Vec<String> {
+    keys.iter()
+        .map(|key| match values.get(key) {
+            None => String::new(),
+            Some(CustomValue::Text(t)) => text(t),
+            Some(CustomValue::Integer(n)) => n.to_string(),
+            Some(CustomValue::Boolean(b)) => b.to_string(),
+            Some(CustomValue::List(items)) => text(&items.join("; ")),
+        })
+        .collect()
+}
+
 fn tag_list(tags: &pipewise_domain::Tags) -> String {
     text(&tags.to_strings().join("; "))
 }
@@ -247,7 +263,7 @@ fn deal_row(d: &Deal) -> Vec<String> {
 }
 
 /// One CSV chunk: the rows, after the `header` row if any.
-fn chunk(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> Result<web::Bytes, ApiError> {
+fn chunk(header: Option<&[String]>, rows: Vec<Vec<String>>) -> Result<web::Bytes, ApiError> {
     let mut out = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| ApiError::Internal(Box::new(e));
     if let Some(header) = header {
@@ -275,6 +291,8 @@ struct LeadPages {
     tables: Tables,
     customers: Customers,
     after: Option<(LeadSortValue, uuid::Uuid)>,
+    /// The custom fields' keys, a column each after the fixed ones.
+    keys: Vec<String>,
 }
 
 impl Pages for LeadPages {
@@ -291,7 +309,12 @@ impl Pages for LeadPages {
             self.after = leads.last().map(|l| (LeadSortValue::Time(l.created_at), l.id));
             Ok(leads
                 .into_iter()
-                .map(|l| lead_row(&LeadView::new(l, &self.tables, &self.customers)))
+                .map(|l| {
+                    let custom = custom_cells(&l.custom_fields, &self.keys);
+                    let mut row = lead_row(&LeadView::new(l, &self.tables, &self.customers));
+                    row.extend(custom);
+                    row
+                })
                 .collect())
         })
     }
@@ -303,6 +326,8 @@ struct ContactPages {
     org: uuid::Uuid,
     filter: ContactFilter,
     after: Option<uuid::Uuid>,
+    /// The custom fields' keys, a column each after the fixed ones.
+    keys: Vec<String>,
 }
 
 impl Pages for ContactPages {
@@ -317,7 +342,10 @@ impl Pages for ContactPages {
                 .contacts(self.org, &self.filter, RecordOrder::OldestFirst, page)
                 .await?;
             self.after = contacts.last().map(|c| c.id);
-            Ok(contacts.iter().map(contact_row).collect())
+            Ok(contacts
+                .iter()
+                .map(|c| [contact_row(c), custom_cells(&c.custom_fields, &self.keys)].concat())
+                .collect())
         })
     }
 }
@@ -328,6 +356,8 @@ struct AccountPages {
     org: uuid::Uuid,
     filter: AccountFilter,
     after: Option<uuid::Uuid>,
+    /// The custom fields' keys, a column each after the fixed ones.
+    keys: Vec<String>,
 }
 
 impl Pages for AccountPages {
@@ -342,7 +372,10 @@ impl Pages for AccountPages {
                 .accounts(self.org, &self.filter, RecordOrder::OldestFirst, page)
                 .await?;
             self.after = accounts.last().map(|a| a.id);
-            Ok(accounts.iter().map(account_row).collect())
+            Ok(accounts
+                .iter()
+                .map(|a| [account_row(a), custom_cells(&a.custom_fields, &self.keys)].concat())
+                .collect())
         })
     }
 }
@@ -353,6 +386,8 @@ struct DealPages {
     org: uuid::Uuid,
     filter: DealFilter,
     after: Option<(SortValue, uuid::Uuid)>,
+    /// The custom fields' keys, a column each after the fixed ones.
+    keys: Vec<String>,
 }
 
 impl Pages for DealPages {
@@ -366,7 +401,10 @@ impl Pages for DealPages {
             };
             let deals = self.store.deals(self.org, &self.filter, &page).await?;
             self.after = deals.last().map(|d| (DealSortField::CreatedAt.value_of(d), d.id));
-            Ok(deals.iter().map(deal_row).collect())
+            Ok(deals
+                .iter()
+                .map(|d| [deal_row(d), custom_cells(&d.custom_fields, &self.keys)].concat())
+                .collect())
         })
     }
 }
@@ -374,7 +412,7 @@ impl Pages for DealPages {
 /// Where a streamed export stands between two chunks.
 struct Export<P> {
     pages: P,
-    header: Option<&'static [&'static str]>,
+    header: Option<Vec<String>>,
     done: bool,
 }
 
@@ -395,22 +433,34 @@ impl<P: Pages> Export<P> {
         if rows.is_empty() && header.is_none() {
             return None;
         }
-        Some((chunk(header, rows), self))
+        Some((chunk(header.as_deref(), rows), self))
     }
 }
 
-/// The CSV download of `pages`: `columns` first, then every row, streamed.
-fn csv_download(resource: &str, columns: &'static [&'static str], pages: impl Pages) -> HttpResponse {
+/// The CSV download of `pages`: `columns` and a `cf.<key>` column per
+/// custom field key first, then every row, streamed.
+fn csv_download(resource: &str, columns: &[&str], keys: &[String], pages: impl Pages) -> HttpResponse {
     let file = format!("pipewise-{resource}-{}.csv", Utc::now().format("%Y-%m-%d"));
+    let header = columns
+        .iter()
+        .map(|c| c.to_string())
+        .chain(keys.iter().map(|k| format!("cf.{k}")))
+        .collect();
     let export = Export {
         pages,
-        header: Some(columns),
+        header: Some(header),
         done: false,
     };
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")))
         .streaming(stream::unfold(export, Export::next_chunk))
+}
+
+/// The keys of the organization's custom fields of `resource`, in order.
+async fn field_keys(state: &AppState, org: uuid::Uuid, resource: Resource) -> Result<Vec<String>, ApiError> {
+    let defs = definitions(state, org, resource).await?;
+    Ok(defs.into_iter().map(|d| d.key.as_str().to_owned()).collect())
 }
 
 /// Export leads as CSV
@@ -421,7 +471,7 @@ fn csv_download(resource: &str, columns: &'static [&'static str], pages: impl Pa
 /// `=`, `+`, `-`, `@`, tab or carriage return) are prefixed with `'`.
 #[utoipa::path(
     tag = "leads",
-    params(LeadFilterQuery),
+    params(LeadFilterQuery, CustomFilterParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
@@ -432,10 +482,13 @@ fn csv_download(resource: &str, columns: &'static [&'static str], pages: impl Pa
 async fn export_leads(
     caller: Caller<Read>,
     state: web::Data<AppState>,
-    query: web::Query<LeadFilterQuery>,
+    query: FilteredQuery<LeadFilterQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = LeadListQuery::from(query.into_inner()).request(caller.visible_owner())?;
+    let FilteredQuery { query, custom } = query;
+    let mut request = LeadListQuery::from(query).request(caller.visible_owner())?;
     let org = caller.organization_id();
+    request.filter.custom = custom_filters(&state, org, Resource::Leads, &custom).await?;
+    let keys = field_keys(&state, org, Resource::Leads).await?;
     let pages = LeadPages {
         store: state.store.clone(),
         org,
@@ -443,8 +496,10 @@ async fn export_leads(
         tables: state.store.prediction_tables(org).await?,
         customers: state.store.customer_year(org, Utc::now()).await?,
         after: None,
+        keys,
     };
-    Ok(csv_download("leads", LEAD_COLUMNS, pages))
+    let keys = pages.keys.clone();
+    Ok(csv_download("leads", LEAD_COLUMNS, &keys, pages))
 }
 
 /// Export contacts as CSV
@@ -454,7 +509,7 @@ async fn export_leads(
 /// text cells are prefixed with `'`.
 #[utoipa::path(
     tag = "contacts",
-    params(ContactFilterQuery),
+    params(ContactFilterQuery, CustomFilterParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
@@ -465,15 +520,21 @@ async fn export_leads(
 async fn export_contacts(
     caller: Caller<Read>,
     state: web::Data<AppState>,
-    query: web::Query<ContactFilterQuery>,
+    query: FilteredQuery<ContactFilterQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let FilteredQuery { query, custom } = query;
+    let org = caller.organization_id();
+    let mut filter = query.filter()?;
+    filter.custom = custom_filters(&state, org, Resource::Contacts, &custom).await?;
+    let keys = field_keys(&state, org, Resource::Contacts).await?;
     let pages = ContactPages {
         store: state.store.clone(),
-        org: caller.organization_id(),
-        filter: query.into_inner().filter()?,
+        org,
+        filter,
         after: None,
+        keys: keys.clone(),
     };
-    Ok(csv_download("contacts", CONTACT_COLUMNS, pages))
+    Ok(csv_download("contacts", CONTACT_COLUMNS, &keys, pages))
 }
 
 /// Export accounts as CSV
@@ -483,7 +544,7 @@ async fn export_contacts(
 /// text cells are prefixed with `'`.
 #[utoipa::path(
     tag = "accounts",
-    params(AccountFilterQuery),
+    params(AccountFilterQuery, CustomFilterParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
@@ -494,15 +555,21 @@ async fn export_contacts(
 async fn export_accounts(
     caller: Caller<Read>,
     state: web::Data<AppState>,
-    query: web::Query<AccountFilterQuery>,
+    query: FilteredQuery<AccountFilterQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let FilteredQuery { query, custom } = query;
+    let org = caller.organization_id();
+    let mut filter = query.filter()?;
+    filter.custom = custom_filters(&state, org, Resource::Accounts, &custom).await?;
+    let keys = field_keys(&state, org, Resource::Accounts).await?;
     let pages = AccountPages {
         store: state.store.clone(),
-        org: caller.organization_id(),
-        filter: query.into_inner().filter()?,
+        org,
+        filter,
         after: None,
+        keys: keys.clone(),
     };
-    Ok(csv_download("accounts", ACCOUNT_COLUMNS, pages))
+    Ok(csv_download("accounts", ACCOUNT_COLUMNS, &keys, pages))
 }
 
 /// Export deals as CSV
@@ -512,7 +579,7 @@ async fn export_accounts(
 /// Formula-like text cells are prefixed with `'`.
 #[utoipa::path(
     tag = "deals",
-    params(DealFilterQuery),
+    params(DealFilterQuery, CustomFilterParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
@@ -523,13 +590,19 @@ async fn export_accounts(
 async fn export_deals(
     caller: Caller<Read>,
     state: web::Data<AppState>,
-    query: web::Query<DealFilterQuery>,
+    query: FilteredQuery<DealFilterQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let FilteredQuery { query, custom } = query;
+    let org = caller.organization_id();
+    let mut filter = query.filter(caller.visible_owner())?;
+    filter.custom = custom_filters(&state, org, Resource::Deals, &custom).await?;
+    let keys = field_keys(&state, org, Resource::Deals).await?;
     let pages = DealPages {
         store: state.store.clone(),
-        org: caller.organization_id(),
-        filter: query.into_inner().filter(caller.visible_owner())?,
+        org,
+        filter,
         after: None,
+        keys: keys.clone(),
     };
-    Ok(csv_download("deals", DEAL_COLUMNS, pages))
+    Ok(csv_download("deals", DEAL_COLUMNS, &keys, pages))
 }

@@ -164,6 +164,8 @@ impl LeadListQuery {
             created_to: self.created_to,
             prefix: search_prefix(self.q.as_deref())?,
             tag: crate::routes::records::tag_filter(self.tag.as_deref())?,
+            // Read apart (`FilteredQuery`), against the definitions.
+            custom: Vec::new(),
         };
         Ok(LeadListRequest {
             filter,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::ApiError,
     extract::{if_match::etag, Caller, IfMatch, Json, Read, Write},
-    routes::custom_fields::{custom_values, definitions},
+    routes::custom_fields::{custom_filters, custom_values, definitions},
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
@@ -215,7 +215,7 @@ async fn get_lead(
 /// in both directions. Unknown parameters and sort values are 400.
 #[utoipa::path(
     tag = "leads",
-    params(LeadListQuery),
+    params(LeadListQuery, crate::extract::CustomFilterParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = LeadList),
@@ -226,10 +226,11 @@ async fn get_lead(
 async fn list_leads(
     caller: Caller<Read>,
     state: web::Data<AppState>,
-    query: web::Query<LeadListQuery>,
+    query: crate::extract::FilteredQuery<LeadListQuery>,
 ) -> Result<web::Json<LeadList>, ApiError> {
-    let mut request = query.into_inner().request(caller.visible_owner())?;
+    let mut request = query.query.request(caller.visible_owner())?;
     let org = caller.organization_id();
+    request.filter.custom = custom_filters(&state, org, Resource::Leads, &query.custom).await?;
     let customers = state.store.customer_year(org, Utc::now()).await?;
     if request.page.sort == LeadSortField::Potential {
         request.page.potentials = profile_potentials(&state, &customers, org, caller.visible_owner()).await?;

@@ -17,6 +17,7 @@ use crate::{
     fields::Fields,
     problem::FieldError,
     routes::accounts::{account_fields, changed, CreateAccount, UpdateAccount},
+    routes::custom_fields::custom_values,
 };
 
 pub const SPEC: Spec = Spec {
@@ -86,11 +87,15 @@ fn new_account(ctx: &Context<'_>, mut object: Map<String, Value>) -> Result<Bulk
     let mut fields = Fields::default();
     let owner = ctx.owner(&mut fields, body.owner_id);
     let account = account_fields(&mut fields, &body, owner);
+    let custom_fields = custom_values(&mut fields, &ctx.custom, None, body.custom_fields.as_ref());
     let errors = fields.into_errors();
     match account {
         Some(account) if errors.is_empty() => Ok(BulkAccount {
             id: Uuid::now_v7(),
-            fields: account,
+            fields: AccountFields {
+                custom_fields,
+                ..account
+            },
             created_at,
             updated_at: created_at,
             last_activity_at: None,
@@ -109,6 +114,14 @@ fn change(
     object.remove("created_at");
     let body: UpdateAccount = parse_object(Value::Object(object))?;
     let owner_active = body.owner_id.is_none_or(|o| ctx.owners.values().any(|id| *id == o));
-    let next = changed(ctx.caller, account, &body, &Fields::default(), owner_active).map_err(super::field_errors)?;
+    let mut pending = Fields::default();
+    let custom_fields = custom_values(
+        &mut pending,
+        &ctx.custom,
+        Some(&account.custom_fields),
+        body.custom_fields.as_ref(),
+    );
+    let next = changed(ctx.caller, account, &body, &pending, owner_active).map_err(super::field_errors)?;
+    let next = AccountFields { custom_fields, ..next };
     Ok((AccountFields::of(account) != next).then_some(next))
 }

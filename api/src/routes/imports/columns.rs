@@ -26,7 +26,7 @@ pub enum Kind {
 }
 
 /// A field an import can fill.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
     pub name: &'static str,
     pub kind: Kind,
@@ -48,10 +48,17 @@ pub struct Spec {
     pub read_only: &'static [&'static str],
 }
 
-/// The field of each column of a file (`None`: ignored), with its name as
+/// What a column fills: a field, or the custom field of a key (`cf.<key>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Field(Field),
+    Custom(String),
+}
+
+/// The target of each column of a file (`None`: ignored), with its name as
 /// the file has it.
 pub struct Layout {
-    columns: Vec<Option<Field>>,
+    columns: Vec<Option<Target>>,
     header: Vec<String>,
 }
 
@@ -83,8 +90,9 @@ fn parse_mapping(raw: &str) -> Result<HashMap<String, String>, ApiError> {
 }
 
 impl Layout {
-    /// The layout of `header` under `spec` and `mapping`.
-    pub fn new(spec: &Spec, header: &[String], mapping: Option<&str>) -> Result<Self, ApiError> {
+    /// The layout of `header` under `spec` and `mapping`; `custom` are the
+    /// keys of the resource's custom fields, which `cf.<key>` columns fill.
+    pub fn new(spec: &Spec, header: &[String], mapping: Option<&str>, custom: &[&str]) -> Result<Self, ApiError> {
         let mut mapping = mapping.map(parse_mapping).transpose()?.unwrap_or_default();
         let mut columns = Vec::with_capacity(header.len());
         let mut unknown = Vec::new();
@@ -94,7 +102,9 @@ impl Layout {
             let column = if target == "ignore" || (target == key && spec.read_only.contains(&key.as_str())) {
                 None
             } else if let Some(field) = spec.fields.iter().find(|f| f.name == target) {
-                Some(*field)
+                Some(Target::Field(*field))
+            } else if let Some(custom) = target.strip_prefix("cf.").filter(|k| custom.contains(k)) {
+                Some(Target::Custom(custom.to_owned()))
             } else {
                 if target == key {
                     unknown.push(name.clone());
@@ -107,18 +117,26 @@ impl Layout {
                 }
                 None
             };
-            if let Some(field) = column {
-                if columns.iter().flatten().any(|f: &Field| f.name == field.name) {
+            if let Some(target) = &column {
+                if columns.iter().flatten().any(|t: &Target| t == target) {
+                    let name = match target {
+                        Target::Field(field) => field.name.to_owned(),
+                        Target::Custom(key) => format!("cf.{key}"),
+                    };
                     return Err(ApiError::BadRequest(format!(
-                        "Two columns fill `{}`; map one of them to `ignore`.",
-                        field.name
+                        "Two columns fill `{name}`; map one of them to `ignore`."
                     )));
                 }
             }
             columns.push(column);
         }
         if !unknown.is_empty() {
-            let fields: Vec<&str> = spec.fields.iter().map(|f| f.name).collect();
+            let fields: Vec<String> = spec
+                .fields
+                .iter()
+                .map(|f| f.name.to_owned())
+                .chain(custom.iter().map(|k| format!("cf.{k}")))
+                .collect();
             return Err(ApiError::BadRequest(format!(
                 "Unknown column{} {}: map {} to a field (`mapping=Column:field`) or to `ignore`. The fields are {}.",
                 if unknown.len() > 1 { "s" } else { "" },
@@ -141,7 +159,14 @@ impl Layout {
     }
 
     pub fn has(&self, field: &str) -> bool {
-        self.columns.iter().flatten().any(|f| f.name == field)
+        self.fields().any(|f| f.name == field)
+    }
+
+    fn fields(&self) -> impl Iterator<Item = &Field> {
+        self.columns.iter().flatten().filter_map(|t| match t {
+            Target::Field(field) => Some(field),
+            Target::Custom(_) => None,
+        })
     }
 
     /// The column of the file that fills `field`, as the file names it; the
@@ -149,13 +174,20 @@ impl Layout {
     pub fn column_of(&self, field: &str) -> String {
         // An element of a list (`tags[1]`) is in the list's column.
         let field = field.split('[').next().unwrap_or(field);
-        let exact = self.columns.iter().position(|c| c.is_some_and(|f| f.name == field));
+        let exact = self
+            .columns
+            .iter()
+            .position(|c| match (c, field.strip_prefix("custom_fields.")) {
+                (Some(Target::Field(f)), None) => f.name == field,
+                (Some(Target::Custom(key)), Some(wanted)) => key == wanted,
+                _ => false,
+            });
         // `owner_email` fills `owner_id`.
         let owner_email = || {
             let by_email = self
                 .columns
                 .iter()
-                .position(|c| c.is_some_and(|f| f.kind == Kind::OwnerEmail));
+                .position(|c| matches!(c, Some(Target::Field(f)) if f.kind == Kind::OwnerEmail));
             by_email.filter(|_| field == "owner_id")
         };
         exact
@@ -174,12 +206,25 @@ impl Layout {
         let mut object = Map::new();
         let mut errors = Vec::new();
         for (i, (column, cell)) in self.columns.iter().zip(cells).enumerate() {
-            let (Some(field), cell) = (column, unguard(cell.trim())) else {
+            let (Some(target), cell) = (column, unguard(cell.trim())) else {
                 continue;
             };
             if cell.is_empty() {
                 continue;
             }
+            let field = match target {
+                Target::Field(field) => field,
+                // Read as its field's type by the record's checks.
+                Target::Custom(key) => {
+                    let custom = object
+                        .entry("custom_fields")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(custom) = custom {
+                        custom.insert(key.clone(), Value::String(cell.to_owned()));
+                    }
+                    continue;
+                }
+            };
             let value = match field.kind {
                 Kind::Text => Ok(Value::String(cell.to_owned())),
                 Kind::Integer => cell
@@ -263,24 +308,32 @@ mod tests {
 
     #[test]
     fn headers_match_fields_whatever_their_case_and_spacing() {
-        let layout = Layout::new(&SPEC, &header(&["First Name", "EMAIL", "id"]), None).unwrap();
+        let layout = Layout::new(&SPEC, &header(&["First Name", "EMAIL", "id"]), None, &[]).unwrap();
         assert!(layout.has("first_name") && layout.has("email"));
         assert_eq!(layout.column_of("email"), "EMAIL");
     }
 
     #[test]
     fn unknown_columns_are_named_unless_mapped() {
-        let err = Layout::new(&SPEC, &header(&["E-post", "Notes"]), None).err().unwrap();
+        let err = Layout::new(&SPEC, &header(&["E-post", "Notes"]), None, &[])
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("`E-post`, `Notes`"), "{err}");
-        let layout = Layout::new(&SPEC, &header(&["E-post", "Notes"]), Some("e-post:email,Notes:ignore")).unwrap();
+        let layout = Layout::new(
+            &SPEC,
+            &header(&["E-post", "Notes"]),
+            Some("e-post:email,Notes:ignore"),
+            &[],
+        )
+        .unwrap();
         assert!(layout.has("email"));
-        assert!(Layout::new(&SPEC, &header(&["email"]), Some("Phone:ignore")).is_err());
-        assert!(Layout::new(&SPEC, &header(&["email", "Mail"]), Some("mail:email")).is_err());
+        assert!(Layout::new(&SPEC, &header(&["email"]), Some("Phone:ignore"), &[]).is_err());
+        assert!(Layout::new(&SPEC, &header(&["email", "Mail"]), Some("mail:email"), &[]).is_err());
     }
 
     #[test]
     fn cells_become_typed_values() {
-        let layout = Layout::new(&SPEC, &header(&["first_name", "employee_count"]), None).unwrap();
+        let layout = Layout::new(&SPEC, &header(&["first_name", "employee_count"]), None, &[]).unwrap();
         let object = layout.object(&header(&[" Ada ", "12"]), &HashMap::new()).unwrap();
         assert_eq!(object["first_name"], "Ada");
         assert_eq!(object["employee_count"], 12);

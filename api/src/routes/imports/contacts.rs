@@ -19,6 +19,7 @@ use crate::{
     fields::Fields,
     problem::FieldError,
     routes::contacts::{changed, contact_fields, CreateContact, Refs, UpdateContact},
+    routes::custom_fields::custom_values,
 };
 
 pub const SPEC: Spec = Spec {
@@ -93,7 +94,8 @@ fn new_contact(ctx: &Context<'_>, mut object: Map<String, Value>) -> Result<Bulk
     let body: CreateContact = parse_object(Value::Object(object))?;
     let mut fields = Fields::default();
     let owner = ctx.owner(&mut fields, body.owner_id);
-    let contact = contact_fields(&mut fields, &body, owner);
+    let mut contact = contact_fields(&mut fields, &body, owner);
+    contact.custom_fields = custom_values(&mut fields, &ctx.custom, None, body.custom_fields.as_ref());
     let errors = fields.into_errors();
     if !errors.is_empty() {
         return Err(errors);
@@ -121,7 +123,15 @@ fn change(
         account_exists: body.account_id.flatten().is_none_or(|a| live_accounts.contains(&a)),
         owner_active: body.owner_id.is_none_or(|o| ctx.owners.values().any(|id| *id == o)),
     };
-    let next = changed(ctx.caller, contact, &body, &Fields::default(), refs).map_err(super::field_errors)?;
+    let mut pending = Fields::default();
+    let custom_fields = custom_values(
+        &mut pending,
+        &ctx.custom,
+        Some(&contact.custom_fields),
+        body.custom_fields.as_ref(),
+    );
+    let next = changed(ctx.caller, contact, &body, &pending, refs).map_err(super::field_errors)?;
+    let next = ContactFields { custom_fields, ..next };
     let unchanged = ContactFields::of(contact).is_ok_and(|f| f == next);
     Ok((!unchanged).then_some(next))
 }

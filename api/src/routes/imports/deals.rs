@@ -25,6 +25,7 @@ use crate::{
     extract::json::parse_object,
     fields::Fields,
     problem::FieldError,
+    routes::custom_fields::{custom_changes, custom_values},
     routes::{
         contacts::reject_account,
         deals::{deal_changes, new_deal, CreateDeal, UpdateDeal},
@@ -333,6 +334,7 @@ fn imported_deal(ctx: &Context<'_>, mut object: Map<String, Value>) -> Result<Bu
     };
     let mut fields = Fields::default();
     let owner = ctx.owner(&mut fields, body.owner_id);
+    let custom_fields = custom_values(&mut fields, &ctx.custom, None, body.custom_fields.as_ref());
     let deal = new_deal(&mut fields, body, owner, Some(ctx.base_currency), ctx.now);
     errors.extend(fields.into_errors());
     let (Some(deal), Some((pipeline_id, stage_id)), true) = (deal, placed, errors.is_empty()) else {
@@ -384,7 +386,7 @@ fn imported_deal(ctx: &Context<'_>, mut object: Map<String, Value>) -> Result<Bu
         last_activity_at: None,
         external_id: deal.external_id,
         tags: deal.tags,
-        custom_fields: deal.custom_fields,
+        custom_fields,
         events,
     })
 }
@@ -448,7 +450,11 @@ fn change(
     if body.account_id.flatten().is_some_and(|a| !live_accounts.contains(&a)) {
         reject_account(&mut fields);
     }
-    let next = deal_changes(&mut fields, body);
+    let custom_fields = custom_changes(&mut fields, &ctx.custom, body.custom_fields.as_ref());
+    let next = DealChanges {
+        custom_fields,
+        ..deal_changes(&mut fields, body)
+    };
     errors.extend(fields.into_errors());
     if !errors.is_empty() {
         return Err(errors);

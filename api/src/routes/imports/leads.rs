@@ -16,6 +16,7 @@ use crate::{
     error::ApiError,
     extract::json::parse_object,
     fields::Fields,
+    routes::custom_fields::custom_values,
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead},
         lead_update::{changed, UpdateLead},
@@ -110,7 +111,8 @@ fn new_lead(ctx: &Context<'_>, object: &Map<String, Value>) -> Result<BulkLead, 
     let body: CreateLead = parse_object(Value::Object(object.clone()))?;
     let mut fields = Fields::default();
     let owner = ctx.owner(&mut fields, body.owner_id);
-    let lead = lead_fields(&mut fields, &body, owner, ctx.base_currency);
+    let mut lead = lead_fields(&mut fields, &body, owner, ctx.base_currency);
+    lead.custom_fields = custom_values(&mut fields, &ctx.custom, None, body.custom_fields.as_ref());
     let created_at = body.created_at.unwrap_or(ctx.now);
     if created_at > ctx.now {
         fields.reject("created_at", "in_the_future", "must not be in the future");
@@ -155,8 +157,15 @@ fn change(
     object.remove("created_at");
     let body: UpdateLead = parse_object(Value::Object(object))?;
     let owner_active = body.owner_id.is_none_or(|id| ctx.owners.values().any(|o| *o == id));
-    let change =
-        changed(ctx.caller, lead, &body, &Fields::default(), owner_active, ctx.now).map_err(super::field_errors)?;
+    let mut pending = Fields::default();
+    let custom_fields = custom_values(
+        &mut pending,
+        &ctx.custom,
+        Some(&lead.custom_fields),
+        body.custom_fields.as_ref(),
+    );
+    let mut change = changed(ctx.caller, lead, &body, &pending, owner_active, ctx.now).map_err(super::field_errors)?;
+    change.fields.custom_fields = custom_fields;
     let unchanged = LeadFields::of(lead).is_ok_and(|f| f == change.fields) && change.progress == lead.progress;
     Ok((!unchanged).then_some(change))
 }

@@ -24,7 +24,7 @@ use actix_web::{get, http::header, mime, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SubsecRound, Utc};
 use pipewise_domain::{
     import::{Dedupe, ImportCounts, ImportMode, ImportResource, ImportStatus, RowError},
-    Currency, Pipeline,
+    Currency, CustomField, Pipeline,
 };
 use pipewise_storage::{imports::MAX_ROW_ERRORS, Actor, ImportRecord, ImportTx, Page};
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,7 @@ use crate::{
     },
     fields::Fields,
     problem::FieldError,
-    routes::records,
+    routes::{custom_fields::definitions, records},
     state::AppState,
 };
 use columns::Layout;
@@ -208,6 +208,8 @@ pub struct Context<'a> {
     pub default_owner: Option<Uuid>,
     /// The organization's pipelines, for deals (empty for other imports).
     pub pipelines: Vec<Pipeline>,
+    /// The custom fields of the imported records.
+    pub custom: Vec<CustomField>,
 }
 
 impl Context<'_> {
@@ -474,7 +476,9 @@ async fn create_import(
     };
     let file = file::spool(payload, declared_length(&req), BodyDeadline::of(&req) * DEADLINE_FACTOR).await?;
     let mut csv = CsvFile::open(file)?;
-    let layout = Layout::new(spec, &csv.header, query.mapping.as_deref())?;
+    let custom = definitions(&state, org, resource.into()).await?;
+    let keys: Vec<&str> = custom.iter().map(|f| f.key.as_str()).collect();
+    let layout = Layout::new(spec, &csv.header, query.mapping.as_deref(), &keys)?;
     if deals::BACKDATING.iter().any(|field| layout.has(field)) {
         caller.ensure_may_backdate()?;
     }
@@ -505,6 +509,7 @@ async fn create_import(
             ImportResource::Deals => pipelines(&state, org).await?,
             _ => Vec::new(),
         },
+        custom,
     };
 
     let mut tx: Box<dyn ImportTx> = state.store.begin_import(org).await?;
