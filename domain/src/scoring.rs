@@ -8,6 +8,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::custom_field::{CustomValue, CustomValues, FieldKey};
 use crate::lead::Lead;
 
 /// A lead score, 0–100.
@@ -84,6 +85,74 @@ pub enum ScoringField {
     /// The lead's look-alike potential (the median yearly spend of the
     /// customers like it, in the base currency) when it was scored.
     Potential,
+}
+
+/// What a condition looks at: a lead field (or derived fact), or one of the
+/// organization's custom fields of leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Field(ScoringField),
+    /// A custom field by key, read as numbers (number and decimal fields) or
+    /// as text (the others: a boolean as `true` or `false`, a date as
+    /// YYYY-MM-DD, each option of a multi_select).
+    Custom {
+        key: FieldKey,
+        kind: FieldKind,
+    },
+}
+
+impl From<ScoringField> for Subject {
+    fn from(field: ScoringField) -> Self {
+        Subject::Field(field)
+    }
+}
+
+impl Subject {
+    pub fn kind(&self) -> FieldKind {
+        match self {
+            Subject::Field(field) => field.kind(),
+            Subject::Custom { kind, .. } => *kind,
+        }
+    }
+
+    /// How messages name it: the field, or `cf.<key>`.
+    pub fn name(&self) -> String {
+        match self {
+            Subject::Field(field) => field.as_str().to_owned(),
+            Subject::Custom { key, .. } => format!("cf.{}", key.as_str()),
+        }
+    }
+
+    /// As it is stored: the field's name, or `cf.<key>:<text|number>`.
+    pub fn stored(&self) -> String {
+        match self {
+            Subject::Field(field) => field.as_str().to_owned(),
+            Subject::Custom { key, kind } => {
+                let kind = match kind {
+                    FieldKind::Text => "text",
+                    FieldKind::Number => "number",
+                };
+                format!("cf.{}:{kind}", key.as_str())
+            }
+        }
+    }
+
+    /// What [`Subject::stored`] wrote.
+    pub fn parse_stored(raw: &str) -> Option<Self> {
+        let Some(custom) = raw.strip_prefix("cf.") else {
+            return ScoringField::parse(raw).map(Subject::Field);
+        };
+        let (key, kind) = custom.rsplit_once(':')?;
+        let kind = match kind {
+            "text" => FieldKind::Text,
+            "number" => FieldKind::Number,
+            _ => return None,
+        };
+        Some(Subject::Custom {
+            key: FieldKey::parse(key).ok()?,
+            kind,
+        })
+    }
 }
 
 /// Whether a field holds text or numbers, which decides its operators.
@@ -234,15 +303,15 @@ pub const DOMAIN_KIND_FREE: &str = "free";
 /// operator and operand always suit the field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
-    field: ScoringField,
+    field: Subject,
     operator: Operator,
     operand: Operand,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConditionError {
-    #[error("the operator {} does not apply to {}", .operator.as_str(), .field.as_str())]
-    OperatorNotForField { operator: Operator, field: ScoringField },
+    #[error("the operator {} does not apply to {}", .operator.as_str(), .field)]
+    OperatorNotForField { operator: Operator, field: String },
     #[error("needs a value for this operator")]
     ValueRequired,
     #[error("must be absent: exists takes no value")]
@@ -261,7 +330,7 @@ pub enum ConditionError {
     InvalidDomainKind,
 }
 
-fn check_text(field: ScoringField, operator: Operator, value: &str) -> Result<(), ConditionError> {
+fn check_text(field: &Subject, operator: Operator, value: &str) -> Result<(), ConditionError> {
     if value.trim().is_empty() {
         return Err(ConditionError::ValueRequired);
     }
@@ -269,7 +338,7 @@ fn check_text(field: ScoringField, operator: Operator, value: &str) -> Result<()
         return Err(ConditionError::TooLong);
     }
     let is_kind = [DOMAIN_KIND_BUSINESS, DOMAIN_KIND_FREE].contains(&value.to_lowercase().as_str());
-    if field == ScoringField::EmailDomainKind && operator != Operator::Contains && !is_kind {
+    if *field == Subject::Field(ScoringField::EmailDomainKind) && operator != Operator::Contains && !is_kind {
         return Err(ConditionError::InvalidDomainKind);
     }
     Ok(())
@@ -284,10 +353,14 @@ fn check_list_len(len: usize) -> Result<(), ConditionError> {
 }
 
 impl Condition {
-    pub fn new(field: ScoringField, operator: Operator, operand: Operand) -> Result<Condition, ConditionError> {
+    pub fn new(field: impl Into<Subject>, operator: Operator, operand: Operand) -> Result<Condition, ConditionError> {
+        let field = field.into();
         let kind = field.kind();
         if !operator.applies_to(kind) {
-            return Err(ConditionError::OperatorNotForField { operator, field });
+            return Err(ConditionError::OperatorNotForField {
+                operator,
+                field: field.name(),
+            });
         }
         let wrong_kind = match kind {
             FieldKind::Text => ConditionError::ExpectedText,
@@ -300,13 +373,13 @@ impl Condition {
             (Operator::In, Operand::TextList(values), FieldKind::Text) => {
                 check_list_len(values.len())?;
                 for value in values {
-                    check_text(field, operator, value)?;
+                    check_text(&field, operator, value)?;
                 }
             }
             (Operator::In, Operand::NumberList(values), FieldKind::Number) => check_list_len(values.len())?,
             (Operator::In, Operand::Text(_) | Operand::Number(_), _) => return Err(ConditionError::ExpectedList),
             (Operator::In, _, _) => return Err(wrong_kind),
-            (_, Operand::Text(value), FieldKind::Text) => check_text(field, operator, value)?,
+            (_, Operand::Text(value), FieldKind::Text) => check_text(&field, operator, value)?,
             (_, Operand::Number(_), FieldKind::Number) => {}
             _ => return Err(wrong_kind),
         }
@@ -317,8 +390,8 @@ impl Condition {
         })
     }
 
-    pub fn field(&self) -> ScoringField {
-        self.field
+    pub fn field(&self) -> &Subject {
+        &self.field
     }
 
     pub fn operator(&self) -> Operator {
@@ -332,9 +405,22 @@ impl Condition {
     /// Whether the lead's facts satisfy the condition. A missing fact
     /// satisfies only `not_equals`. Text compares case-insensitively.
     pub fn matches(&self, facts: &LeadFacts) -> bool {
-        let Some(fact) = facts.fact(self.field) else {
+        let Some(fact) = facts.fact_of(&self.field) else {
             return self.operator == Operator::NotEquals;
         };
+        let fact = fact.as_ref();
+        // A multi_select matches when one of its options does.
+        if let Fact::Texts(options) = fact {
+            let one = |o: &String| self.matches_one(&Fact::Text(o.clone()));
+            return match self.operator {
+                Operator::NotEquals => !options.iter().any(|o| equals(&Fact::Text(o.clone()), &self.operand)),
+                _ => options.iter().any(one),
+            };
+        }
+        self.matches_one(fact)
+    }
+
+    fn matches_one(&self, fact: &Fact) -> bool {
         match (self.operator, fact, &self.operand) {
             (Operator::Exists, _, _) => true,
             (Operator::Equals, _, operand) => equals(fact, operand),
@@ -374,7 +460,9 @@ pub struct ScoringRule {
 /// Whether any of `rules` tests the potential, which takes the
 /// organization's customers to compute.
 pub fn reads_potential(rules: &[ScoringRule]) -> bool {
-    rules.iter().any(|r| r.condition.field() == ScoringField::Potential)
+    rules
+        .iter()
+        .any(|r| *r.condition.field() == Subject::Field(ScoringField::Potential))
 }
 
 /// What a lead offers to the rules: a value (or nothing) per field.
@@ -382,6 +470,8 @@ pub fn reads_potential(rules: &[ScoringRule]) -> bool {
 pub enum Fact {
     Text(String),
     Number(Decimal),
+    /// The options of a multi_select custom field.
+    Texts(Vec<String>),
 }
 
 const FIELD_COUNT: usize = ScoringField::ALL.len();
@@ -390,6 +480,7 @@ const FIELD_COUNT: usize = ScoringField::ALL.len();
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeadFacts {
     values: [Option<Fact>; FIELD_COUNT],
+    custom: CustomValues,
 }
 
 impl LeadFacts {
@@ -403,6 +494,7 @@ impl LeadFacts {
         let name = |value: &'static str| Some(Fact::Text(value.to_owned()));
         let progress = &lead.progress;
         LeadFacts::default()
+            .with_custom(lead.custom_fields.clone())
             .with_opt(ScoringField::FirstName, text(&lead.first_name))
             .with_opt(ScoringField::LastName, text(&lead.last_name))
             .with_opt(ScoringField::Email, text(&lead.email))
@@ -446,6 +538,31 @@ impl LeadFacts {
     /// With the lead's look-alike potential (`None`: no customers to compare with).
     pub fn with_potential(self, potential: Option<Decimal>) -> LeadFacts {
         self.with_opt(ScoringField::Potential, potential.map(Fact::Number))
+    }
+
+    /// With the lead's custom values.
+    pub fn with_custom(mut self, values: CustomValues) -> LeadFacts {
+        self.custom = values;
+        self
+    }
+
+    /// What the lead offers to a condition on `subject`.
+    fn fact_of(&self, subject: &Subject) -> Option<std::borrow::Cow<'_, Fact>> {
+        use std::borrow::Cow;
+        let (key, kind) = match subject {
+            Subject::Field(field) => return self.fact(*field).map(Cow::Borrowed),
+            Subject::Custom { key, kind } => (key, *kind),
+        };
+        let fact = match (self.custom.get(key.as_str())?, kind) {
+            (CustomValue::Integer(n), FieldKind::Number) => Fact::Number(Decimal::from(*n)),
+            (CustomValue::Text(t), FieldKind::Number) => Fact::Number(t.parse().ok()?),
+            (CustomValue::Integer(n), FieldKind::Text) => Fact::Text(n.to_string()),
+            (CustomValue::Text(t), FieldKind::Text) => Fact::Text(t.clone()),
+            (CustomValue::Boolean(b), FieldKind::Text) => Fact::Text(b.to_string()),
+            (CustomValue::List(items), FieldKind::Text) => Fact::Texts(items.clone()),
+            (CustomValue::Boolean(_) | CustomValue::List(_), FieldKind::Number) => return None,
+        };
+        Some(Cow::Owned(fact))
     }
 
     /// With `field` set to `fact`: for tests and previews.
@@ -809,6 +926,63 @@ mod tests {
     }
 
     #[test]
+    fn custom_fields_are_facts_as_their_kind_reads_them() {
+        use std::collections::BTreeMap;
+        let key = |k: &str| FieldKey::parse(k).unwrap();
+        let values = CustomValues::new(BTreeMap::from([
+            ("budget".to_owned(), CustomValue::Text("1200.5".into())),
+            ("vip".to_owned(), CustomValue::Boolean(true)),
+            (
+                "channels".to_owned(),
+                CustomValue::List(vec!["Email".into(), "Chat".into()]),
+            ),
+        ]));
+        let facts = LeadFacts::default().with_custom(values);
+        let number = |k: &str| Subject::Custom {
+            key: key(k),
+            kind: FieldKind::Number,
+        };
+        let text = |k: &str| Subject::Custom {
+            key: key(k),
+            kind: FieldKind::Text,
+        };
+        let holds =
+            |subject: Subject, operator, operand| Condition::new(subject, operator, operand).unwrap().matches(&facts);
+        assert!(holds(number("budget"), Operator::Gte, Operand::Number(dec(1000))));
+        assert!(!holds(number("budget"), Operator::Lt, Operand::Number(dec(1000))));
+        assert!(holds(text("vip"), Operator::Equals, Operand::Text("TRUE".into())));
+        assert!(holds(text("channels"), Operator::Equals, Operand::Text("chat".into())));
+        assert!(!holds(
+            text("channels"),
+            Operator::NotEquals,
+            Operand::Text("chat".into())
+        ));
+        assert!(holds(
+            text("channels"),
+            Operator::NotEquals,
+            Operand::Text("Fax".into())
+        ));
+        assert!(holds(
+            text("channels"),
+            Operator::In,
+            Operand::TextList(vec!["fax".into(), "email".into()])
+        ));
+        // A field the lead has no value of matches only not_equals.
+        assert!(!holds(text("tier"), Operator::Exists, Operand::None));
+        assert!(holds(text("tier"), Operator::NotEquals, Operand::Text("Gold".into())));
+        assert_eq!(
+            Condition::new(text("tier"), Operator::Gt, Operand::Number(dec(1))),
+            Err(ConditionError::OperatorNotForField {
+                operator: Operator::Gt,
+                field: "cf.tier".into()
+            })
+        );
+        for subject in [number("budget"), text("vip"), Subject::Field(ScoringField::Email)] {
+            assert_eq!(Subject::parse_stored(&subject.stored()), Some(subject));
+        }
+    }
+
+    #[test]
     fn operators_must_suit_the_field() {
         use ConditionError::*;
         use Operator::*;
@@ -817,7 +991,7 @@ mod tests {
             Condition::new(EmployeeCount, Contains, text("1")),
             Err(OperatorNotForField {
                 operator: Contains,
-                field: EmployeeCount
+                field: "employee_count".into()
             })
         );
         assert_eq!(
@@ -867,7 +1041,7 @@ mod tests {
         let c = cond(EmployeeCount, Exists, Operand::None);
         assert_eq!(
             (c.field(), c.operator(), c.operand()),
-            (EmployeeCount, Exists, &Operand::None)
+            (&Subject::Field(EmployeeCount), Exists, &Operand::None)
         );
     }
 
@@ -1156,7 +1330,7 @@ mod tests {
         #[test]
         fn not_equals_is_the_opposite_of_equals(c in condition(), facts in lead_facts()) {
             if c.operator() == Operator::Equals {
-                let opposite = Condition::new(c.field(), Operator::NotEquals, c.operand().clone()).unwrap();
+                let opposite = Condition::new(c.field().clone(), Operator::NotEquals, c.operand().clone()).unwrap();
                 prop_assert_ne!(c.matches(&facts), opposite.matches(&facts));
             }
         }

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use pipewise_domain::{
     lead::{LeadProgress, LeadStatus, ValuePeriod},
-    scoring::{Condition, FieldKind, Operand, Operator, ScoringField},
+    scoring::{Condition, FieldKind, Operand, Operator, Subject},
     Amount, Country, Currency, Email, Lead, Points, Score, ScoringRule,
 };
 use rust_decimal::Decimal;
@@ -231,7 +231,7 @@ impl TryFrom<ScoringRuleRow> for StoredRule {
     fn try_from(row: ScoringRuleRow) -> Result<Self, StoreError> {
         let id = row.id;
         let bad = |what: &dyn std::fmt::Display| StoreError::Corrupt(format!("scoring rule {id}: {what}"));
-        let field = ScoringField::parse(&row.field).ok_or_else(|| bad(&"field"))?;
+        let field = Subject::parse_stored(&row.field).ok_or_else(|| bad(&"field"))?;
         let operator = Operator::parse(&row.operator).ok_or_else(|| bad(&"operator"))?;
         let operand = decode_operand(field.kind(), &row.value).ok_or_else(|| bad(&"value"))?;
         let condition = Condition::new(field, operator, operand).map_err(|e| bad(&e))?;

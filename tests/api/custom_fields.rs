@@ -24,6 +24,7 @@ on_both_backends!(
     deleting_a_field_takes_its_values_off_every_record,
     writes_racing_a_deletion_leave_no_value_behind,
     lists_and_exports_filter_by_custom_fields_and_imports_read_them,
+    scoring_rules_read_custom_fields,
 );
 
 pub async fn define(app: &TestApp, admin: &Session, body: Value) -> Value {
@@ -758,4 +759,102 @@ async fn lists_and_exports_filter_by_custom_fields_and_imports_read_them(app: Te
         fay[0]["custom_fields"],
         json!({"seats": 4, "vip": false, "channels": ["Phone", "Chat"]})
     );
+}
+
+async fn scoring_rules_read_custom_fields(app: TestApp) {
+    let admin = app.signup("cfscore").await;
+    lead_fields(&app, &admin).await;
+    let rule = |body: Value| {
+        let request = app.post("/api/v1/scoring-rules", &admin.access_token, &body);
+        async move { request.send().await.unwrap() }
+    };
+    let big = expect_status(
+        rule(
+            json!({"name": "Big budget", "field": "custom", "custom_field": "budget", "operator": "gte",
+                    "value": 1000, "points": 30}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(
+        (big["field"].as_str(), big["custom_field"].as_str()),
+        (Some("custom"), Some("budget"))
+    );
+    assert_eq!(big["value"], "1000");
+    for body in [
+        json!({"name": "VIP", "field": "custom", "custom_field": "vip", "operator": "equals", "value": "true",
+               "points": 20}),
+        json!({"name": "Chats", "field": "custom", "custom_field": "channels", "operator": "equals", "value": "chat",
+               "points": 10}),
+    ] {
+        expect_status(rule(body).await, StatusCode::CREATED).await;
+    }
+    for (body, field) in [
+        (
+            json!({"name": "x", "field": "custom", "operator": "exists", "points": 1}),
+            "custom_field",
+        ),
+        (
+            json!({"name": "x", "field": "custom", "custom_field": "nope", "operator": "exists", "points": 1}),
+            "custom_field",
+        ),
+        (
+            json!({"name": "x", "field": "email", "custom_field": "vip", "operator": "exists", "points": 1}),
+            "custom_field",
+        ),
+        (
+            json!({"name": "x", "field": "custom", "custom_field": "vip", "operator": "gte", "value": 1, "points": 1}),
+            "operator",
+        ),
+        (
+            json!({"name": "x", "field": "custom", "custom_field": "budget", "operator": "equals", "value": "lots",
+                   "points": 1}),
+            "value",
+        ),
+    ] {
+        let problem = expect_problem(rule(body.clone()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(invalid_fields(&problem), [field], "{body}");
+    }
+
+    let lead = create_lead(
+        &app,
+        &admin,
+        json!({"first_name": "Ada", "custom_fields": {"budget": "1500", "vip": true, "channels": ["Chat", "Email"]}}),
+    )
+    .await;
+    assert_eq!(lead["score"], 60);
+    let lead_path = format!("/api/v1/leads/{}", lead["id"].as_str().unwrap());
+    let patched = app
+        .patch(
+            &lead_path,
+            &admin.access_token,
+            &json!({"custom_fields": {"budget": "10"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_status(patched, StatusCode::OK).await["score"], 30);
+
+    // A rule that changes counts for every lead at the next rescore.
+    let changed = app
+        .patch(
+            &format!("/api/v1/scoring-rules/{}", big["id"].as_str().unwrap()),
+            &admin.access_token,
+            &json!({"value": 5}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let changed = expect_status(changed, StatusCode::OK).await;
+    assert_eq!(changed["custom_field"], "budget");
+    let rescore = app
+        .post("/api/v1/scoring-rules/rescore", &admin.access_token, &json!({}))
+        .send()
+        .await
+        .unwrap();
+    expect_status(rescore, StatusCode::OK).await;
+    let read = app.get(&lead_path, &admin.access_token).send().await.unwrap();
+    assert_eq!(expect_status(read, StatusCode::OK).await["score"], 60);
+    assert_eq!(app.scalar("select score from leads").await, 60);
 }

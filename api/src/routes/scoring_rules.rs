@@ -7,10 +7,11 @@
 use actix_web::{delete, get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use pipewise_domain::{
+    custom_field::{FieldType, Resource},
     prediction::Tables,
-    scoring::{Condition, FieldKind, Operand, Operator, ScoringField},
+    scoring::{Condition, FieldKind, Operand, Operator, ScoringField, Subject},
     text::optional_text,
-    Points,
+    CustomField, Points,
 };
 use pipewise_storage::{Rescored, RuleFields, StoredRule};
 use rust_decimal::Decimal;
@@ -28,6 +29,7 @@ use crate::{
     error::ApiError,
     extract::{if_match::etag, Admin, Caller, IfMatch, Json, ListOf, Read},
     fields::Fields,
+    routes::custom_fields::definitions,
     routes::records::{self, check_version},
     state::AppState,
 };
@@ -71,12 +73,25 @@ pub enum FieldName {
     EmailDomainKind,
     ActivitiesDone,
     Potential,
+    /// One of the organization's custom fields of leads, named by
+    /// `custom_field`: number and decimal fields are numbers, the others
+    /// text (a boolean is `true` or `false`; a multi_select matches when one
+    /// of its options does).
+    Custom,
 }
 
-crate::routes::deals::same_names!(FieldName <=> ScoringField {
-    FirstName, LastName, Email, Phone, CompanyName, Title, Industry, EmployeeCount, Country, Source,
-    EstimatedValue, ValuePeriod, Status, UnqualifiedReason, OwnerId, EmailDomainKind, ActivitiesDone, Potential
-});
+impl FieldName {
+    /// The name of `field`, which both spell alike.
+    fn of(field: ScoringField) -> Self {
+        serde_json::from_value(Value::from(field.as_str())).expect("every scoring field has its name here")
+    }
+
+    /// The lead field this names; `None` for `custom`.
+    fn scoring_field(self) -> Option<ScoringField> {
+        let name = serde_json::to_value(self).expect("a name serializes");
+        ScoringField::parse(name.as_str()?)
+    }
+}
 
 /// `contains` applies to text fields; `gt`, `gte`, `lt`, `lte` to the number
 /// fields (`employee_count`, `estimated_value`, `activities_done`,
@@ -104,6 +119,9 @@ pub struct RuleView {
     #[schema(example = "Large company")]
     pub name: String,
     pub field: FieldName,
+    /// The custom field's key when `field` is `custom`; `null` otherwise.
+    #[schema(example = json!(null))]
+    pub custom_field: Option<String>,
     pub operator: OperatorName,
     /// The operand: `null` for `exists`, a list for `in`, otherwise one value.
     /// Numbers are decimal strings.
@@ -125,7 +143,14 @@ impl From<StoredRule> for RuleView {
         Self {
             id: stored.rule.id,
             name: stored.rule.name,
-            field: condition.field().into(),
+            field: match condition.field() {
+                Subject::Field(field) => FieldName::of(*field),
+                Subject::Custom { .. } => FieldName::Custom,
+            },
+            custom_field: match condition.field() {
+                Subject::Field(_) => None,
+                Subject::Custom { key, .. } => Some(key.as_str().to_owned()),
+            },
             operator: condition.operator().into(),
             value: operand_json(condition.operand()),
             points: stored.rule.points.value(),
@@ -191,6 +216,9 @@ pub struct CreateRule {
     #[schema(example = "Large company", max_length = 200)]
     name: String,
     field: FieldName,
+    /// With `field` `custom`: the key of a custom field of leads.
+    #[schema(example = "budget_approved")]
+    custom_field: Option<String>,
     operator: OperatorName,
     /// Absent or `null` for `exists`; a list of values for `in`; otherwise
     /// one value: text for text fields, a number (or decimal string) for
@@ -213,6 +241,8 @@ pub struct UpdateRule {
     #[schema(example = "Very large company", max_length = 200)]
     name: Option<String>,
     field: Option<FieldName>,
+    /// With `field` `custom` (given or current): the key of a custom field of leads.
+    custom_field: Option<String>,
     operator: Option<OperatorName>,
     /// As for creation; `null` only for `exists`.
     #[schema(value_type = OperandInput, required = false, example = json!(1000))]
@@ -313,12 +343,49 @@ fn operand(kind: FieldKind, operator: Operator, value: &Value) -> Result<Operand
     })
 }
 
+/// What `field` (with `custom_field` for `custom`) names: a lead field, or
+/// a custom field of leads among `defs`; a 422 on `custom_field` otherwise.
+fn subject(fields: &mut Fields, field: FieldName, custom_field: Option<&str>, defs: &[CustomField]) -> Option<Subject> {
+    match (field.scoring_field(), custom_field) {
+        (Some(field), None) => Some(Subject::Field(field)),
+        (Some(_), Some(_)) => {
+            fields.reject("custom_field", "invalid", "goes only with the field `custom`");
+            None
+        }
+        (None, None) => {
+            fields.reject("custom_field", "required", "is required with the field `custom`");
+            None
+        }
+        (None, Some(key)) => {
+            let Some(def) = defs.iter().find(|d| d.key.as_str() == key) else {
+                fields.reject(
+                    "custom_field",
+                    "not_found",
+                    "names no custom field of leads (GET /custom-fields?resource=leads)",
+                );
+                return None;
+            };
+            let kind = match def.field_type {
+                FieldType::Number | FieldType::Decimal => FieldKind::Number,
+                _ => FieldKind::Text,
+            };
+            Some(Subject::Custom {
+                key: def.key.clone(),
+                kind,
+            })
+        }
+    }
+}
+
 /// Records a 422 on `operator` or `value` unless they make a condition on `field`.
-fn condition(fields: &mut Fields, field: FieldName, operator: OperatorName, value: &Value) -> Option<Condition> {
-    let field: ScoringField = field.into();
+fn condition(fields: &mut Fields, field: Option<Subject>, operator: OperatorName, value: &Value) -> Option<Condition> {
+    let field = field?;
     let operator: Operator = operator.into();
     if !operator.applies_to(field.kind()) {
-        let err = pipewise_domain::ConditionError::OperatorNotForField { operator, field };
+        let err = pipewise_domain::ConditionError::OperatorNotForField {
+            operator,
+            field: field.name(),
+        };
         fields.reject("operator", "invalid", &err.to_string());
         return None;
     }
@@ -387,7 +454,9 @@ async fn create_rule(
 ) -> Result<HttpResponse, ApiError> {
     let name = fields.check("name", parse_name(&body.name));
     let points = fields.check("points", parse_points(body.points));
-    let condition = condition(&mut fields, body.field, body.operator, &body.value);
+    let defs = definitions(&state, caller.organization_id(), Resource::Leads).await?;
+    let field = subject(&mut fields, body.field, body.custom_field.as_deref(), &defs);
+    let condition = condition(&mut fields, field, body.operator, &body.value);
     let rule = fields.finish(|| RuleFields {
         name: name.expect("checked"),
         condition: condition.expect("checked"),
@@ -452,9 +521,10 @@ async fn update_rule(
     if_match: IfMatch,
     Json(body, pending): Json<UpdateRule>,
 ) -> Result<HttpResponse, ApiError> {
+    let defs = definitions(&state, caller.organization_id(), Resource::Leads).await?;
     let edit = records::edit(|current: &StoredRule| {
         check_version(&if_match, current.version)?;
-        changed(current, &body, pending.clone())
+        changed(current, &body, pending.clone(), &defs)
     });
     let rule = state
         .store
@@ -464,7 +534,12 @@ async fn update_rule(
 }
 
 /// `current` with the changes of `body` applied, if they are valid.
-fn changed(current: &StoredRule, body: &UpdateRule, mut fields: Fields) -> Result<RuleFields, ApiError> {
+fn changed(
+    current: &StoredRule,
+    body: &UpdateRule,
+    mut fields: Fields,
+    defs: &[CustomField],
+) -> Result<RuleFields, ApiError> {
     let old = &current.rule;
     let name = match &body.name {
         Some(raw) => fields.check("name", parse_name(raw)),
@@ -474,8 +549,18 @@ fn changed(current: &StoredRule, body: &UpdateRule, mut fields: Fields) -> Resul
         Some(raw) => fields.check("points", parse_points(raw)),
         None => Some(old.points),
     };
-    let condition = if body.field.is_some() || body.operator.is_some() || body.value.is_some() {
-        let field = body.field.unwrap_or_else(|| old.condition.field().into());
+    let changes = [
+        body.field.is_some(),
+        body.custom_field.is_some(),
+        body.operator.is_some(),
+        body.value.is_some(),
+    ];
+    let condition = if changes.contains(&true) {
+        let field = match (body.field, &body.custom_field, old.condition.field()) {
+            (Some(field), custom, _) => subject(&mut fields, field, custom.as_deref(), defs),
+            (None, Some(custom), _) => subject(&mut fields, FieldName::Custom, Some(custom), defs),
+            (None, None, current) => Some(current.clone()),
+        };
         let operator = body.operator.unwrap_or_else(|| old.condition.operator().into());
         let value = match &body.value {
             Some(value) => value.clone().unwrap_or(Value::Null),
