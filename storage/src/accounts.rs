@@ -161,6 +161,12 @@ pub(crate) struct AccountRow {
     last_activity_at: Option<DateTime<Utc>>,
 }
 
+impl crate::queries::HasId for AccountRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 impl TryFrom<AccountRow> for Account {
     type Error = crate::StoreError;
     fn try_from(row: AccountRow) -> Result<Self, crate::StoreError> {

@@ -185,6 +185,12 @@ pub(crate) struct ContactRow {
     last_activity_at: Option<DateTime<Utc>>,
 }
 
+impl crate::queries::HasId for ContactRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 impl TryFrom<ContactRow> for Contact {
     type Error = StoreError;
     fn try_from(row: ContactRow) -> Result<Self, StoreError> {

@@ -135,11 +135,13 @@ pub(crate) struct LeadRow {
     deleted_at: Option<DateTime<Utc>>,
 }
 
-impl LeadRow {
-    pub(crate) fn id(&self) -> Uuid {
+impl crate::queries::HasId for LeadRow {
+    fn id(&self) -> Uuid {
         self.id
     }
 }
+
+impl LeadRow {}
 
 impl TryFrom<LeadRow> for Lead {
     type Error = StoreError;

@@ -3,6 +3,11 @@
 //! placeholders, `on conflict` and `returning`; ids bind as UUIDs and times
 //! as `DateTime<Utc>` on both.
 
+/// A row that names its record, for [`lock_rows`](impl_store) to tell the ids it found.
+pub(crate) trait HasId {
+    fn id(&self) -> uuid::Uuid;
+}
+
 macro_rules! impl_store {
     ($store:ty, $backend:expr) => {
         #[async_trait::async_trait]
@@ -583,19 +588,27 @@ macro_rules! impl_store {
         /// The rows `ids` of `table` in `org` that match `filter`, each locked
         /// as [`lock_row`] locks one, in id order (two bulk actions over the
         /// same rows queue up instead of deadlocking); `Missing` names every
-        /// id without such a row.
+        /// id without such a row. A statement locks a thousand rows: the
+        /// rows of `select … order by id for update` are locked in the order
+        /// the sort returns them, and the chunks follow each other in order.
         async fn lock_rows<R>(tx: &mut Tx, table: &str, org: Uuid, ids: &[Uuid], filter: &str) -> $crate::Result<Vec<R>>
         where
-            R: for<'r> sqlx::FromRow<'r, DbRow> + Send + Unpin,
+            R: for<'r> sqlx::FromRow<'r, DbRow> + Send + Unpin + $crate::queries::HasId,
         {
-            let (mut rows, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
-            for id in $crate::bulk_edit::lock_order(ids) {
-                match lock_row::<R>(tx, table, org, id, filter).await {
-                    Ok(row) => rows.push(row),
-                    Err(StoreError::NotFound) => missing.push(id),
-                    Err(err) => return Err(err),
+            let ids = $crate::bulk_edit::lock_order(ids);
+            let mut rows: Vec<R> = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(1000) {
+                let mut qb = sqlx::QueryBuilder::new(format!("select * from {table} where organization_id = "));
+                qb.push_bind(org).push(format!(" and ({filter}) and id in ("));
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
                 }
+                qb.push(format!(") order by id {}", <$store>::FOR_UPDATE));
+                rows.extend(qb.build_query_as::<R>().fetch_all(&mut **tx).await?);
             }
+            let found: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id()).collect();
+            let missing: Vec<Uuid> = ids.into_iter().filter(|id| !found.contains(id)).collect();
             if missing.is_empty() {
                 Ok(rows)
             } else {

@@ -270,7 +270,7 @@ macro_rules! impl_scoring_store {
                             .fetch_all(&mut *tx)
                             .await?;
                         let Some(last) = rows.last() else { break };
-                        after = Some(last.lead.id());
+                        after = Some($crate::queries::HasId::id(&last.lead));
                         done.leads += rows.len() as u64;
                         let mut changes = Vec::new();
                         for row in rows {

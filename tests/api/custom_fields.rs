@@ -691,6 +691,35 @@ async fn lists_and_exports_filter_by_custom_fields_and_imports_read_them(app: Te
         expect_problem(response, StatusCode::BAD_REQUEST).await;
     }
 
+    // Bulk actions take the same filters in their JSON `filter`.
+    let bulk = app
+        .post(
+            "/api/v1/leads/bulk",
+            &admin.access_token,
+            &json!({"filter": {"cf": {"vip": "true"}}, "action": "add_tag", "tag": "vip"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_status(bulk, StatusCode::OK).await["matched"], 2);
+    assert_eq!(
+        names(&listed(&app, &admin, "/api/v1/leads?tag=vip").await),
+        ["Ada", "Cy"]
+    );
+    for cf in [json!({"nope": "1"}), json!({"seats": "ten"})] {
+        let bulk = app
+            .post(
+                "/api/v1/leads/bulk",
+                &admin.access_token,
+                &json!({"filter": {"cf": cf}, "action": "delete"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(bulk, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(invalid_fields(&problem), ["filter"]);
+    }
+
     // Exports: a column per custom field, filtered the same way.
     let export = export_of(&app, &admin.access_token, "leads").await;
     let header = export.lines().next().unwrap();

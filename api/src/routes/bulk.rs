@@ -9,6 +9,7 @@
 use actix_web::{post, web};
 use chrono::Utc;
 use pipewise_domain::{
+    custom_field::Resource,
     deal::{Command, DealStatus, LostReason},
     lead::LeadStatus,
     Account, Contact, Deal, Lead, Tag, Tags,
@@ -27,6 +28,7 @@ use crate::{
     error::ApiError,
     extract::{Caller, Json, Write},
     fields::Fields,
+    routes::custom_fields::body_filters,
     routes::{
         accounts::AccountFilterQuery,
         contacts::ContactFilterQuery,
@@ -385,7 +387,9 @@ async fn bulk_accounts(
     )
     .await?;
     let targets = targets(&mut fields, body.ids, body.filter, |filter: AccountFilterQuery| async {
+        let custom = body_filters(&state, org, Resource::Accounts, filter.cf.as_ref()).await?;
         let mut filter = filter.filter()?;
+        filter.custom = custom;
         if !own_only(&caller, &mut filter.owner_id) {
             return Ok(Vec::new());
         }
@@ -465,7 +469,9 @@ async fn bulk_contacts(
     )
     .await?;
     let targets = targets(&mut fields, body.ids, body.filter, |filter: ContactFilterQuery| async {
+        let custom = body_filters(&state, org, Resource::Contacts, filter.cf.as_ref()).await?;
         let mut filter = filter.filter()?;
+        filter.custom = custom;
         if !own_only(&caller, &mut filter.owner_id) {
             return Ok(Vec::new());
         }
@@ -544,7 +550,9 @@ async fn bulk_leads(
     )
     .await?;
     let targets = targets(&mut fields, body.ids, body.filter, |filter: LeadFilterQuery| async {
-        let filter = LeadListQuery::from(filter).request(caller.visible_owner())?.filter;
+        let custom = body_filters(&state, org, Resource::Leads, filter.cf.as_ref()).await?;
+        let mut filter = LeadListQuery::from(filter).request(caller.visible_owner())?.filter;
+        filter.custom = custom;
         let page = LeadPage {
             sort: LeadSortField::CreatedAt,
             descending: false,
@@ -646,7 +654,9 @@ async fn bulk_deals(
     )
     .await?;
     let targets = targets(&mut fields, body.ids, body.filter, |filter: DealFilterQuery| async {
-        let filter = filter.filter(caller.visible_owner())?;
+        let custom = body_filters(&state, org, Resource::Deals, filter.cf.as_ref()).await?;
+        let mut filter = filter.filter(caller.visible_owner())?;
+        filter.custom = custom;
         let page = DealPage {
             sort: DealSortField::CreatedAt,
             descending: false,

@@ -492,30 +492,59 @@ pub fn custom_values(
     values
 }
 
-/// The filters of a list's `cf` parameters (key, value as sent), each
-/// checked against the fields of `resource`: 400 naming the parameter for
-/// an unknown key or a value its field cannot hold.
+/// The filters `sent` (key, value) ask for, each checked against the
+/// fields of `resource`: an error names the key and why otherwise.
+async fn filters(
+    state: &AppState,
+    org: Uuid,
+    resource: Resource,
+    sent: &[(String, String)],
+) -> Result<Result<Vec<CustomFilter>, (String, String)>, ApiError> {
+    if sent.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let defs = definitions(state, org, resource).await?;
+    Ok(sent
+        .iter()
+        .map(|(key, raw)| {
+            let def = defs.iter().find(|d| d.key.as_str() == key).ok_or_else(|| {
+                (
+                    key.clone(),
+                    "names no custom field of these records (GET /custom-fields)".to_owned(),
+                )
+            })?;
+            let term = def.filter_term(raw).map_err(|e| (key.clone(), e.to_string()))?;
+            Ok(CustomFilter { key: key.clone(), term })
+        })
+        .collect())
+}
+
+/// The filters of a list's `cf` parameters (key, value as sent): 400
+/// naming the parameter for an unknown key or a value its field cannot hold.
 pub async fn custom_filters(
     state: &AppState,
     org: Uuid,
     resource: Resource,
     sent: &[(String, String)],
 ) -> Result<Vec<CustomFilter>, ApiError> {
-    if sent.is_empty() {
-        return Ok(Vec::new());
-    }
-    let defs = definitions(state, org, resource).await?;
-    sent.iter()
-        .map(|(key, raw)| {
-            let def = defs.iter().find(|d| d.key.as_str() == key).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "Query parameter `cf.{key}` names no custom field of these records (GET /custom-fields)."
-                ))
-            })?;
-            let term = def
-                .filter_term(raw)
-                .map_err(|e| ApiError::BadRequest(format!("Query parameter `cf.{key}` {e}.")))?;
-            Ok(CustomFilter { key: key.clone(), term })
-        })
-        .collect()
+    filters(state, org, resource, sent)
+        .await?
+        .map_err(|(key, message)| ApiError::BadRequest(format!("Query parameter `cf.{key}` {message}.")))
+}
+
+/// The filters of a bulk action's `filter.cf`: 422 on `filter` otherwise.
+pub async fn body_filters(
+    state: &AppState,
+    org: Uuid,
+    resource: Resource,
+    sent: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Vec<CustomFilter>, ApiError> {
+    let sent: Vec<(String, String)> = sent
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    filters(state, org, resource, &sent)
+        .await?
+        .map_err(|(key, message)| ApiError::invalid("filter", "invalid", format!("cf.{key} {message}")))
 }

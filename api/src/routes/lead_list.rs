@@ -61,6 +61,12 @@ macro_rules! lead_queries {
         #[into_params(parameter_in = Query)]
         pub struct LeadFilterQuery {
             $($(#[$meta])* pub $field: $ty,)*
+            /// Custom field filters by key (`GET /custom-fields`), each value
+            /// read as its field's type; in a query string, `cf[<key>]=` or `cf.<key>=`.
+            #[serde(default)]
+            #[param(ignore)]
+            #[schema(example = json!({"region": "EMEA"}))]
+            pub cf: Option<std::collections::BTreeMap<String, String>>,
         }
 
         impl From<LeadFilterQuery> for LeadListQuery {

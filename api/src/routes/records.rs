@@ -76,12 +76,18 @@ macro_rules! record_queries {
         #[into_params(parameter_in = Query)]
         pub struct $filters {
             $($(#[$meta])* pub $field: $ty,)*
+            /// Custom field filters by key (`GET /custom-fields`), each value
+            /// read as its field's type; in a query string, `cf[<key>]=` or `cf.<key>=`.
+            #[serde(default)]
+            #[param(ignore)]
+            #[schema(example = json!({"region": "EMEA"}))]
+            pub cf: Option<std::collections::BTreeMap<String, String>>,
         }
 
         impl $list {
             /// The filters, the paging apart.
             fn split(self) -> (Option<u32>, Option<String>, Option<$sort>, $filters) {
-                (self.limit, self.cursor, self.sort, $filters { $($field: self.$field,)* })
+                (self.limit, self.cursor, self.sort, $filters { $($field: self.$field,)* cf: None })
             }
         }
     };
