@@ -164,6 +164,15 @@ async fn search_pages_through_every_hit_once(app: TestApp) {
         json!({"first_name": "Page", "last_name": "Contact"}),
     )
     .await;
+    // Matches of rank 1: another word of the record begins with the query.
+    created(
+        &app,
+        &admin,
+        "/api/v1/contacts",
+        json!({"first_name": "Zed", "title": "Page designer"}),
+    )
+    .await;
+    created(&app, &admin, "/api/v1/accounts", json!({"name": "Zeta Page"})).await;
     let mut seen = Vec::new();
     let mut query = "q=page&limit=3".to_owned();
     loop {
@@ -174,14 +183,16 @@ async fn search_pages_through_every_hit_once(app: TestApp) {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 9);
+    assert_eq!(seen.len(), 11);
     assert_eq!(seen[0], hit("lead", "Page", 3), "the whole name first");
     assert!(seen[1..8].iter().all(|h| h.0 == "lead" && h.2 == 2));
     assert_eq!(seen[8], hit("contact", "Page Contact", 2));
+    assert_eq!(seen[9], hit("contact", "Zed", 1));
+    assert_eq!(seen[10], hit("account", "Zeta Page", 1));
     let mut titles: Vec<&str> = seen.iter().map(|h| h.1.as_str()).collect();
     titles.sort();
     titles.dedup();
-    assert_eq!(titles.len(), 9, "each once");
+    assert_eq!(titles.len(), 11, "each once");
 }
 
 async fn search_sees_only_the_organization_and_what_the_caller_may_read(app: TestApp) {
