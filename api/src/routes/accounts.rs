@@ -22,7 +22,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::custom_fields::{custom_filters, custom_values, definitions},
+    routes::custom_fields::{custom_filters, custom_values, definitions, patched_values},
     routes::{
         lead_input::parse_country,
         records::{self, check_owner, check_version, owner_is_active, DeleteQuery, EXTERNAL_ID_MAX},
@@ -394,13 +394,8 @@ async fn update_account(
     let edit = records::edit(|current: &Account| {
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;
-        let mut pending = pending.clone();
-        let custom_fields = custom_values(
-            &mut pending,
-            &defs,
-            Some(&current.custom_fields),
-            body.custom_fields.as_ref(),
-        );
+        let (pending, custom_fields) =
+            patched_values(&pending, &defs, &current.custom_fields, body.custom_fields.as_ref());
         let next = changed(&caller, current, &body, &pending, owner_active)?;
         Ok(AccountFields { custom_fields, ..next })
     });

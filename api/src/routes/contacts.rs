@@ -19,7 +19,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::custom_fields::{custom_filters, custom_values, definitions},
+    routes::custom_fields::{custom_filters, custom_values, definitions, patched_values},
     routes::{
         deals::BuyingRoleName,
         leads::{self, EmailUse},
@@ -478,13 +478,8 @@ async fn update_contact(
     let edit = records::edit(|current: &Contact| {
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;
-        let mut pending = pending.clone();
-        let custom_fields = custom_values(
-            &mut pending,
-            &defs,
-            Some(&current.custom_fields),
-            body.custom_fields.as_ref(),
-        );
+        let (pending, custom_fields) =
+            patched_values(&pending, &defs, &current.custom_fields, body.custom_fields.as_ref());
         let next = changed(&caller, current, &body, &pending, refs)?;
         Ok(ContactFields { custom_fields, ..next })
     });

@@ -492,6 +492,19 @@ pub fn custom_values(
     values
 }
 
+/// A PATCH's custom values over `current`, with their errors added to
+/// `pending` (the body's other errors), so that one 422 names them all.
+pub fn patched_values(
+    pending: &Fields,
+    defs: &[CustomField],
+    current: &CustomValues,
+    input: Option<&Map<String, Value>>,
+) -> (Fields, CustomValues) {
+    let mut fields = pending.clone();
+    let values = custom_values(&mut fields, defs, Some(current), input);
+    (fields, values)
+}
+
 /// The filters `sent` (key, value) ask for, each checked against the
 /// fields of `resource`: an error names the key and why otherwise.
 async fn filters(

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::ApiError,
     extract::{if_match::etag, Caller, IfMatch, Json, Read, Write},
-    routes::custom_fields::{custom_filters, custom_values, definitions},
+    routes::custom_fields::{custom_filters, custom_values, definitions, patched_values},
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
@@ -289,13 +289,8 @@ async fn update_lead(
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;
         ensure_not_converted(current)?;
-        let mut pending = pending.clone();
-        let custom_fields = custom_values(
-            &mut pending,
-            &defs,
-            Some(&current.custom_fields),
-            body.custom_fields.as_ref(),
-        );
+        let (pending, custom_fields) =
+            patched_values(&pending, &defs, &current.custom_fields, body.custom_fields.as_ref());
         let mut change = changed(&caller, current, &body, &pending, owner_active, now)?;
         change.fields.custom_fields = custom_fields;
         change.unique_email =

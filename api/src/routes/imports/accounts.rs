@@ -17,7 +17,7 @@ use crate::{
     fields::Fields,
     problem::FieldError,
     routes::accounts::{account_fields, changed, CreateAccount, UpdateAccount},
-    routes::custom_fields::custom_values,
+    routes::custom_fields::{custom_values, patched_values},
 };
 
 pub const SPEC: Spec = Spec {
@@ -114,11 +114,10 @@ fn change(
     object.remove("created_at");
     let body: UpdateAccount = parse_object(Value::Object(object))?;
     let owner_active = body.owner_id.is_none_or(|o| ctx.owners.values().any(|id| *id == o));
-    let mut pending = Fields::default();
-    let custom_fields = custom_values(
-        &mut pending,
+    let (pending, custom_fields) = patched_values(
+        &Fields::default(),
         &ctx.custom,
-        Some(&account.custom_fields),
+        &account.custom_fields,
         body.custom_fields.as_ref(),
     );
     let next = changed(ctx.caller, account, &body, &pending, owner_active).map_err(super::field_errors)?;

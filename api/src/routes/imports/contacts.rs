@@ -19,7 +19,7 @@ use crate::{
     fields::Fields,
     problem::FieldError,
     routes::contacts::{changed, contact_fields, CreateContact, Refs, UpdateContact},
-    routes::custom_fields::custom_values,
+    routes::custom_fields::{custom_values, patched_values},
 };
 
 pub const SPEC: Spec = Spec {
@@ -123,11 +123,10 @@ fn change(
         account_exists: body.account_id.flatten().is_none_or(|a| live_accounts.contains(&a)),
         owner_active: body.owner_id.is_none_or(|o| ctx.owners.values().any(|id| *id == o)),
     };
-    let mut pending = Fields::default();
-    let custom_fields = custom_values(
-        &mut pending,
+    let (pending, custom_fields) = patched_values(
+        &Fields::default(),
         &ctx.custom,
-        Some(&contact.custom_fields),
+        &contact.custom_fields,
         body.custom_fields.as_ref(),
     );
     let next = changed(ctx.caller, contact, &body, &pending, refs).map_err(super::field_errors)?;

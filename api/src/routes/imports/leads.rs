@@ -16,7 +16,7 @@ use crate::{
     error::ApiError,
     extract::json::parse_object,
     fields::Fields,
-    routes::custom_fields::custom_values,
+    routes::custom_fields::{custom_values, patched_values},
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead},
         lead_update::{changed, UpdateLead},
@@ -157,11 +157,10 @@ fn change(
     object.remove("created_at");
     let body: UpdateLead = parse_object(Value::Object(object))?;
     let owner_active = body.owner_id.is_none_or(|id| ctx.owners.values().any(|o| *o == id));
-    let mut pending = Fields::default();
-    let custom_fields = custom_values(
-        &mut pending,
+    let (pending, custom_fields) = patched_values(
+        &Fields::default(),
         &ctx.custom,
-        Some(&lead.custom_fields),
+        &lead.custom_fields,
         body.custom_fields.as_ref(),
     );
     let mut change = changed(ctx.caller, lead, &body, &pending, owner_active, ctx.now).map_err(super::field_errors)?;
