@@ -22,7 +22,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::custom_fields::{custom_filters, custom_values, definitions, patched_values},
+    routes::custom_fields::{custom_filters, custom_values, definitions, patch_definitions, patched_values},
     routes::{
         lead_input::parse_country,
         records::{self, check_owner, check_version, owner_is_active, DeleteQuery, EXTERNAL_ID_MAX},
@@ -390,7 +390,7 @@ async fn update_account(
         Some(owner) => owner_is_active(&state, org, owner).await?,
         None => true,
     };
-    let defs = definitions(&state, org, Resource::Accounts).await?;
+    let defs = patch_definitions(&state, org, Resource::Accounts, body.custom_fields.as_ref()).await?;
     let edit = records::edit(|current: &Account| {
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;

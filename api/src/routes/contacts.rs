@@ -19,7 +19,7 @@ use crate::{
     extract::{if_match::etag, Caller, IfMatch, Json, ListOf, Read, Write},
     fields::Fields,
     nullable,
-    routes::custom_fields::{custom_filters, custom_values, definitions, patched_values},
+    routes::custom_fields::{custom_filters, custom_values, definitions, patch_definitions, patched_values},
     routes::{
         deals::BuyingRoleName,
         leads::{self, EmailUse},
@@ -474,7 +474,7 @@ async fn update_contact(
             None => true,
         },
     };
-    let defs = definitions(&state, org, Resource::Contacts).await?;
+    let defs = patch_definitions(&state, org, Resource::Contacts, body.custom_fields.as_ref()).await?;
     let edit = records::edit(|current: &Contact| {
         caller.ensure_can_change(current.owner_id)?;
         check_version(&if_match, current.version)?;

@@ -427,6 +427,21 @@ pub async fn definitions(state: &AppState, org: Uuid, resource: Resource) -> Res
     Ok(state.store.custom_fields(org, Some(resource)).await?)
 }
 
+/// The definitions a PATCH's `custom_fields` are checked against: none
+/// when it sends none (a PATCH checks only the keys it names), so that the
+/// writes that leave custom fields alone make no query for them.
+pub async fn patch_definitions(
+    state: &AppState,
+    org: Uuid,
+    resource: Resource,
+    input: Option<&Map<String, Value>>,
+) -> Result<Vec<CustomField>, ApiError> {
+    match input {
+        Some(_) => definitions(state, org, resource).await,
+        None => Ok(Vec::new()),
+    }
+}
+
 /// A JSON value as a custom field reads it.
 fn input_of(json: &Value) -> Input<'_> {
     match json {

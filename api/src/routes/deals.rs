@@ -22,7 +22,7 @@ use crate::{
     extract::{if_match::etag, page::parse_limit, Caller, IfMatch, Json, Read, Write},
     fields::Fields,
     nullable,
-    routes::custom_fields::{custom_changes, custom_filters, custom_values, definitions},
+    routes::custom_fields::{custom_changes, custom_filters, custom_values, definitions, patch_definitions},
     state::AppState,
 };
 
@@ -700,7 +700,13 @@ async fn update_deal(
     if let Some(owner) = body.owner_id {
         caller.ensure_can_change(owner)?;
     }
-    let defs = definitions(&state, caller.organization_id(), Resource::Deals).await?;
+    let defs = patch_definitions(
+        &state,
+        caller.organization_id(),
+        Resource::Deals,
+        body.custom_fields.as_ref(),
+    )
+    .await?;
     let custom_fields = custom_changes(&mut fields, &defs, body.custom_fields.as_ref());
     let changes = deal_changes(&mut fields, body);
     let changes = fields.finish(|| DealChanges {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::ApiError,
     extract::{if_match::etag, Caller, IfMatch, Json, Read, Write},
-    routes::custom_fields::{custom_filters, custom_values, definitions, patched_values},
+    routes::custom_fields::{custom_filters, custom_values, definitions, patch_definitions, patched_values},
     routes::{
         lead_input::{lead_fields, new_progress, CreateLead, LeadView},
         lead_list::{LeadList, LeadListQuery},
@@ -283,7 +283,7 @@ async fn update_lead(
         None => true,
     };
     let now = Utc::now();
-    let defs = definitions(&state, org, Resource::Leads).await?;
+    let defs = patch_definitions(&state, org, Resource::Leads, body.custom_fields.as_ref()).await?;
     let edit = records::edit(|current: &Lead| {
         ensure_visible(&caller, current)?;
         caller.ensure_can_change(current.owner_id)?;
