@@ -8,6 +8,7 @@
 //! cargo run --release -p pipewise-bench -- --scenario leads --lists-only --database-url sqlite:///tmp/leads1m.db --leads 1000000
 //! cargo run --release -p pipewise-bench -- --scenario reports --database-url sqlite:///tmp/reports.db --deals 1000000 --samples 10
 //! cargo run --release -p pipewise-bench -- --scenario data --database-url sqlite:///tmp/data.db --leads 1000000
+//! cargo run --release -p pipewise-bench -- --scenario search --database-url sqlite:///tmp/search.db --leads 1000000
 //! ```
 //!
 //! The database must be new (it is created for SQLite; create it first for
@@ -35,6 +36,8 @@ enum Scenario {
     Reports,
     /// CSV export of every lead, and imports of 100,000 lead rows.
     Data,
+    /// Searches only, over seeded leads (the database is kept for `EXPLAIN`).
+    Search,
 }
 
 #[derive(Parser)]
@@ -90,7 +93,7 @@ async fn main() {
     let token = signup["access_token"].as_str().expect("signed up").to_owned();
     let owner: Uuid = signup["user"]["id"].as_str().unwrap().parse().unwrap();
     let org: Uuid = signup["user"]["organization_id"].as_str().unwrap().parse().unwrap();
-    if matches!(args.scenario, Scenario::Leads | Scenario::Data) {
+    if matches!(args.scenario, Scenario::Leads | Scenario::Data | Scenario::Search) {
         let bench = leads::Bench {
             http: &http,
             base: &base,
@@ -101,6 +104,10 @@ async fn main() {
         };
         if args.scenario == Scenario::Data {
             return data::run(&bench, args.leads).await;
+        }
+        if args.scenario == Scenario::Search {
+            bench.seed(args.leads).await;
+            return data::search(&bench, args.leads).await;
         }
         return bench.run(args.leads, args.samples, args.lists_only).await;
     }

@@ -10,12 +10,21 @@
 //! the record's whole name (or its email), 2 when the name starts with it,
 //! 1 for any other match; then leads, contacts, accounts, deals; then the
 //! newest first.
+//!
+//! A page is read rank by rank, in one snapshot, and stops as soon as it is
+//! full, so a word most records share costs a page, not every match: ranks
+//! 3 and 2 are read from the name, email and domain indexes (a record whose
+//! name is the query, or starts with it, has every word of the query, so
+//! they need no full-text test); rank 1 first counts its matches up to
+//! [`DENSE`] in the full-text index: fewer are ranked all together, more
+//! mean matches are common enough to walk the records newest first and keep
+//! the first that match (PostgreSQL; SQLite ranks every match).
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::{
-    sql::{Arg, Sql},
+    sql::{prefix_upper_bound, Arg, Sql},
     Backend, Result,
 };
 
@@ -68,26 +77,45 @@ impl SearchKind {
         }
     }
 
-    /// The rank of a hit (see the module's comment); `$p` is the query as a
-    /// whole, `$pp` the pattern of names starting with it.
-    fn rank(self, phrase: &str, pattern: &str) -> String {
+    /// The columns equal to the whole query in a hit of rank 3.
+    fn exact_columns(self) -> &'static [&'static str] {
         match self {
-            SearchKind::Lead => format!(
-                "case when name_key = {phrase} or company_key = {phrase} or email = {phrase} then 3 \
-                 when name_key like {pattern} escape '\\' or company_key like {pattern} escape '\\' then 2 else 1 end"
-            ),
-            SearchKind::Contact => format!(
-                "case when name_key = {phrase} or email = {phrase} then 3 \
-                 when name_key like {pattern} escape '\\' then 2 else 1 end"
-            ),
-            SearchKind::Account => format!(
-                "case when name_key = {phrase} or domain = {phrase} then 3 \
-                 when name_key like {pattern} escape '\\' then 2 else 1 end"
-            ),
-            SearchKind::Deal => format!(
-                "case when title_key = {phrase} then 3 when title_key like {pattern} escape '\\' then 2 else 1 end"
-            ),
+            SearchKind::Lead => &["name_key", "company_key", "email"],
+            SearchKind::Contact => &["name_key", "email"],
+            SearchKind::Account => &["name_key", "domain"],
+            SearchKind::Deal => &["title_key"],
         }
+    }
+
+    /// The columns that start with the query in a hit of rank 2 (each under
+    /// an index, in byte order on both backends).
+    fn prefix_columns(self) -> &'static [&'static str] {
+        match self {
+            SearchKind::Lead => &["name_key", "company_key"],
+            SearchKind::Contact | SearchKind::Account => &["name_key"],
+            SearchKind::Deal => &["title_key"],
+        }
+    }
+
+    /// Whether a record is a hit of rank 3; `phrase` is the query as a whole.
+    fn exact(self, phrase: &str) -> String {
+        let terms: Vec<String> = self.exact_columns().iter().map(|c| format!("{c} = {phrase}")).collect();
+        format!("({})", terms.join(" or "))
+    }
+
+    /// The rank of a hit (see the module's comment); `pattern` is the
+    /// pattern of names starting with the query.
+    fn rank(self, phrase: &str, pattern: &str) -> String {
+        let starts: Vec<String> = self
+            .prefix_columns()
+            .iter()
+            .map(|c| format!("{c} like {pattern} escape '\\'"))
+            .collect();
+        format!(
+            "case when {} then 3 when {} then 2 else 1 end",
+            self.exact(phrase),
+            starts.join(" or ")
+        )
     }
 
     /// What a hit is called, and what tells it apart.
@@ -219,48 +247,128 @@ pub fn search_words(q: &str) -> Vec<String> {
         .collect()
 }
 
-/// The query of one page of hits.
-pub(crate) fn search_sql(backend: Backend, org: Uuid, query: &SearchQuery) -> Sql {
-    let mut sql = Sql::new("select * from (");
-    let phrase = sql.arg(Arg::Text(query.phrase.clone()));
-    let pattern = sql.arg(Arg::Text(format!("{}%", crate::accounts::like_literal(&query.phrase))));
+/// How many full-text matches of one kind make them common enough to walk
+/// the records newest first rather than rank them all: walking then reads
+/// about `records / DENSE` rows a hit at worst on average, ranking reads
+/// `DENSE` rows at most.
+pub(crate) const DENSE: i64 = 2000;
+
+/// The ranks a page reads, best first: from the cursor's rank down.
+pub(crate) fn ranks(after: Option<SearchCursor>) -> impl Iterator<Item = i64> {
+    (1..=after.map_or(3, |a| a.rank.clamp(1, 3))).rev()
+}
+
+/// The query counting each kind's full-text matches up to [`DENSE`], as
+/// `(kind_order, matches)` rows; `None` where matches are never walked.
+pub(crate) fn dense_sql(backend: Backend, org: Uuid, query: &SearchQuery) -> Option<Sql> {
+    if backend != Backend::Postgres {
+        return None;
+    }
+    let mut sql = Sql::new("");
     let org = sql.arg(Arg::Uuid(org));
     for (i, kind) in query.kinds.iter().enumerate() {
         if i > 0 {
             sql.push(" union all ");
         }
         sql.push(&format!(
-            "select cast({} as bigint) as kind_order, id, cast({} as bigint) as rank, {} from {} \
+            "select cast({} as bigint), (select count(*) from (select 1 from {} \
              where organization_id = {org} and deleted_at is null",
             kind.order(),
-            kind.rank(&phrase, &pattern),
-            kind.labels(),
             kind.table(),
         ));
         if let (Some(owner), true) = (query.owner, kind.owned()) {
             sql.push_args(" and owner_id = {}", [Arg::Uuid(owner)]);
         }
         matches(backend, &mut sql, kind.table(), &query.words);
+        sql.push(&format!(" limit {DENSE}) as m)"));
     }
-    sql.push(") as hits");
-    if let Some(after) = query.after {
-        // Rank down, kind up, id down.
-        sql.push_args(
-            " where (rank < {} or (rank = {} and (kind_order > {} or (kind_order = {} and id < {}))))",
-            [
-                Arg::Int(after.rank),
-                Arg::Int(after.rank),
-                Arg::Int(after.kind.order()),
-                Arg::Int(after.kind.order()),
-                Arg::Uuid(after.id),
-            ],
-        );
+    Some(sql)
+}
+
+/// The query of the next `limit` hits of `rank`, after the cursor when it
+/// stopped in this rank; the kinds in `dense` are walked newest first (see
+/// [`dense_sql`]). `None` when the cursor is past every kind of the rank.
+pub(crate) fn rank_sql(
+    backend: Backend,
+    org: Uuid,
+    query: &SearchQuery,
+    rank: i64,
+    limit: usize,
+    dense: &[SearchKind],
+) -> Option<Sql> {
+    let after = query.after.filter(|a| a.rank == rank);
+    let kinds: Vec<SearchKind> = query
+        .kinds
+        .iter()
+        .copied()
+        .filter(|k| after.is_none_or(|a| k.order() >= a.kind.order()))
+        .collect();
+    if kinds.is_empty() {
+        return None;
     }
-    sql.push_args(
-        " order by rank desc, kind_order asc, id desc limit {}",
-        [Arg::Int(i64::from(query.limit))],
-    );
-    sql
+    let mut sql = Sql::new("select * from (");
+    let phrase = sql.arg(Arg::Text(query.phrase.clone()));
+    let pattern = sql.arg(Arg::Text(format!("{}%", crate::accounts::like_literal(&query.phrase))));
+    let lower = sql.arg(Arg::Text(query.phrase.clone()));
+    let upper = prefix_upper_bound(&query.phrase).map(|u| sql.arg(Arg::Text(u)));
+    let org = sql.arg(Arg::Uuid(org));
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    for (i, kind) in kinds.iter().enumerate() {
+        if i > 0 {
+            sql.push(" union all ");
+        }
+        // SQLite allows `order by … limit` in a compound select only inside a subquery.
+        sql.push(&format!(
+            "select * from (select cast({} as bigint) as kind_order, id, cast({rank} as bigint) as rank, {} \
+             from {} where organization_id = {org} and deleted_at is null",
+            kind.order(),
+            kind.labels(),
+            kind.table(),
+        ));
+        if let (Some(owner), true) = (query.owner, kind.owned()) {
+            sql.push_args(" and owner_id = {}", [Arg::Uuid(owner)]);
+        }
+        match rank {
+            3 => {
+                sql.push(&format!(" and {}", kind.exact(&phrase)));
+            }
+            2 => {
+                let ranges: Vec<String> = kind
+                    .prefix_columns()
+                    .iter()
+                    .map(|c| match &upper {
+                        Some(upper) => format!("({c} >= {lower} and {c} < {upper})"),
+                        None => format!("{c} >= {lower}"),
+                    })
+                    .collect();
+                sql.push(&format!(
+                    " and ({}) and {} = 2",
+                    ranges.join(" or "),
+                    kind.rank(&phrase, &pattern)
+                ));
+            }
+            _ => {
+                if dense.contains(kind) {
+                    // `is true` keeps the planner off the full-text index:
+                    // it walks the list index newest first instead.
+                    sql.push_args(
+                        " and (search_vector @@ to_tsquery('simple', {})) is true",
+                        [Arg::Text(full_text_query(backend, &query.words))],
+                    );
+                } else {
+                    matches(backend, &mut sql, kind.table(), &query.words);
+                }
+                sql.push(&format!(" and {} = 1", kind.rank(&phrase, &pattern)));
+            }
+        }
+        if let Some(after) = after.filter(|a| a.kind == *kind) {
+            sql.push_args(" and id < {}", [Arg::Uuid(after.id)]);
+        }
+        sql.push_args(" order by id desc limit {}", [Arg::Int(limit)]);
+        sql.push(&format!(") as {}", kind.table()));
+    }
+    sql.push_args(") as hits order by kind_order asc, id desc limit {}", [Arg::Int(limit)]);
+    Some(sql)
 }
 
 /// Implements [`SearchStore`] for a store type with `pool`.
@@ -274,13 +382,39 @@ macro_rules! impl_search_store {
                 org: ::uuid::Uuid,
                 query: &$crate::search::SearchQuery,
             ) -> $crate::Result<Vec<$crate::search::SearchHit>> {
-                let sql = $crate::search::search_sql(BACKEND, org, query);
-                $crate::sql::bind_args!(sqlx::query_as::<_, $crate::search::HitRow>(&sql.text), &sql.args)
-                    .fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .map(TryInto::try_into)
-                    .collect()
+                use $crate::search::{dense_sql, rank_sql, ranks, HitRow, SearchHit, SearchKind};
+                let mut tx = self.begin_snapshot().await?;
+                let want = query.limit as usize;
+                let mut hits: Vec<SearchHit> = Vec::with_capacity(want);
+                for rank in ranks(query.after) {
+                    let left = want - hits.len();
+                    if left == 0 {
+                        break;
+                    }
+                    let mut dense = Vec::new();
+                    if let (1, Some(sql)) = (rank, dense_sql(BACKEND, org, query)) {
+                        let counts: Vec<(i64, i64)> = $crate::sql::bind_args!(sqlx::query_as(&sql.text), &sql.args)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        dense.extend(
+                            counts
+                                .into_iter()
+                                .filter(|(_, n)| *n >= $crate::search::DENSE)
+                                .filter_map(|(kind, _)| SearchKind::from_order(kind)),
+                        );
+                    }
+                    let Some(sql) = rank_sql(BACKEND, org, query, rank, left, &dense) else {
+                        continue;
+                    };
+                    let rows = $crate::sql::bind_args!(sqlx::query_as::<_, HitRow>(&sql.text), &sql.args)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for row in rows {
+                        hits.push(row.try_into()?);
+                    }
+                }
+                tx.commit().await?;
+                Ok(hits)
             }
         }
     };

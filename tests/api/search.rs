@@ -11,6 +11,7 @@ use crate::{leads::create_lead, pipelines::sales_pipeline};
 on_both_backends!(
     search_finds_every_kind_by_any_words_prefix_best_first,
     search_pages_through_every_hit_once,
+    a_word_thousands_of_records_share_pages_in_the_same_order,
     search_sees_only_the_organization_and_what_the_caller_may_read,
     search_follows_renames_trash_and_erasure,
     bad_searches_are_400,
@@ -193,6 +194,62 @@ async fn search_pages_through_every_hit_once(app: TestApp) {
     titles.sort();
     titles.dedup();
     assert_eq!(titles.len(), 11, "each once");
+}
+
+/// Past 2,000 matches of a kind PostgreSQL walks the records newest first
+/// instead of ranking every match: the pages are the same.
+async fn a_word_thousands_of_records_share_pages_in_the_same_order(app: TestApp) {
+    let admin = app.signup("search-dense").await;
+    let mut csv = String::from("first_name,last_name,title\n");
+    for i in 0..2_050 {
+        csv.push_str(&format!("Lead,Number {i},Shared desk\n"));
+    }
+    csv.push_str("Shared,,\nShared,Person,\n");
+    let report = crate::imports::imported(&app, &admin.access_token, "resource=leads", csv).await;
+    assert_eq!(report["created"], 2_052);
+    created(
+        &app,
+        &admin,
+        "/api/v1/contacts",
+        json!({"first_name": "Zed", "title": "Shared desk"}),
+    )
+    .await;
+
+    let mut seen: Vec<(String, String, i64, String)> = Vec::new();
+    let mut query = "q=shared&limit=100".to_owned();
+    loop {
+        let page = search(&app, &admin.access_token, &query).await;
+        for h in page["data"].as_array().unwrap() {
+            seen.push((
+                h["type"].as_str().unwrap().to_owned(),
+                h["title"].as_str().unwrap().to_owned(),
+                h["rank"].as_i64().unwrap(),
+                h["id"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("q=shared&limit=100&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 2_053);
+    assert_eq!((seen[0].1.as_str(), seen[0].2), ("Shared", 3));
+    assert_eq!((seen[1].1.as_str(), seen[1].2), ("Shared Person", 2));
+    assert_eq!(
+        (seen[2_052].0.as_str(), seen[2_052].2),
+        ("contact", 1),
+        "leads before contacts"
+    );
+    // Rank 1: the leads newest first (ids are time-ordered), each once.
+    let ids: Vec<&str> = seen[2..2_052].iter().map(|h| h.3.as_str()).collect();
+    assert!(seen[2..2_052].iter().all(|h| h.0 == "lead" && h.2 == 1));
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "newest first, each once");
+    // A later word of the shared one narrows as well: ranked, not walked.
+    let narrow = search(&app, &admin.access_token, "q=shared%20number%20204").await;
+    assert_eq!(narrow["data"].as_array().unwrap().len(), 11, "204 and 2040…2049");
 }
 
 async fn search_sees_only_the_organization_and_what_the_caller_may_read(app: TestApp) {
