@@ -12,13 +12,15 @@
 //! newest first.
 //!
 //! A page is read rank by rank, in one snapshot, and stops as soon as it is
-//! full, so a word most records share costs a page, not every match: ranks
-//! 3 and 2 are read from the name, email and domain indexes (a record whose
-//! name is the query, or starts with it, has every word of the query, so
-//! they need no full-text test); rank 1 first counts its matches up to
-//! [`DENSE`] in the full-text index: fewer are ranked all together, more
-//! mean matches are common enough to walk the records newest first and keep
-//! the first that match (PostgreSQL; SQLite ranks every match).
+//! full, so a word most records share costs a page, not every match. Each
+//! rank has a condition an index serves: the whole query equals a name,
+//! email or domain (3), a name starts with it (2: a key range; a record
+//! whose name is the query, or starts with it, has every word of the query,
+//! so these need no full-text test), the words match (1: the full-text
+//! index). The ids meeting it are read first, up to [`DENSE`] per kind:
+//! fewer are ranked by id, more mean hits are common enough to walk the
+//! records newest first and keep the first that match. (SQLite reads rank 1
+//! whole through FTS5, whose `rowid in (…)` reads every match anyway.)
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -247,9 +249,9 @@ pub fn search_words(q: &str) -> Vec<String> {
         .collect()
 }
 
-/// How many full-text matches of one kind make them common enough to walk
-/// the records newest first rather than rank them all: walking then reads
-/// about `records / DENSE` rows a hit at worst on average, ranking reads
+/// How many hits of one kind and rank make them common enough to walk the
+/// records newest first rather than rank them all: walking then reads about
+/// `records / DENSE` rows a hit (if they are spread evenly), ranking reads
 /// `DENSE` rows at most.
 pub(crate) const DENSE: i64 = 2000;
 
@@ -258,117 +260,217 @@ pub(crate) fn ranks(after: Option<SearchCursor>) -> impl Iterator<Item = i64> {
     (1..=after.map_or(3, |a| a.rank.clamp(1, 3))).rev()
 }
 
-/// The query counting each kind's full-text matches up to [`DENSE`], as
-/// `(kind_order, matches)` rows; `None` where matches are never walked.
-pub(crate) fn dense_sql(backend: Backend, org: Uuid, query: &SearchQuery) -> Option<Sql> {
-    if backend != Backend::Postgres {
+/// The arguments every statement of a search uses, and their placeholders.
+struct Terms {
+    sql: Sql,
+    org: String,
+    phrase: String,
+    pattern: String,
+    upper: Option<String>,
+    words: String,
+    /// For a rep: the owner of the leads and deals they may read.
+    owner: Option<String>,
+}
+
+impl Terms {
+    fn new(org: Uuid, query: &SearchQuery, backend: Backend, text: &str) -> Self {
+        let mut sql = Sql::new(text);
+        let org = sql.arg(Arg::Uuid(org));
+        let phrase = sql.arg(Arg::Text(query.phrase.clone()));
+        let pattern = sql.arg(Arg::Text(format!("{}%", crate::accounts::like_literal(&query.phrase))));
+        let upper = prefix_upper_bound(&query.phrase).map(|u| sql.arg(Arg::Text(u)));
+        let words = sql.arg(Arg::Text(full_text_query(backend, &query.words)));
+        let owner = query.owner.map(|owner| sql.arg(Arg::Uuid(owner)));
+        Terms {
+            sql,
+            org,
+            phrase,
+            pattern,
+            upper,
+            words,
+            owner,
+        }
+    }
+
+    /// The condition an index can serve that every hit of `rank` meets: the
+    /// whole query (3), a name starting with it (2: a key range), every word
+    /// a prefix of the record's words (1).
+    fn reach(&self, backend: Backend, kind: SearchKind, rank: i64) -> String {
+        format!("({})", self.reaches(backend, kind, rank).join(" or "))
+    }
+
+    /// The alternatives of [`Terms::reach`], each served by one index (read
+    /// apart: SQLite uses no index for an `or` of partial indexes).
+    fn reaches(&self, backend: Backend, kind: SearchKind, rank: i64) -> Vec<String> {
+        match rank {
+            3 => kind
+                .exact_columns()
+                .iter()
+                .map(|c| format!("{c} = {}", self.phrase))
+                .collect(),
+            2 => kind
+                .prefix_columns()
+                .iter()
+                .map(|c| match &self.upper {
+                    Some(upper) => format!("{c} >= {} and {c} < {upper}", self.phrase),
+                    None => format!("{c} >= {}", self.phrase),
+                })
+                .collect(),
+            _ => vec![match backend {
+                Backend::Postgres => format!("search_vector @@ to_tsquery('simple', {})", self.words),
+                Backend::Sqlite => format!(
+                    "rowid in (select rowid from {0}_search where {0}_search match {1})",
+                    kind.table(),
+                    self.words
+                ),
+            }],
+        }
+    }
+
+    /// `where …` of the live records of `kind` the caller may read.
+    fn scope(&self, kind: SearchKind) -> String {
+        let mut scope = format!("where organization_id = {} and deleted_at is null", self.org);
+        if let (Some(owner), true) = (&self.owner, kind.owned()) {
+            scope.push_str(&format!(" and owner_id = {owner}"));
+        }
+        scope
+    }
+}
+
+/// Whether the hits of `rank` may be walked newest first: full-text matches
+/// only on PostgreSQL (SQLite's `rowid in (…)` reads every match anyway).
+fn walkable(backend: Backend, rank: i64) -> bool {
+    rank > 1 || backend == Backend::Postgres
+}
+
+/// What the index of a rank's condition holds for one kind of record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Not read ahead: the rank's query reads them through the index.
+    Unread,
+    /// Every record that meets the condition: fewer than [`DENSE`].
+    Few(Vec<Uuid>),
+    /// [`DENSE`] or more: the rank's query walks the records newest first.
+    Dense,
+}
+
+/// The query reading, for each kind, the ids of the records that meet the
+/// index condition of `rank`, up to [`DENSE`], as `(kind_order, id)` rows;
+/// `None` where the rank is never walked.
+pub(crate) fn reach_sql(backend: Backend, org: Uuid, query: &SearchQuery, rank: i64) -> Option<Sql> {
+    if !walkable(backend, rank) {
         return None;
     }
-    let mut sql = Sql::new("");
-    let org = sql.arg(Arg::Uuid(org));
+    let mut terms = Terms::new(org, query, backend, "");
     for (i, kind) in query.kinds.iter().enumerate() {
-        if i > 0 {
-            sql.push(" union all ");
-        }
-        sql.push(&format!(
-            "select cast({} as bigint), (select count(*) from (select 1 from {} \
-             where organization_id = {org} and deleted_at is null",
+        // `union all`, not `union`, so that reading stops at the limit: an
+        // id met twice is counted twice.
+        let alternatives: Vec<String> = terms
+            .reaches(backend, *kind, rank)
+            .iter()
+            .map(|reach| format!("select id from {} {} and {reach}", kind.table(), terms.scope(*kind)))
+            .collect();
+        let member = format!(
+            "{}select * from (select cast({} as bigint) as kind_order, id from ({}) as r limit {DENSE}) as {}",
+            if i > 0 { " union all " } else { "" },
             kind.order(),
+            alternatives.join(" union all "),
             kind.table(),
-        ));
-        if let (Some(owner), true) = (query.owner, kind.owned()) {
-            sql.push_args(" and owner_id = {}", [Arg::Uuid(owner)]);
-        }
-        matches(backend, &mut sql, kind.table(), &query.words);
-        sql.push(&format!(" limit {DENSE}) as m)"));
+        );
+        terms.sql.push(&member);
     }
-    Some(sql)
+    Some(terms.sql)
+}
+
+/// Each kind's [`Reach`] from the rows of [`reach_sql`].
+pub(crate) fn reaches(kinds: &[SearchKind], rows: Vec<(i64, Uuid)>) -> Vec<(SearchKind, Reach)> {
+    kinds
+        .iter()
+        .map(|kind| {
+            let mut ids: Vec<Uuid> = rows
+                .iter()
+                .filter(|(order, _)| *order == kind.order())
+                .map(|(_, id)| *id)
+                .collect();
+            let dense = i64::try_from(ids.len()).unwrap_or(i64::MAX) >= DENSE;
+            ids.sort_unstable();
+            ids.dedup();
+            (*kind, if dense { Reach::Dense } else { Reach::Few(ids) })
+        })
+        .collect()
 }
 
 /// The query of the next `limit` hits of `rank`, after the cursor when it
-/// stopped in this rank; the kinds in `dense` are walked newest first (see
-/// [`dense_sql`]). `None` when the cursor is past every kind of the rank.
+/// stopped in this rank, each kind read as its [`Reach`] says (a kind not
+/// in `reach` is [`Reach::Unread`]): the few by id; the dense walked newest
+/// first, `is true` keeping the planner off the index of the condition; the
+/// unread through that index, whole (a materialized CTE, so that the
+/// planner cannot walk them instead), and sorted. `None` when no kind is
+/// left to read.
 pub(crate) fn rank_sql(
     backend: Backend,
     org: Uuid,
     query: &SearchQuery,
     rank: i64,
     limit: usize,
-    dense: &[SearchKind],
+    reach: &[(SearchKind, Reach)],
 ) -> Option<Sql> {
     let after = query.after.filter(|a| a.rank == rank);
-    let kinds: Vec<SearchKind> = query
-        .kinds
-        .iter()
-        .copied()
-        .filter(|k| after.is_none_or(|a| k.order() >= a.kind.order()))
-        .collect();
-    if kinds.is_empty() {
-        return None;
-    }
-    let mut sql = Sql::new("select * from (");
-    let phrase = sql.arg(Arg::Text(query.phrase.clone()));
-    let pattern = sql.arg(Arg::Text(format!("{}%", crate::accounts::like_literal(&query.phrase))));
-    let lower = sql.arg(Arg::Text(query.phrase.clone()));
-    let upper = prefix_upper_bound(&query.phrase).map(|u| sql.arg(Arg::Text(u)));
-    let org = sql.arg(Arg::Uuid(org));
+    let mut terms = Terms::new(org, query, backend, "");
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    for (i, kind) in kinds.iter().enumerate() {
-        if i > 0 {
-            sql.push(" union all ");
+    let (mut ctes, mut members) = (Vec::new(), Vec::new());
+    for kind in query.kinds.iter().copied() {
+        if after.is_some_and(|a| kind.order() < a.kind.order()) {
+            continue;
         }
-        // SQLite allows `order by … limit` in a compound select only inside a subquery.
-        sql.push(&format!(
-            "select * from (select cast({} as bigint) as kind_order, id, cast({rank} as bigint) as rank, {} \
-             from {} where organization_id = {org} and deleted_at is null",
+        let read = reach
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(&Reach::Unread, |(_, r)| r);
+        let condition = match read {
+            Reach::Few(ids) if ids.is_empty() => continue,
+            Reach::Few(ids) => {
+                let ids: Vec<String> = ids.iter().map(|id| terms.sql.arg(Arg::Uuid(*id))).collect();
+                format!("id in ({})", ids.join(", "))
+            }
+            Reach::Dense => format!("({}) is true", terms.reach(backend, kind, rank)),
+            Reach::Unread => terms.reach(backend, kind, rank),
+        };
+        let mut body = format!(
+            "select cast({} as bigint) as kind_order, id, cast({rank} as bigint) as rank, {} from {} {} and {condition}",
             kind.order(),
             kind.labels(),
             kind.table(),
+            terms.scope(kind),
+        );
+        if rank < 3 {
+            body.push_str(&format!(" and {} = {rank}", kind.rank(&terms.phrase, &terms.pattern)));
+        }
+        if let Some(after) = after.filter(|a| a.kind == kind) {
+            let id = terms.sql.arg(Arg::Uuid(after.id));
+            body.push_str(&format!(" and id < {id}"));
+        }
+        // SQLite allows `order by … limit` in a compound select only inside a subquery.
+        let table = kind.table();
+        if *read == Reach::Unread {
+            ctes.push(format!("{table}_hits as materialized ({body})"));
+            body = format!("select * from {table}_hits");
+        }
+        members.push(format!(
+            "select * from ({body} order by id desc limit {limit}) as {table}"
         ));
-        if let (Some(owner), true) = (query.owner, kind.owned()) {
-            sql.push_args(" and owner_id = {}", [Arg::Uuid(owner)]);
-        }
-        match rank {
-            3 => {
-                sql.push(&format!(" and {}", kind.exact(&phrase)));
-            }
-            2 => {
-                let ranges: Vec<String> = kind
-                    .prefix_columns()
-                    .iter()
-                    .map(|c| match &upper {
-                        Some(upper) => format!("({c} >= {lower} and {c} < {upper})"),
-                        None => format!("{c} >= {lower}"),
-                    })
-                    .collect();
-                sql.push(&format!(
-                    " and ({}) and {} = 2",
-                    ranges.join(" or "),
-                    kind.rank(&phrase, &pattern)
-                ));
-            }
-            _ => {
-                if dense.contains(kind) {
-                    // `is true` keeps the planner off the full-text index:
-                    // it walks the list index newest first instead.
-                    sql.push_args(
-                        " and (search_vector @@ to_tsquery('simple', {})) is true",
-                        [Arg::Text(full_text_query(backend, &query.words))],
-                    );
-                } else {
-                    matches(backend, &mut sql, kind.table(), &query.words);
-                }
-                sql.push(&format!(" and {} = 1", kind.rank(&phrase, &pattern)));
-            }
-        }
-        if let Some(after) = after.filter(|a| a.kind == *kind) {
-            sql.push_args(" and id < {}", [Arg::Uuid(after.id)]);
-        }
-        sql.push_args(" order by id desc limit {}", [Arg::Int(limit)]);
-        sql.push(&format!(") as {}", kind.table()));
     }
-    sql.push_args(") as hits order by kind_order asc, id desc limit {}", [Arg::Int(limit)]);
-    Some(sql)
+    if members.is_empty() {
+        return None;
+    }
+    if !ctes.is_empty() {
+        terms.sql.push(&format!("with {} ", ctes.join(", ")));
+    }
+    terms.sql.push(&format!(
+        "select * from ({}) as hits order by kind_order asc, id desc limit {limit}",
+        members.join(" union all ")
+    ));
+    Some(terms.sql)
 }
 
 /// Implements [`SearchStore`] for a store type with `pool`.
@@ -382,7 +484,7 @@ macro_rules! impl_search_store {
                 org: ::uuid::Uuid,
                 query: &$crate::search::SearchQuery,
             ) -> $crate::Result<Vec<$crate::search::SearchHit>> {
-                use $crate::search::{dense_sql, rank_sql, ranks, HitRow, SearchHit, SearchKind};
+                use $crate::search::{rank_sql, ranks, reach_sql, reaches, HitRow, SearchHit};
                 let mut tx = self.begin_snapshot().await?;
                 let want = query.limit as usize;
                 let mut hits: Vec<SearchHit> = Vec::with_capacity(want);
@@ -391,19 +493,15 @@ macro_rules! impl_search_store {
                     if left == 0 {
                         break;
                     }
-                    let mut dense = Vec::new();
-                    if let (1, Some(sql)) = (rank, dense_sql(BACKEND, org, query)) {
-                        let counts: Vec<(i64, i64)> = $crate::sql::bind_args!(sqlx::query_as(&sql.text), &sql.args)
-                            .fetch_all(&mut *tx)
-                            .await?;
-                        dense.extend(
-                            counts
-                                .into_iter()
-                                .filter(|(_, n)| *n >= $crate::search::DENSE)
-                                .filter_map(|(kind, _)| SearchKind::from_order(kind)),
-                        );
+                    let mut reach = Vec::new();
+                    if let Some(sql) = reach_sql(BACKEND, org, query, rank) {
+                        let rows: Vec<(i64, ::uuid::Uuid)> =
+                            $crate::sql::bind_args!(sqlx::query_as(&sql.text), &sql.args)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                        reach = reaches(&query.kinds, rows);
                     }
-                    let Some(sql) = rank_sql(BACKEND, org, query, rank, left, &dense) else {
+                    let Some(sql) = rank_sql(BACKEND, org, query, rank, left, &reach) else {
                         continue;
                     };
                     let rows = $crate::sql::bind_args!(sqlx::query_as::<_, HitRow>(&sql.text), &sql.args)

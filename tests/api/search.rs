@@ -196,17 +196,21 @@ async fn search_pages_through_every_hit_once(app: TestApp) {
     assert_eq!(titles.len(), 11, "each once");
 }
 
-/// Past 2,000 matches of a kind PostgreSQL walks the records newest first
-/// instead of ranking every match: the pages are the same.
+/// Past 2,000 hits of a kind and rank, search walks the records newest
+/// first instead of ranking every hit (names on both backends, other words
+/// on PostgreSQL): the pages are the same.
 async fn a_word_thousands_of_records_share_pages_in_the_same_order(app: TestApp) {
     let admin = app.signup("search-dense").await;
     let mut csv = String::from("first_name,last_name,title\n");
+    for i in 0..2_010 {
+        csv.push_str(&format!("Shared,Lead {i},\n"));
+    }
     for i in 0..2_050 {
         csv.push_str(&format!("Lead,Number {i},Shared desk\n"));
     }
-    csv.push_str("Shared,,\nShared,Person,\n");
+    csv.push_str("Shared,,\n");
     let report = crate::imports::imported(&app, &admin.access_token, "resource=leads", csv).await;
-    assert_eq!(report["created"], 2_052);
+    assert_eq!(report["created"], 4_061);
     created(
         &app,
         &admin,
@@ -214,9 +218,16 @@ async fn a_word_thousands_of_records_share_pages_in_the_same_order(app: TestApp)
         json!({"first_name": "Zed", "title": "Shared desk"}),
     )
     .await;
+    created(
+        &app,
+        &admin,
+        "/api/v1/contacts",
+        json!({"first_name": "Shared", "last_name": "Person"}),
+    )
+    .await;
 
     let mut seen: Vec<(String, String, i64, String)> = Vec::new();
-    let mut query = "q=shared&limit=100".to_owned();
+    let mut query = "q=shared&limit=200".to_owned();
     loop {
         let page = search(&app, &admin.access_token, &query).await;
         for h in page["data"].as_array().unwrap() {
@@ -228,28 +239,33 @@ async fn a_word_thousands_of_records_share_pages_in_the_same_order(app: TestApp)
             ));
         }
         match page["next_cursor"].as_str() {
-            Some(cursor) => query = format!("q=shared&limit=100&cursor={cursor}"),
+            Some(cursor) => query = format!("q=shared&limit=200&cursor={cursor}"),
             None => break,
         }
     }
-    assert_eq!(seen.len(), 2_053);
+    assert_eq!(seen.len(), 4_063);
     assert_eq!((seen[0].1.as_str(), seen[0].2), ("Shared", 3));
-    assert_eq!((seen[1].1.as_str(), seen[1].2), ("Shared Person", 2));
-    assert_eq!(
-        (seen[2_052].0.as_str(), seen[2_052].2),
-        ("contact", 1),
-        "leads before contacts"
-    );
-    // Rank 1: the leads newest first (ids are time-ordered), each once.
-    let ids: Vec<&str> = seen[2..2_052].iter().map(|h| h.3.as_str()).collect();
-    assert!(seen[2..2_052].iter().all(|h| h.0 == "lead" && h.2 == 1));
-    let mut sorted = ids.clone();
-    sorted.sort_unstable_by(|a, b| b.cmp(a));
-    sorted.dedup();
-    assert_eq!(ids, sorted, "newest first, each once");
-    // A later word of the shared one narrows as well: ranked, not walked.
+    let kinds_and_ranks: Vec<(&str, i64)> = seen.iter().map(|h| (h.0.as_str(), h.2)).collect();
+    assert!(kinds_and_ranks[1..2_011].iter().all(|h| *h == ("lead", 2)));
+    assert_eq!(kinds_and_ranks[2_011], ("contact", 2));
+    assert!(kinds_and_ranks[2_012..4_062].iter().all(|h| *h == ("lead", 1)));
+    assert_eq!(kinds_and_ranks[4_062], ("contact", 1), "leads before contacts");
+    // Within a rank and kind, newest first (ids are time-ordered), each once.
+    for run in [&seen[1..2_011], &seen[2_012..4_062]] {
+        let ids: Vec<&str> = run.iter().map(|h| h.3.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        sorted.dedup();
+        assert_eq!(ids, sorted, "newest first, each once");
+    }
+    // A later word narrows the shared one: ranked, not walked.
     let narrow = search(&app, &admin.access_token, "q=shared%20number%20204").await;
     assert_eq!(narrow["data"].as_array().unwrap().len(), 11, "204 and 2040…2049");
+    let narrow = hits(&search(&app, &admin.access_token, "q=shared%20lead%20200&limit=50").await);
+    assert_eq!(narrow[0], hit("lead", "Shared Lead 200", 3));
+    let ranks: Vec<i64> = narrow.iter().map(|h| h.2).collect();
+    // Shared Lead 2000…2009, then Lead Number 200 and 2000…2009 (a shared desk).
+    assert_eq!(ranks, [vec![3], vec![2; 10], vec![1; 11]].concat());
 }
 
 async fn search_sees_only_the_organization_and_what_the_caller_may_read(app: TestApp) {
