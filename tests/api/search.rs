@@ -50,6 +50,21 @@ fn hits(results: &Value) -> Vec<(String, String, i64)> {
         .collect()
 }
 
+/// Every page of a search, following `next_cursor`.
+async fn every_page(app: &TestApp, session: &Session, query: &str) -> Vec<Value> {
+    let mut pages = Vec::new();
+    let mut next = query.to_owned();
+    loop {
+        let page = search(app, &session.access_token, &next).await;
+        let cursor = page["next_cursor"].as_str().map(str::to_owned);
+        pages.push(page);
+        match cursor {
+            Some(cursor) => next = format!("{query}&cursor={cursor}"),
+            None => return pages,
+        }
+    }
+}
+
 fn hit(kind: &str, title: &str, rank: i64) -> (String, String, i64) {
     (kind.to_owned(), title.to_owned(), rank)
 }
@@ -174,16 +189,11 @@ async fn search_pages_through_every_hit_once(app: TestApp) {
     )
     .await;
     created(&app, &admin, "/api/v1/accounts", json!({"name": "Zeta Page"})).await;
-    let mut seen = Vec::new();
-    let mut query = "q=page&limit=3".to_owned();
-    loop {
-        let page = search(&app, &admin.access_token, &query).await;
-        seen.extend(hits(&page));
-        match page["next_cursor"].as_str() {
-            Some(cursor) => query = format!("q=page&limit=3&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let seen: Vec<_> = every_page(&app, &admin, "q=page&limit=3")
+        .await
+        .iter()
+        .flat_map(hits)
+        .collect();
     assert_eq!(seen.len(), 11);
     assert_eq!(seen[0], hit("lead", "Page", 3), "the whole name first");
     assert!(seen[1..8].iter().all(|h| h.0 == "lead" && h.2 == 2));
@@ -227,20 +237,11 @@ async fn a_word_thousands_of_records_share_pages_in_the_same_order(app: TestApp)
     .await;
 
     let mut seen: Vec<(String, String, i64, String)> = Vec::new();
-    let mut query = "q=shared&limit=200".to_owned();
-    loop {
-        let page = search(&app, &admin.access_token, &query).await;
+    for page in every_page(&app, &admin, "q=shared&limit=200").await {
         for h in page["data"].as_array().unwrap() {
-            seen.push((
-                h["type"].as_str().unwrap().to_owned(),
-                h["title"].as_str().unwrap().to_owned(),
-                h["rank"].as_i64().unwrap(),
-                h["id"].as_str().unwrap().to_owned(),
-            ));
-        }
-        match page["next_cursor"].as_str() {
-            Some(cursor) => query = format!("q=shared&limit=200&cursor={cursor}"),
-            None => break,
+            let id = h["id"].as_str().unwrap().to_owned();
+            let (kind, title, rank) = hits(&json!({"data": [h]})).remove(0);
+            seen.push((kind, title, rank, id));
         }
     }
     assert_eq!(seen.len(), 4_063);
