@@ -379,6 +379,28 @@ impl CustomValues {
             .collect()
     }
 
+    /// The values another kind of record takes over (a lead's, as it is
+    /// converted to a contact and a deal): each one `fields` defines under
+    /// the same key and accepts, in the form that field keeps.
+    pub fn carried_to(&self, fields: &[CustomField]) -> CustomValues {
+        let mut out = CustomValues::default();
+        for field in fields {
+            let Some(value) = self.get(field.key.as_str()) else {
+                continue;
+            };
+            let input = match value {
+                CustomValue::Text(text) => Input::Text(text),
+                CustomValue::Integer(n) => Input::Integer(*n),
+                CustomValue::Boolean(b) => Input::Bool(*b),
+                CustomValue::List(items) => Input::List(items.iter().map(|i| Some(i.as_str())).collect()),
+            };
+            if let Ok(Some(value)) = field.value(&input) {
+                out.set(&field.key, Some(value));
+            }
+        }
+        out
+    }
+
     /// These values, and for each key `other` has that these lack, its value.
     pub fn filled_from(&self, other: &CustomValues) -> CustomValues {
         let mut out = other.0.clone();
@@ -497,5 +519,45 @@ mod tests {
             Ok("false".into())
         );
         assert!(field(FieldType::Number, &[], false).filter_term("x").is_err());
+    }
+
+    #[test]
+    fn values_carry_to_fields_of_the_same_key_that_accept_them() {
+        let keyed = |key: &str, field_type, options: &[&str]| CustomField {
+            key: FieldKey::parse(key).unwrap(),
+            ..field(field_type, options, false)
+        };
+        let lead = CustomValues::new(BTreeMap::from([
+            ("budget".to_owned(), CustomValue::Text("12.5".into())),
+            ("plan".to_owned(), CustomValue::Text("Pro".into())),
+            ("seats".to_owned(), CustomValue::Integer(12)),
+            ("regions".to_owned(), CustomValue::List(vec!["EU".into(), "US".into()])),
+            ("lead_only".to_owned(), CustomValue::Boolean(true)),
+        ]));
+        let deal = [
+            keyed("budget", FieldType::Decimal, &[]),
+            keyed("plan", FieldType::Select, &["basic", "pro"]),
+            keyed("seats", FieldType::Text, &[]),
+            keyed("regions", FieldType::MultiSelect, &["us", "eu", "apac"]),
+        ];
+        let carried = lead.carried_to(&deal);
+        assert_eq!(carried.get("budget"), Some(&CustomValue::Text("12.5".into())));
+        assert_eq!(
+            carried.get("plan"),
+            Some(&CustomValue::Text("pro".into())),
+            "as the field spells it"
+        );
+        assert_eq!(carried.get("seats"), None, "a number is no text");
+        assert_eq!(
+            carried.get("regions"),
+            Some(&CustomValue::List(vec!["us".into(), "eu".into()])),
+            "in the field's order"
+        );
+        assert_eq!(carried.keys().count(), 3, "nothing the fields do not define");
+        let contact = [keyed("plan", FieldType::Select, &["Basic"])];
+        assert!(
+            lead.carried_to(&contact).is_empty(),
+            "an option the field lacks stays behind"
+        );
     }
 }

@@ -165,6 +165,7 @@ macro_rules! impl_conversion_store {
         mod conversion_store {
             use super::*;
             use ::chrono::{DateTime, Utc};
+            use ::pipewise_domain::custom_field::{CustomField, CustomValues, Resource};
             use ::pipewise_domain::{deal::ForecastCategory, Account, Contact, DealContact, Lead, RecordKind};
             use ::uuid::Uuid;
             use $crate::accounts::AccountRow;
@@ -212,6 +213,7 @@ macro_rules! impl_conversion_store {
                         .into());
                     }
 
+                    let (contact_values, deal_values) = carried_values(&mut tx, org, &lead).await?;
                     let existing_contact = match conversion.contact {
                         ContactChoice::Existing(id) => Some(live_contact(&mut tx, org, id).await?),
                         ContactChoice::FromLead => {
@@ -247,13 +249,14 @@ macro_rules! impl_conversion_store {
                     let contact_made = existing_contact.is_none();
                     let contact = match existing_contact {
                         Some(contact) => contact,
-                        None => new_contact(&mut tx, org, &lead, account_id, conversion, now).await?,
+                        None => new_contact(&mut tx, org, &lead, account_id, conversion, &contact_values, now).await?,
                     };
                     let deal = match &conversion.deal {
                         Some(request) => {
                             // The contact's role in the deal: the one asked for, else its own.
                             let role = conversion.buying_role.or(contact.buying_role);
-                            let new = new_deal(&mut tx, org, &lead, request, account_id, contact.id, role, at).await?;
+                            let mut new = new_deal(&mut tx, org, &lead, request, account_id, contact.id, role, at).await?;
+                            new.custom_fields = deal_values;
                             // It tells the owner about the deal, if someone else converts.
                             Some(
                                 super::insert_deal(&mut tx, org, &new, actor, now)
@@ -457,6 +460,38 @@ macro_rules! impl_conversion_store {
                 Ok((Some(row.try_into()?), true))
             }
 
+            /// The lead's custom values the new contact and the new deal take
+            /// over: those their own fields define under the same key and accept.
+            async fn carried_values(
+                tx: &mut Tx,
+                org: Uuid,
+                lead: &Lead,
+            ) -> $crate::Result<(CustomValues, CustomValues)> {
+                if lead.custom_fields.is_empty() {
+                    return Ok(Default::default());
+                }
+                // Held from before the definitions are read, so none of them can go
+                // before the contact and the deal are written (see `check_keys`).
+                if !super::try_lock_key_shared(&mut **tx, org, "custom_fields:delete").await? {
+                    return Err(StoreError::Conflict(
+                        "a custom field is being deleted; try again in a moment",
+                    ));
+                }
+                let fields = sqlx::query_as::<_, $crate::custom_fields::CustomFieldRow>(
+                    "select * from custom_fields where organization_id = $1 and resource in ('contacts', 'deals')
+                     order by id",
+                )
+                .bind(org)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<$crate::Result<Vec<CustomField>>>()?;
+                let (contacts, deals): (Vec<_>, Vec<_>) =
+                    fields.into_iter().partition(|f| f.resource == Resource::Contacts);
+                Ok((lead.custom_fields.carried_to(&contacts), lead.custom_fields.carried_to(&deals)))
+            }
+
             /// A new contact carrying the lead's fields.
             async fn new_contact(
                 tx: &mut Tx,
@@ -464,6 +499,7 @@ macro_rules! impl_conversion_store {
                 lead: &Lead,
                 account_id: Option<Uuid>,
                 conversion: &Conversion,
+                custom: &CustomValues,
                 now: DateTime<Utc>,
             ) -> Result<Contact, ConversionError> {
                 if lead.first_name.is_none() && lead.last_name.is_none() && lead.email.is_none() {
@@ -473,12 +509,14 @@ macro_rules! impl_conversion_store {
                     )
                     .into());
                 }
+                super::custom_field_store::check_keys(&mut **tx, org, Resource::Contacts, custom).await?;
                 let name_key =
                     ::pipewise_domain::text::search_key(&[lead.first_name.as_deref(), lead.last_name.as_deref()]);
                 let row = sqlx::query_as::<_, ContactRow>(
                     "insert into contacts (id, organization_id, first_name, last_name, name_key, email, phone, title,
-                                           account_id, buying_role, owner_id, version, created_at, updated_at, tags)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13)
+                                           account_id, buying_role, owner_id, version, created_at, updated_at, tags,
+                                           custom_fields)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14)
                      returning *",
                 )
                 .bind(Uuid::now_v7())
@@ -495,6 +533,7 @@ macro_rules! impl_conversion_store {
                 .bind(now)
                 // The lead's tags follow it to the contact and the deal it becomes.
                 .bind($crate::rows::tags_json(&lead.tags))
+                .bind($crate::custom_fields::values_json(custom))
                 .fetch_one(&mut **tx)
                 .await
                 .map_err($crate::contacts::contact_write_error)?;
@@ -598,7 +637,7 @@ macro_rules! impl_conversion_store {
                     forecast_category: ForecastCategory::Pipeline,
                     external_id: None,
                     tags: lead.tags.clone(),
-                    // Custom fields are defined per kind of record: a deal's are its own.
+                    // Set by the caller: the values carried over from the lead.
                     custom_fields: Default::default(),
                     created_at: at,
                 })

@@ -27,6 +27,7 @@ on_both_backends!(
     backdating_a_conversion_is_for_admins_and_import_keys,
     a_stale_if_match_converts_nothing,
     parallel_conversions_of_one_companys_leads_make_one_account,
+    custom_values_follow_the_lead_where_the_contact_and_deal_define_them,
 );
 
 fn convert_path(lead: &Value) -> String {
@@ -743,4 +744,60 @@ async fn parallel_conversions_of_one_companys_leads_make_one_account(app: TestAp
     assert_eq!(statuses, vec![StatusCode::OK; 5]);
     assert_eq!(counts(&app).await[..2], [5, 1]);
     assert_eq!(converted_leads(&app).await, 5);
+}
+
+/// The new contact and deal take the lead's custom values that their own
+/// fields define under the same key and accept, as those fields keep them.
+async fn custom_values_follow_the_lead_where_the_contact_and_deal_define_them(app: TestApp) {
+    use crate::custom_fields::define;
+    let admin = app.signup("convert-custom").await;
+    for (resource, key, field_type, options) in [
+        ("leads", "budget", "decimal", json!(null)),
+        ("leads", "plan", "select", json!(["Basic", "Pro"])),
+        ("leads", "regions", "multi_select", json!(["EU", "US"])),
+        ("contacts", "plan", "select", json!(["Pro"])),
+        ("deals", "budget", "decimal", json!(null)),
+        ("deals", "plan", "select", json!(["basic", "pro"])),
+        ("deals", "regions", "text", json!(null)),
+    ] {
+        let mut body = json!({"resource": resource, "key": key, "label": key, "type": field_type});
+        if !options.is_null() {
+            body["options"] = options;
+        }
+        define(&app, &admin, body).await;
+    }
+    let lead = create_lead(
+        &app,
+        &admin,
+        json!({"first_name": "Ada", "custom_fields": {"budget": "12.50", "plan": "Pro", "regions": ["US"]}}),
+    )
+    .await;
+    let body = converted(&app, &admin, &lead, json!({"deal": {"amount": "10"}})).await;
+    assert_eq!(body["contact"]["custom_fields"], json!({"plan": "Pro"}));
+    assert_eq!(
+        body["deal"]["custom_fields"],
+        json!({"budget": "12.5", "plan": "pro"}),
+        "as the deal's fields keep them; a list is no text"
+    );
+    let deal_id = app.sql_uuid(uuid(&body["deal"]["id"]));
+    assert_eq!(
+        app.scalar(&format!(
+            "select count(*) from record_custom_values where record_id = {deal_id} and kind = 'deal'
+             and ((field_key = 'plan' and value = 'pro') or (field_key = 'budget' and value = '12.5'))"
+        ))
+        .await,
+        2,
+        "the deal's values are indexed for its filters"
+    );
+
+    // An option the contact's field lacks stays with the lead.
+    let basic = create_lead(
+        &app,
+        &admin,
+        json!({"first_name": "Bo", "custom_fields": {"plan": "Basic"}}),
+    )
+    .await;
+    let body = converted(&app, &admin, &basic, json!({"deal": {"amount": "10"}})).await;
+    assert_eq!(body["contact"]["custom_fields"], json!({}));
+    assert_eq!(body["deal"]["custom_fields"], json!({"plan": "basic"}));
 }

@@ -32,6 +32,9 @@ pub const TITLE_MAX: usize = 200;
 
 /// How to convert a lead. Everything is optional: `{}` makes a contact from
 /// the lead, at an account found or made from its company, and no deal.
+/// The lead's tags follow it to the new contact and deal, and so do its
+/// custom values wherever their own fields have the same key and accept the
+/// value (kept as those fields keep them).
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConvertLead {
