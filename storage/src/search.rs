@@ -212,9 +212,15 @@ pub trait SearchStore {
 /// The condition (` and …`) on the rows of `table` that the full-text
 /// query in its one `{}` matches.
 pub(crate) fn full_text_condition(backend: Backend, table: &str) -> String {
+    format!(" and {}", full_text_match(backend, table, "{}"))
+}
+
+/// The condition on the rows of `table` that the full-text query in the
+/// placeholder `query` matches.
+fn full_text_match(backend: Backend, table: &str, query: &str) -> String {
     match backend {
-        Backend::Postgres => " and search_vector @@ to_tsquery('simple', {})".to_owned(),
-        Backend::Sqlite => format!(" and rowid in (select rowid from {table}_search where {table}_search match {{}})"),
+        Backend::Postgres => format!("search_vector @@ to_tsquery('simple', {query})"),
+        Backend::Sqlite => format!("rowid in (select rowid from {table}_search where {table}_search match {query})"),
     }
 }
 
@@ -273,8 +279,8 @@ struct Terms {
 }
 
 impl Terms {
-    fn new(org: Uuid, query: &SearchQuery, backend: Backend, text: &str) -> Self {
-        let mut sql = Sql::new(text);
+    fn new(org: Uuid, query: &SearchQuery, backend: Backend) -> Self {
+        let mut sql = Sql::new("");
         let org = sql.arg(Arg::Uuid(org));
         let phrase = sql.arg(Arg::Text(query.phrase.clone()));
         let pattern = sql.arg(Arg::Text(format!("{}%", crate::accounts::like_literal(&query.phrase))));
@@ -316,14 +322,7 @@ impl Terms {
                     None => format!("{c} >= {}", self.phrase),
                 })
                 .collect(),
-            _ => vec![match backend {
-                Backend::Postgres => format!("search_vector @@ to_tsquery('simple', {})", self.words),
-                Backend::Sqlite => format!(
-                    "rowid in (select rowid from {0}_search where {0}_search match {1})",
-                    kind.table(),
-                    self.words
-                ),
-            }],
+            _ => vec![full_text_match(backend, kind.table(), &self.words)],
         }
     }
 
@@ -361,7 +360,7 @@ pub(crate) fn reach_sql(backend: Backend, org: Uuid, query: &SearchQuery, rank: 
     if !walkable(backend, rank) {
         return None;
     }
-    let mut terms = Terms::new(org, query, backend, "");
+    let mut terms = Terms::new(org, query, backend);
     for (i, kind) in query.kinds.iter().enumerate() {
         // `union all`, not `union`, so that reading stops at the limit: an
         // id met twice is counted twice.
@@ -383,7 +382,7 @@ pub(crate) fn reach_sql(backend: Backend, org: Uuid, query: &SearchQuery, rank: 
 }
 
 /// Each kind's [`Reach`] from the rows of [`reach_sql`].
-pub(crate) fn reaches(kinds: &[SearchKind], rows: Vec<(i64, Uuid)>) -> Vec<(SearchKind, Reach)> {
+pub(crate) fn reach_by_kind(kinds: &[SearchKind], rows: Vec<(i64, Uuid)>) -> Vec<(SearchKind, Reach)> {
     kinds
         .iter()
         .map(|kind| {
@@ -416,7 +415,7 @@ pub(crate) fn rank_sql(
     reach: &[(SearchKind, Reach)],
 ) -> Option<Sql> {
     let after = query.after.filter(|a| a.rank == rank);
-    let mut terms = Terms::new(org, query, backend, "");
+    let mut terms = Terms::new(org, query, backend);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let (mut ctes, mut members) = (Vec::new(), Vec::new());
     for kind in query.kinds.iter().copied() {
@@ -484,7 +483,7 @@ macro_rules! impl_search_store {
                 org: ::uuid::Uuid,
                 query: &$crate::search::SearchQuery,
             ) -> $crate::Result<Vec<$crate::search::SearchHit>> {
-                use $crate::search::{rank_sql, ranks, reach_sql, reaches, HitRow, SearchHit};
+                use $crate::search::{rank_sql, ranks, reach_by_kind, reach_sql, HitRow, SearchHit};
                 let mut tx = self.begin_snapshot().await?;
                 let want = query.limit as usize;
                 let mut hits: Vec<SearchHit> = Vec::with_capacity(want);
@@ -499,7 +498,7 @@ macro_rules! impl_search_store {
                             $crate::sql::bind_args!(sqlx::query_as(&sql.text), &sql.args)
                                 .fetch_all(&mut *tx)
                                 .await?;
-                        reach = reaches(&query.kinds, rows);
+                        reach = reach_by_kind(&query.kinds, rows);
                     }
                     let Some(sql) = rank_sql(BACKEND, org, query, rank, left, &reach) else {
                         continue;
