@@ -37,6 +37,9 @@ pub enum ApiError {
         detail: String,
         existing_id: Option<uuid::Uuid>,
     },
+    /// Something the request names is no longer kept (an expired feed cursor).
+    #[error("{0}")]
+    Gone(String),
     #[error("stale If-Match")]
     PreconditionFailed,
     /// The body did not arrive within the deadline.
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::Duplicate { .. } => ("duplicate", "Duplicate"),
+            ApiError::Gone(_) => ("gone", "Gone"),
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             ApiError::RequestTimeout => ("request-timeout", "Request timeout"),
@@ -94,9 +98,10 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            ApiError::BadRequest(detail) | ApiError::Conflict(detail) | ApiError::Duplicate { detail, .. } => {
-                detail.clone()
-            }
+            ApiError::BadRequest(detail)
+            | ApiError::Conflict(detail)
+            | ApiError::Gone(detail)
+            | ApiError::Duplicate { detail, .. } => detail.clone(),
             ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => (*detail).to_owned(),
             ApiError::NotFound => "No such resource.".to_owned(),
             ApiError::MethodNotAllowed(_) => "This path does not accept this method; see the Allow header.".to_owned(),
@@ -142,6 +147,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::Duplicate { .. } => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,

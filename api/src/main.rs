@@ -28,10 +28,13 @@ async fn main() -> ExitCode {
             print!("{}", openapi_yaml());
             Ok(())
         }
-        Command::Migrate => pipewise_storage::connect(&cli.config.database_url)
-            .await
-            .map(|_| println!("migrations applied to {}", redact(&cli.config.database_url)))
-            .map_err(|e| e.to_string()),
+        Command::Migrate => pipewise_storage::connect(
+            &cli.config.database_url,
+            std::sync::Arc::new(pipewise_api::render::ApiRender),
+        )
+        .await
+        .map(|_| println!("migrations applied to {}", redact(&cli.config.database_url)))
+        .map_err(|e| e.to_string()),
         Command::Serve => serve(cli.config).await,
         Command::Demo(args) => demo(&cli.config.database_url, args).await,
     };

@@ -162,6 +162,13 @@ pub struct Conflict(pub Problem);
 
 #[derive(ToResponse)]
 #[response(
+    description = "The cursor is older than the change feed keeps (30 days): start again without one",
+    content_type = "application/problem+json"
+)]
+pub struct Gone(pub Problem);
+
+#[derive(ToResponse)]
+#[response(
     description = "`If-Match` names a version that is no longer current",
     content_type = "application/problem+json"
 )]
@@ -237,6 +244,10 @@ error_set!(
 error_set!(
     /// A report: bad parameters, who may not, or a bad combination of parameters.
     ReportErrors { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 422 => ValidationFailed }
+);
+error_set!(
+    /// The change feed: as [`ListErrors`], or a cursor older than the feed keeps.
+    FeedErrors { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 410 => Gone }
 );
 error_set!(
     /// One record by id: a bad id, who may not, or absent (or not the caller's).

@@ -16,15 +16,9 @@ use tracing_actix_web::RootSpanBuilder;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-tokio::task_local! {
-    static CURRENT: String;
-}
-
 /// The id of the request being served, for error bodies built deep inside.
 pub fn current() -> String {
-    CURRENT
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| uuid::Uuid::now_v7().to_string())
+    pipewise_storage::events::request_id().unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 #[derive(Clone)]
@@ -47,7 +41,8 @@ pub async fn middleware(
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     req.extensions_mut().insert(Started(Instant::now()));
-    let mut response = CURRENT.scope(id.clone(), next.call(req)).await?;
+    // The store writes it into every event of the request, too.
+    let mut response = pipewise_storage::events::with_request_id(id.clone(), next.call(req)).await?;
     let value = HeaderValue::from_str(&id).expect("checked to be visible ASCII");
     response.headers_mut().insert(HEADER, value);
     Ok(response)

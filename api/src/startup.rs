@@ -54,7 +54,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let store = pipewise_storage::connect(&config.database_url).await?;
+        let store =
+            pipewise_storage::connect(&config.database_url, std::sync::Arc::new(crate::render::ApiRender)).await?;
         let secret = match config.jwt_secret.clone() {
             Some(secret) => secret,
             // Kept in the database, so every process and every restart signs alike.
@@ -152,6 +153,7 @@ impl Application {
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
+        crate::housekeeping::spawn(state.store.clone());
         Ok(Self {
             server: server.run(),
             port,

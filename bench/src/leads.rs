@@ -74,7 +74,9 @@ impl Bench<'_> {
 
     /// Recounts the frequency tables from every lead, as a rescore does.
     async fn rebuild(&self, leads: i64) {
-        let store = pipewise_storage::connect(self.url).await.unwrap();
+        let store = pipewise_storage::connect(self.url, std::sync::Arc::new(pipewise_api::render::ApiRender))
+            .await
+            .unwrap();
         println!("\n| rebuild of the tables over {leads} leads | seconds | closed leads |\n| --- | --- | --- |");
         for _ in 0..3 {
             let started = Instant::now();

@@ -260,6 +260,7 @@ macro_rules! impl_account_store {
             use ::pipewise_domain::Account;
             use ::uuid::Uuid;
             use $crate::{Actor, Page, StoreError};
+            use $crate::events::{Happening, Record};
             use ::pipewise_domain::custom_field::Resource;
 
             /// Writes `fields` over `current` (locked) as its next version;
@@ -401,6 +402,7 @@ macro_rules! impl_account_store {
                     .map_err(StoreError::external_id("another account has this external_id"))?
                     .try_into()?;
                     notify_owner(&mut tx, org, actor, &account, None, now).await?;
+                    tx.created(org, actor, Record::Account(&account), now);
                     tx.commit().await?;
                     Ok(account)
                 }
@@ -507,9 +509,10 @@ macro_rules! impl_account_store {
                     let Some(row) = row else {
                         return Err(account_write_missed(&mut tx, org, id, true).await?);
                     };
-                    audit(&mut tx, org, actor, "account.restored", Some(id), now).await?;
+                    let account = Account::try_from(row)?;
+                    tx.happened(org, actor, Happening::Restored, Record::Account(&account), now);
                     tx.commit().await?;
-                    row.try_into()
+                    Ok(account)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -548,7 +551,8 @@ macro_rules! impl_account_store {
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
-                    audit(&mut tx, org, actor, "account.purged", Some(id), now).await?;
+                    tx.happened(org, actor, Happening::Purged, Record::Account(&current), now);
+                    tx.erase_history(org, "account", id).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -572,6 +576,7 @@ macro_rules! impl_account_store {
                 };
                 let account = Account::try_from(row)?;
                 notify_owner(tx, org, actor, &account, Some(current.owner_id), now).await?;
+                tx.changed(org, actor, Record::Account(&current), Record::Account(&account), now);
                 Ok(account)
             }
 
@@ -583,21 +588,22 @@ macro_rules! impl_account_store {
                 actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<()> {
-                let trashed = sqlx::query(
+                let trashed = sqlx::query_as::<_, AccountRow>(
                     "update accounts set deleted_at = $4, version = version + 1, updated_at = $4
-                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
+                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                     returning *",
                 )
                 .bind(org)
                 .bind(current.id)
                 .bind(current.version)
                 .bind(now)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-                if trashed == 0 {
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some(trashed) = trashed else {
                     return Err(account_write_missed(tx, org, current.id, false).await?);
-                }
-                audit(tx, org, actor, "account.trashed", Some(current.id), now).await
+                };
+                tx.happened(org, actor, Happening::Deleted, Record::Account(&Account::try_from(trashed)?), now);
+                Ok(())
             }
 
             /// Tells the account's owner it is theirs, when someone else gave it to them.

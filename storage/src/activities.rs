@@ -310,6 +310,7 @@ macro_rules! impl_activity_store {
             use ::uuid::Uuid;
             use $crate::activities::{activity_instant, activity_write_error, ActivityFields, ActivityRow};
             use $crate::{Actor, StoreError};
+            use $crate::events::{Happening, Record};
 
             #[async_trait::async_trait]
             impl $crate::activities::ActivityStore for $store {
@@ -390,7 +391,7 @@ macro_rules! impl_activity_store {
                     .await
                     .map_err(activity_write_error)?;
                     touch_links(&mut tx, org, l, activity_instant(created_at, fields.done_at)).await?;
-                    rescore(&mut tx, org, &Links::default(), l, now).await?;
+                    rescore(&mut tx, org, &Links::default(), l, actor, now).await?;
                     refresh_marks(&mut tx, org, &Links::default(), l).await?;
                     super::lead_core::notify_assignment(
                         &mut tx,
@@ -405,6 +406,7 @@ macro_rules! impl_activity_store {
                     )
                     .await?;
                     let activity = load(&mut tx, org, id).await?;
+                    tx.created(org, actor, Record::Activity(&activity), now);
                     tx.commit().await?;
                     Ok(activity)
                 }
@@ -461,7 +463,7 @@ macro_rules! impl_activity_store {
                         activity_instant(current.created_at, fields.done_at),
                     )
                     .await?;
-                    rescore(&mut tx, org, &current.links, l, now).await?;
+                    rescore(&mut tx, org, &current.links, l, actor, now).await?;
                     refresh_marks(&mut tx, org, &current.links, l).await?;
                     super::lead_core::notify_assignment(
                         &mut tx,
@@ -476,6 +478,7 @@ macro_rules! impl_activity_store {
                     )
                     .await?;
                     let activity = load(&mut tx, org, id).await?;
+                    tx.changed(org, actor, Record::Activity(&current), Record::Activity(&activity), now);
                     tx.commit().await?;
                     Ok(activity)
                 }
@@ -501,9 +504,10 @@ macro_rules! impl_activity_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    rescore(&mut tx, org, &current.links, &Links::default(), now).await?;
+                    rescore(&mut tx, org, &current.links, &Links::default(), actor, now).await?;
                     refresh_marks(&mut tx, org, &current.links, &Links::default()).await?;
-                    audit(&mut tx, org, actor, "activity.trashed", Some(id), now).await?;
+                    let trashed = load(&mut tx, org, id).await?;
+                    tx.happened(org, actor, Happening::Deleted, Record::Activity(&trashed), now);
                     tx.commit().await?;
                     Ok(())
                 }
@@ -532,10 +536,10 @@ macro_rules! impl_activity_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    rescore(&mut tx, org, &Links::default(), &current.links, now).await?;
+                    rescore(&mut tx, org, &Links::default(), &current.links, actor, now).await?;
                     refresh_marks(&mut tx, org, &Links::default(), &current.links).await?;
-                    audit(&mut tx, org, actor, "activity.restored", Some(id), now).await?;
                     let activity = load(&mut tx, org, id).await?;
+                    tx.happened(org, actor, Happening::Restored, Record::Activity(&activity), now);
                     tx.commit().await?;
                     Ok(activity)
                 }
@@ -649,13 +653,14 @@ macro_rules! impl_activity_store {
                 org: Uuid,
                 before: &Links,
                 after: &Links,
+                actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<()> {
                 let mut leads = vec![];
                 leads.extend(before.lead_id);
                 leads.extend(after.lead_id.filter(|l| Some(*l) != before.lead_id));
                 for lead in leads {
-                    super::lead_core::rescore_lead(tx, org, lead, now).await?;
+                    super::lead_core::rescore_lead(tx, org, lead, actor, now).await?;
                 }
                 Ok(())
             }

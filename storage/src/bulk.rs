@@ -448,11 +448,7 @@ pub(crate) fn deal_event_values<'a>(org: Uuid, rows: &'a [BulkDeal], out: &mut V
             };
             let opens_stint = open && !matches!(e.kind, EventKind::Won | EventKind::Lost);
             let next = log.get(i + 1);
-            let (user, key) = match e.actor {
-                Actor::User(id) => (Some(id), None),
-                Actor::ApiKey(id) => (None, Some(id)),
-                Actor::System => (None, None),
-            };
+            let (user, key, _) = e.actor.ids();
             out.extend([
                 Value::id(e.id),
                 Value::id(org),

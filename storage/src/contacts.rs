@@ -297,6 +297,7 @@ macro_rules! impl_contact_store {
             use ::pipewise_domain::custom_field::Resource;
             use ::uuid::Uuid;
             use $crate::{Actor, Page, StoreError};
+            use $crate::events::{Happening, Record};
 
             /// Writes `fields` over `current` (locked) as its next version;
             /// `None` when it is in the trash. Owner notices are the caller's.
@@ -464,6 +465,7 @@ macro_rules! impl_contact_store {
                     .map_err($crate::contacts::contact_write_error)?
                     .try_into()?;
                     notify_owner(&mut tx, org, actor, &contact, None, now).await?;
+                    tx.created(org, actor, Record::Contact(&contact), now);
                     tx.commit().await?;
                     Ok(contact)
                 }
@@ -554,7 +556,12 @@ macro_rules! impl_contact_store {
                                 .execute(&mut *tx)
                                 .await?;
                         }
-                        audit(&mut tx, org, actor, "contact.merged", Some(gone.id), now).await?;
+                        let merged: Contact = sqlx::query_as::<_, ContactRow>("select * from contacts where id = $1")
+                            .bind(gone.id)
+                            .fetch_one(&mut *tx)
+                            .await?
+                            .try_into()?;
+                        tx.happened(org, actor, Happening::Merged, Record::Contact(&merged), now);
                     }
                     let last_activity = merged.iter().filter_map(|c| c.last_activity_at).chain(keep.last_activity_at).max();
                     let (id, version) = (keep.id, keep.version);
@@ -572,8 +579,10 @@ macro_rules! impl_contact_store {
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
+                    let kept = Contact::try_from(row)?;
+                    tx.changed(org, actor, Record::Contact(&written), Record::Contact(&kept), now);
                     tx.commit().await?;
-                    row.try_into()
+                    Ok(kept)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -624,9 +633,10 @@ macro_rules! impl_contact_store {
                     let Some(row) = row else {
                         return Err(contact_write_missed(&mut tx, org, id, true).await?);
                     };
-                    audit(&mut tx, org, actor, "contact.restored", Some(id), now).await?;
+                    let contact = Contact::try_from(row)?;
+                    tx.happened(org, actor, Happening::Restored, Record::Contact(&contact), now);
                     tx.commit().await?;
-                    row.try_into()
+                    Ok(contact)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -644,21 +654,21 @@ macro_rules! impl_contact_store {
                     let version = current.version;
                     // Every personal field goes; what the deals' history needs
                     // (the row, its account, its buying role, its owner) stays.
-                    let erased = sqlx::query(
+                    let erased = sqlx::query_as::<_, ContactRow>(
                         "update contacts
                          set first_name = null, last_name = null, name_key = '', email = null, phone = null,
                              title = null, erased_at = $4, deleted_at = coalesce(deleted_at, $4),
                              version = version + 1, updated_at = $4
-                         where organization_id = $1 and id = $2 and version = $3 and erased_at is null",
+                         where organization_id = $1 and id = $2 and version = $3 and erased_at is null
+                         returning *",
                     )
                     .bind(org)
                     .bind(id)
                     .bind(version)
                     .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if erased == 0 {
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(erased) = erased else {
                         let exists: i64 = sqlx::query_scalar(
                             "select count(*) from contacts where organization_id = $1 and id = $2 and erased_at is null",
                         )
@@ -667,8 +677,9 @@ macro_rules! impl_contact_store {
                         .fetch_one(&mut *tx)
                         .await?;
                         return Err(if exists == 0 { StoreError::NotFound } else { StoreError::VersionMismatch });
-                    }
-                    audit(&mut tx, org, actor, "contact.purged", Some(id), now).await?;
+                    };
+                    tx.erase_history(org, "contact", id).await?;
+                    tx.happened(org, actor, Happening::Purged, Record::Contact(&Contact::try_from(erased)?), now);
                     tx.commit().await?;
                     Ok(())
                 }
@@ -697,6 +708,7 @@ macro_rules! impl_contact_store {
                 };
                 let contact = Contact::try_from(row)?;
                 notify_owner(tx, org, actor, &contact, Some(current.owner_id), now).await?;
+                tx.changed(org, actor, Record::Contact(&current), Record::Contact(&contact), now);
                 Ok(contact)
             }
 
@@ -708,21 +720,22 @@ macro_rules! impl_contact_store {
                 actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<()> {
-                let trashed = sqlx::query(
+                let trashed = sqlx::query_as::<_, ContactRow>(
                     "update contacts set deleted_at = $4, version = version + 1, updated_at = $4
-                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null",
+                     where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
+                     returning *",
                 )
                 .bind(org)
                 .bind(current.id)
                 .bind(current.version)
                 .bind(now)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-                if trashed == 0 {
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some(trashed) = trashed else {
                     return Err(contact_write_missed(tx, org, current.id, false).await?);
-                }
-                audit(tx, org, actor, "contact.trashed", Some(current.id), now).await
+                };
+                tx.happened(org, actor, Happening::Deleted, Record::Contact(&Contact::try_from(trashed)?), now);
+                Ok(())
             }
 
             /// Tells the contact's owner it is theirs, when someone else gave it to them.

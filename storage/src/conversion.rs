@@ -310,8 +310,15 @@ macro_rules! impl_conversion_store {
                     .execute(&mut *tx)
                     .await?;
                     // Status is a scoring field: the score follows the conversion.
-                    let lead = super::lead_core::rescore_lead(&mut tx, org, lead.id, now).await?;
-                    super::audit(&mut tx, org, actor, "lead.converted", Some(lead.id), now).await?;
+                    let converted = super::lead_core::rescore_lead(&mut tx, org, lead.id, actor, now).await?;
+                    if let Some(account) = account.as_ref().filter(|_| account_made) {
+                        tx.created(org, actor, $crate::events::Record::Account(account), now);
+                    }
+                    if contact_made {
+                        tx.created(org, actor, $crate::events::Record::Contact(&contact), now);
+                    }
+                    tx.changed(org, actor, $crate::events::Record::Lead(&lead), $crate::events::Record::Lead(&converted), now);
+                    let lead = converted;
                     tx.commit().await?;
                     Ok(Converted {
                         lead,

@@ -193,9 +193,17 @@ pub trait DealStore {
         id: Uuid,
         owner: Option<Uuid>,
         if_version: Option<i64>,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<()>;
-    async fn restore_deal(&self, org: Uuid, id: Uuid, owner: Option<Uuid>, now: DateTime<Utc>) -> Result<Deal>;
+    async fn restore_deal(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        owner: Option<Uuid>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Deal>;
     /// Applies a bulk action to the live deals `ids` (visible to `owner`
     /// when given) in one transaction (see [`crate::bulk_edit`]): `edit`
     /// decides each one's step under its row lock, written as by
@@ -589,6 +597,7 @@ macro_rules! impl_deal_store {
                 id: Uuid,
                 owner: Option<Uuid>,
                 if_version: Option<i64>,
+                actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<()> {
                 let mut tx = self.begin_write().await?;
@@ -596,7 +605,7 @@ macro_rules! impl_deal_store {
                 if if_version.is_some_and(|v| v != current.version) {
                     return Err(StoreError::VersionMismatch);
                 }
-                trash_locked(&mut tx, org, id, now).await?;
+                trash_locked(&mut tx, org, current, actor, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -636,7 +645,7 @@ macro_rules! impl_deal_store {
                         $crate::Step::Change($crate::DealEdit::Command(command)) => {
                             command_locked(&mut tx, org, current, command, None, actor, now).await?;
                         }
-                        $crate::Step::Trash => trash_locked(&mut tx, org, id, now).await?,
+                        $crate::Step::Trash => trash_locked(&mut tx, org, current, actor, now).await?,
                     }
                     changed.push(id);
                 }
@@ -650,6 +659,7 @@ macro_rules! impl_deal_store {
                 org: Uuid,
                 id: Uuid,
                 owner: Option<Uuid>,
+                actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<pipewise_domain::Deal> {
                 let mut tx = self.begin_write().await?;
@@ -668,6 +678,7 @@ macro_rules! impl_deal_store {
                     return Err(StoreError::NotFound);
                 }
                 let deal = load_deal(&mut tx, org, id, None, false).await?;
+                tx.happened(org, actor, $crate::events::Happening::Restored, $crate::events::Record::Deal(&deal), now);
                 tx.commit().await?;
                 Ok(deal)
             }
@@ -692,11 +703,21 @@ macro_rules! impl_deal_store {
                 if if_version.is_some_and(|v| v != version) {
                     return Err(StoreError::VersionMismatch);
                 }
+                let trashed_at: Option<DateTime<Utc>> =
+                    sqlx::query_scalar("select deleted_at from deals where id = $1").bind(id).fetch_one(&mut *tx).await?;
+                // The deal as it was, trashed or not, for its last event.
+                sqlx::query("update deals set deleted_at = null where id = $1 and deleted_at is not null")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut purged = load_deal(&mut tx, org, id, None, false).await?;
+                purged.deleted_at = trashed_at;
                 for table in ["deal_events", "deal_contacts"] {
                     sqlx::query(&format!("delete from {table} where deal_id = $1")).bind(id).execute(&mut *tx).await?;
                 }
                 sqlx::query("delete from deals where id = $1").bind(id).execute(&mut *tx).await?;
-                audit(&mut tx, org, actor, "deal.purged", Some(id), now).await?;
+                tx.happened(org, actor, $crate::events::Happening::Purged, $crate::events::Record::Deal(&purged), now);
+                tx.erase_history(org, "deal", id).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -785,20 +806,31 @@ macro_rules! impl_deal_store {
                 now,
             )
             .await?;
-            load_deal(&mut **tx, org, id, None, false).await
+            let created = load_deal(&mut **tx, org, id, None, false).await?;
+            tx.created(org, actor, $crate::events::Record::Deal(&created), now);
+            Ok(created)
         }
 
-        /// Moves the deal `id` (locked, live) to the trash.
-        async fn trash_locked(tx: &mut Tx, org: Uuid, id: Uuid, now: DateTime<Utc>) -> $crate::Result<()> {
-            sqlx::query(
+        /// Moves `current` (locked, live) to the trash.
+        async fn trash_locked(
+            tx: &mut Tx,
+            org: Uuid,
+            mut current: pipewise_domain::Deal,
+            actor: Actor,
+            now: DateTime<Utc>,
+        ) -> $crate::Result<()> {
+            let version: i64 = sqlx::query_scalar(
                 "update deals set deleted_at = $3, version = version + 1, updated_at = $3
-                 where organization_id = $1 and id = $2",
+                 where organization_id = $1 and id = $2 returning version",
             )
             .bind(org)
-            .bind(id)
+            .bind(current.id)
             .bind(now)
-            .execute(&mut **tx)
+            .fetch_one(&mut **tx)
             .await?;
+            current.version = version;
+            (current.updated_at, current.deleted_at) = (now, Some(now));
+            tx.happened(org, actor, $crate::events::Happening::Deleted, $crate::events::Record::Deal(&current), now);
             Ok(())
         }
 
@@ -866,6 +898,7 @@ macro_rules! impl_deal_store {
             now,
         )
         .await?;
+        tx.changed(org, actor, $crate::events::Record::Deal(&current), $crate::events::Record::Deal(&updated), now);
         Ok(updated)
 
         }
@@ -962,6 +995,7 @@ macro_rules! impl_deal_store {
         )
         .await?;
         let updated = load_deal(&mut **tx, org, id, None, false).await?;
+        tx.changed(org, actor, $crate::events::Record::Deal(&current), $crate::events::Record::Deal(&updated), now);
         Ok(updated)
 
         }
@@ -1125,11 +1159,7 @@ macro_rules! impl_deal_store {
             actor: Actor,
             now: DateTime<Utc>,
         ) -> $crate::Result<()> {
-            let (user, key) = match actor {
-                Actor::User(id) => (Some(id), None),
-                Actor::ApiKey(id) => (None, Some(id)),
-                Actor::System => (None, None),
-            };
+            let (user, key, _) = actor.ids();
             let id = Uuid::now_v7();
             // Callers have written the deal's new state already: the event
             // opens a stint when it leaves the deal open in a stage.

@@ -502,7 +502,7 @@ macro_rules! impl_form_store {
                     let mut lead = lead.clone();
                     lead.fields.owner_id = pick_owner(&owners, n, &active, fallback);
                     lead.form_id = Some(form_id);
-                    let stored = super::lead_core::insert_lead(&mut tx, org, &lead, Actor::System, now).await?;
+                    let stored = super::lead_core::insert_lead(&mut tx, org, &lead, Actor::Form(form_id), now).await?;
                     tx.commit().await?;
                     Ok(stored)
                 }

@@ -660,11 +660,7 @@ macro_rules! impl_import_store {
 
                 #[tracing::instrument(skip_all)]
                 async fn save_import(&self, import: &ImportRecord) -> $crate::Result<()> {
-                    let (user, key) = match import.actor {
-                        Actor::User(id) => (Some(id), None),
-                        Actor::ApiKey(id) => (None, Some(id)),
-                        Actor::System => (None, None),
-                    };
+                    let (user, key, _) = import.actor.ids();
                     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
                     let mut tx = self.begin_write().await?;
                     sqlx::query(

@@ -298,7 +298,7 @@ pub(crate) struct NewNotification<'a> {
 macro_rules! impl_lead_core {
     () => {
         pub(crate) mod lead_core {
-            use super::Conn;
+            use super::{Conn, Tx};
             use ::chrono::{DateTime, Utc};
             use ::pipewise_domain::{
                 lead::mql_at,
@@ -308,6 +308,7 @@ macro_rules! impl_lead_core {
             use ::uuid::Uuid;
             use $crate::lead_core::{LeadRow, NewLead, NewNotification, ScoringRuleRow, StoredRule};
             use $crate::{Actor, StoreError};
+            use $crate::events::Record;
 
             /// The organization's rules, oldest first.
             pub(crate) async fn rules(conn: &mut Conn, org: Uuid) -> $crate::Result<Vec<StoredRule>> {
@@ -384,12 +385,14 @@ macro_rules! impl_lead_core {
             /// Returns the lead as stored (times at the database's precision).
             /// Does not bump `version`: a score is derived, not edited.
             pub(crate) async fn store_score(
-                conn: &mut Conn,
+                tx: &mut Tx,
                 lead: Lead,
                 new_score: Score,
                 threshold: MqlThreshold,
+                actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<Lead> {
+                let conn: &mut Conn = tx;
                 let next_mql_at = mql_at(lead.mql_at, new_score, threshold, now);
                 if new_score == lead.score && next_mql_at == lead.mql_at {
                     return Ok(lead);
@@ -419,22 +422,24 @@ macro_rules! impl_lead_core {
                     )
                     .await?;
                 }
+                tx.changed(stored.organization_id, actor, Record::Lead(&lead), Record::Lead(&stored), now);
                 Ok(stored)
             }
 
             /// Recomputes one lead's score (after a change to it or its
             /// activities) and returns the lead as now stored.
             pub(crate) async fn rescore_lead(
-                conn: &mut Conn,
+                tx: &mut Tx,
                 org: Uuid,
                 id: Uuid,
+                actor: Actor,
                 now: DateTime<Utc>,
             ) -> $crate::Result<Lead> {
-                let lead = lead(conn, org, id).await?;
-                let rules = active_rules(conn, org).await?;
-                let threshold = mql_threshold(conn, org).await?;
-                let result = breakdown(conn, &lead, &rules, now).await?;
-                store_score(conn, lead, result.score, threshold, now).await
+                let lead = lead(tx, org, id).await?;
+                let rules = active_rules(tx, org).await?;
+                let threshold = mql_threshold(tx, org).await?;
+                let result = breakdown(tx, &lead, &rules, now).await?;
+                store_score(tx, lead, result.score, threshold, actor, now).await
             }
 
             /// Joins the writers of leads' and contacts' emails: the shared side
@@ -556,7 +561,7 @@ macro_rules! impl_lead_core {
             /// Inserts a lead, scores it, and tells its owner when someone
             /// else assigned it to them. Returns the stored lead.
             pub(crate) async fn insert_lead(
-                tx: &mut Conn,
+                tx: &mut Tx,
                 org: Uuid,
                 new: &NewLead,
                 actor: Actor,
@@ -608,12 +613,13 @@ macro_rules! impl_lead_core {
                 .bind(f.external_id.as_deref())
                 .bind($crate::rows::tags_json(&f.tags))
                 .bind($crate::custom_fields::values_json(&f.custom_fields))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err($crate::lead_core::lead_write_error)?;
-                let lead = rescore_lead(tx, org, id, now).await?;
+                let lead = rescore_lead(tx, org, id, actor, now).await?;
                 notify_assignment(tx, org, actor, RecordKind::Lead, id, &$crate::lead_core::display_name(&lead), None, lead.owner_id, now)
                     .await?;
+                tx.created(org, actor, Record::Lead(&lead), now);
                 Ok(lead)
             }
 

@@ -162,6 +162,7 @@ macro_rules! impl_lead_store {
             use $crate::lead_list::{LeadFilter, LeadPage};
             use $crate::leads::{LeadChange, LeadScore};
             use $crate::{Actor, NewLead, StoreError};
+            use $crate::events::{Happening, Record};
 
             #[async_trait::async_trait]
             impl $crate::leads::LeadStore for $store {
@@ -327,7 +328,8 @@ macro_rules! impl_lead_store {
                                 .execute(&mut *tx)
                                 .await?;
                         }
-                        audit(&mut tx, org, actor, "lead.merged", Some(gone.id), now).await?;
+                        let merged = super::lead_core::lead(&mut tx, org, gone.id).await?;
+                        tx.happened(org, actor, Happening::Merged, Record::Lead(&merged), now);
                     }
                     let last_activity = merged.iter().filter_map(|l| l.last_activity_at).chain(keep.last_activity_at).max();
                     let (id, version) = (keep.id, keep.version);
@@ -351,7 +353,8 @@ macro_rules! impl_lead_store {
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
-                    let lead = super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
+                    let lead = super::lead_core::rescore_lead(&mut tx, org, id, actor, now).await?;
+                    tx.changed(org, actor, Record::Lead(&written), Record::Lead(&lead), now);
                     tx.commit().await?;
                     Ok(lead)
                 }
@@ -408,8 +411,8 @@ macro_rules! impl_lead_store {
                     if restored == 0 {
                         return Err(lead_write_missed(&mut tx, org, id, true).await?);
                     }
-                    let lead = super::lead_core::rescore_lead(&mut tx, org, id, now).await?;
-                    audit(&mut tx, org, actor, "lead.restored", Some(id), now).await?;
+                    let lead = super::lead_core::rescore_lead(&mut tx, org, id, actor, now).await?;
+                    tx.happened(org, actor, Happening::Restored, Record::Lead(&lead), now);
                     tx.commit().await?;
                     Ok(lead)
                 }
@@ -468,7 +471,9 @@ macro_rules! impl_lead_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                    audit(&mut tx, org, actor, "lead.purged", Some(id), now).await?;
+                    tx.erase_history(org, "lead", id).await?;
+                    let erased = super::lead_core::lead(&mut tx, org, id).await?;
+                    tx.happened(org, actor, Happening::Purged, Record::Lead(&erased), now);
                     tx.commit().await?;
                     Ok(())
                 }
@@ -506,7 +511,8 @@ macro_rules! impl_lead_store {
                     super::lead_core::claim_email(tx, org, email, Some(id), true).await?;
                 }
                 super::lead_core::write_lead_change(tx, org, &current, change, now).await?;
-                let lead = super::lead_core::rescore_lead(tx, org, id, now).await?;
+                let lead = super::lead_core::rescore_lead(tx, org, id, actor, now).await?;
+                tx.changed(org, actor, Record::Lead(&current), Record::Lead(&lead), now);
                 super::lead_core::notify_assignment(
                     tx,
                     org,
@@ -545,7 +551,9 @@ macro_rules! impl_lead_store {
                 if trashed == 0 {
                     return Err(lead_write_missed(tx, org, current.id, false).await?);
                 }
-                audit(tx, org, actor, "lead.trashed", Some(current.id), now).await
+                let trashed = super::lead_core::lead(tx, org, current.id).await?;
+                tx.happened(org, actor, Happening::Deleted, Record::Lead(&trashed), now);
+                Ok(())
             }
 
             /// Why a versioned write touched no row: the lead (live, or

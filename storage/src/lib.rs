@@ -13,6 +13,8 @@ pub mod custom_fields;
 pub mod customers;
 pub mod deals;
 mod error;
+pub mod events;
+pub mod feed;
 pub mod forms;
 pub mod hygiene;
 pub mod imports;
@@ -58,6 +60,7 @@ pub use customers::{
 };
 pub use deals::{DealChanges, DealFilter, DealPage, DealSortField, DealStore, NewDeal, SortValue};
 pub use error::StoreError;
+pub use feed::{AuditFilter, AuditRow, FeedError, FeedQuery, FeedStore, Position, StoredEvent};
 pub use forms::{Form, FormField, FormSettings, FormStore};
 pub use hygiene::{DuplicateGroup, DuplicateSet, Hygiene, HygieneGroup, HygieneQuery, HygieneStore};
 pub use imports::{Found, ImportRecord, ImportStore, ImportTx};
@@ -130,12 +133,37 @@ pub struct NewApiKey {
     pub created_by: Option<Uuid>,
 }
 
-/// Who did something, for the audit log.
+/// Who did something, for the event stream and the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     User(Uuid),
     ApiKey(Uuid),
+    /// A public form's submission.
+    Form(Uuid),
     System,
+}
+
+impl Actor {
+    /// The actor as stored in an event: its kind and id.
+    pub fn kind_and_id(self) -> (&'static str, Option<Uuid>) {
+        match self {
+            Actor::User(id) => ("user", Some(id)),
+            Actor::ApiKey(id) => ("api_key", Some(id)),
+            Actor::Form(id) => ("form", Some(id)),
+            Actor::System => ("system", None),
+        }
+    }
+
+    /// The actor as stored in an audit row or a deal event: the user, key
+    /// and form columns, at most one of them set.
+    pub fn ids(self) -> (Option<Uuid>, Option<Uuid>, Option<Uuid>) {
+        match self {
+            Actor::User(id) => (Some(id), None, None),
+            Actor::ApiKey(id) => (None, Some(id), None),
+            Actor::Form(id) => (None, None, Some(id)),
+            Actor::System => (None, None, None),
+        }
+    }
 }
 
 #[async_trait]
@@ -161,6 +189,7 @@ pub trait Store:
     + ConversionStore
     + ReportStore
     + BulkStore
+    + FeedStore
     + Send
     + Sync
     + 'static
@@ -258,12 +287,12 @@ pub trait Store:
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and
-/// brings its schema up to date.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+/// brings its schema up to date; `render` gives events their records.
+pub async fn connect(url: &str, render: Arc<dyn events::Render>) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, render).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Ok(Arc::new(postgres::PgStore::connect(url, render).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

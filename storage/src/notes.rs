@@ -32,6 +32,7 @@ pub trait NoteStore {
         record: RecordRef,
         body: &NoteBody,
         author: Option<Uuid>,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Note>;
     /// Replaces the body of the live note if `check` passes on it, under its row lock.
@@ -41,6 +42,7 @@ pub trait NoteStore {
         id: Uuid,
         check: Edit<'_, Note, ()>,
         body: &NoteBody,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Note>;
     /// Moves the live note to the trash if `check` passes on it, under its row lock.
@@ -131,6 +133,7 @@ macro_rules! impl_note_store {
             use ::chrono::{DateTime, Utc};
             use ::pipewise_domain::{Note, NoteBody, RecordRef};
             use ::uuid::Uuid;
+            use $crate::events::{Happening, Record};
             use $crate::notes::NoteRow;
             use $crate::{Actor, Page, StoreError};
 
@@ -172,10 +175,12 @@ macro_rules! impl_note_store {
                     record: RecordRef,
                     body: &NoteBody,
                     author: Option<Uuid>,
+                    actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Note> {
                     let links = record.links();
-                    sqlx::query_as::<_, NoteRow>(
+                    let mut tx = self.begin_write().await?;
+                    let note: Note = sqlx::query_as::<_, NoteRow>(
                         "insert into notes (id, organization_id, body, lead_id, contact_id, account_id, deal_id,
                                             author_user_id, version, created_at, updated_at, deleted_at)
                          values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, null)
@@ -190,7 +195,7 @@ macro_rules! impl_note_store {
                     .bind(links.deal_id)
                     .bind(author)
                     .bind(now)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(|err| match &err {
                         sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
@@ -198,7 +203,10 @@ macro_rules! impl_note_store {
                         }
                         _ => StoreError::Database(err),
                     })?
-                    .try_into()
+                    .try_into()?;
+                    tx.created(org, actor, Record::Note(&note), now);
+                    tx.commit().await?;
+                    Ok(note)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -208,6 +216,7 @@ macro_rules! impl_note_store {
                     id: Uuid,
                     check: $crate::Edit<'_, Note, ()>,
                     body: &NoteBody,
+                    actor: Actor,
                     now: DateTime<Utc>,
                 ) -> $crate::Result<Note> {
                     let mut tx = self.begin_write().await?;
@@ -226,8 +235,10 @@ macro_rules! impl_note_store {
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
+                    let note = Note::try_from(row)?;
+                    tx.changed(org, actor, Record::Note(&current), Record::Note(&note), now);
                     tx.commit().await?;
-                    row.try_into()
+                    Ok(note)
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -244,16 +255,17 @@ macro_rules! impl_note_store {
                         .await?
                         .try_into()?;
                     check(&current).map_err(StoreError::Refused)?;
-                    sqlx::query(
+                    let trashed: Note = sqlx::query_as::<_, NoteRow>(
                         "update notes set deleted_at = $3, version = version + 1, updated_at = $3
-                         where organization_id = $1 and id = $2",
+                         where organization_id = $1 and id = $2 returning *",
                     )
                     .bind(org)
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    audit(&mut tx, org, actor, "note.trashed", Some(id), now).await?;
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_into()?;
+                    tx.happened(org, actor, Happening::Deleted, Record::Note(&trashed), now);
                     tx.commit().await?;
                     Ok(())
                 }

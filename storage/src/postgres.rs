@@ -9,7 +9,7 @@ use pipewise_domain::{
 };
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
-    PgPool, Postgres, Transaction,
+    PgPool, Postgres,
 };
 use std::str::FromStr;
 use uuid::Uuid;
@@ -23,6 +23,7 @@ use crate::{
     custom_fields::impl_custom_field_store,
     customers::impl_customer_store,
     deals::impl_deal_store,
+    feed::impl_feed_store,
     forms::impl_form_store,
     hygiene::impl_hygiene_store,
     imports::impl_import_store,
@@ -42,18 +43,20 @@ use crate::{
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
-type Tx = Transaction<'static, Postgres>;
+type Tx = crate::events::WriteTx<Postgres>;
+crate::events::impl_write_tx!(Postgres, PgStore, "pg_current_xact_id()::text::bigint");
 /// The dialect, for SQL that differs between the backends.
 const BACKEND: crate::Backend = crate::Backend::Postgres;
 type Conn = sqlx::PgConnection;
 type DbRow = sqlx::postgres::PgRow;
 
 pub(crate) struct PgStore {
+    render: std::sync::Arc<dyn crate::events::Render>,
     pool: PgPool,
 }
 
 impl PgStore {
-    pub(crate) async fn connect(url: &str) -> crate::Result<Self> {
+    pub(crate) async fn connect(url: &str, render: std::sync::Arc<dyn crate::events::Render>) -> crate::Result<Self> {
         // A runaway query is cut off by the server rather than holding a
         // connection. JIT compilation is off: it costs a report query 200 to
         // 300 ms of compiling to save less than that in running (measured
@@ -70,7 +73,7 @@ impl PgStore {
         let mut migrating = sqlx::ConnectOptions::connect(&base).await?;
         sqlx::migrate!("../migrations/postgres").run(&mut migrating).await?;
         sqlx::Connection::close(migrating).await?;
-        let store = Self { pool };
+        let store = Self { render, pool };
         store.backfill_email_domain_kinds().await?;
         Ok(store)
     }
@@ -85,16 +88,18 @@ impl PgStore {
     const MAX_PARAMS: usize = 65_535;
 
     async fn begin_write(&self) -> crate::Result<Tx> {
-        Ok(self.pool.begin().await?)
+        Ok(Tx::new(self.pool.begin().await?, self.render.clone()))
     }
 
     /// A read-only transaction whose statements all see one snapshot
     /// (repeatable read), so a report's figures never mix two instants.
     async fn begin_snapshot(&self) -> crate::Result<Tx> {
-        let mut tx = self
-            .pool
-            .begin_with("begin transaction isolation level repeatable read, read only")
-            .await?;
+        let mut tx = Tx::new(
+            self.pool
+                .begin_with("begin transaction isolation level repeatable read, read only")
+                .await?,
+            self.render.clone(),
+        );
         // A report groups hundreds of thousands of stints: with the default
         // 4 MB its hash tables spill to disk. The setting ends with the
         // transaction.
@@ -167,6 +172,11 @@ async fn try_lock_key_shared(conn: &mut Conn, org: Uuid, key: &str) -> crate::Re
 impl_store!(PgStore, crate::Backend::Postgres);
 impl_pipeline_store!(PgStore);
 impl_deal_store!(PgStore);
+impl_feed_store!(
+    PgStore,
+    Postgres,
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+);
 impl_custom_field_store!(PgStore);
 impl_account_store!(PgStore);
 impl_contact_store!(PgStore);

@@ -624,22 +624,21 @@ macro_rules! impl_store {
             target: Option<Uuid>,
             now: DateTime<Utc>,
         ) -> $crate::Result<()> {
-            let (user, key) = match actor {
-                Actor::User(id) => (Some(id), None),
-                Actor::ApiKey(id) => (None, Some(id)),
-                Actor::System => (None, None),
-            };
+            let (user, key, form) = actor.ids();
             sqlx::query(
-                "insert into audit_log (id, organization_id, actor_user_id, actor_api_key_id, action, target_id, created_at)
-                 values ($1, $2, $3, $4, $5, $6, $7)",
+                "insert into audit_log (id, organization_id, actor_user_id, actor_api_key_id, actor_form_id, action,
+                                        target_id, created_at, request_id)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(Uuid::now_v7())
             .bind(org)
             .bind(user)
             .bind(key)
+            .bind(form)
             .bind(action)
             .bind(target)
             .bind(now)
+            .bind($crate::events::request_id())
             .execute(&mut **tx)
             .await?;
             Ok(())

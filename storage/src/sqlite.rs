@@ -12,7 +12,7 @@ use pipewise_domain::{
 };
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Sqlite, SqlitePool, Transaction,
+    Sqlite, SqlitePool,
 };
 use uuid::Uuid;
 
@@ -25,6 +25,7 @@ use crate::{
     custom_fields::impl_custom_field_store,
     customers::impl_customer_store,
     deals::impl_deal_store,
+    feed::impl_feed_store,
     forms::impl_form_store,
     hygiene::impl_hygiene_store,
     imports::impl_import_store,
@@ -44,18 +45,20 @@ use crate::{
     Actor, NewApiKey, NewRefreshToken, Page, Rotation, StoreError,
 };
 
-type Tx = Transaction<'static, Sqlite>;
+type Tx = crate::events::WriteTx<Sqlite>;
+crate::events::impl_write_tx!(Sqlite, SqliteStore, "0");
 /// The dialect, for SQL that differs between the backends.
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
 type Conn = sqlx::SqliteConnection;
 type DbRow = sqlx::sqlite::SqliteRow;
 
 pub(crate) struct SqliteStore {
+    render: std::sync::Arc<dyn crate::events::Render>,
     pool: SqlitePool,
 }
 
 impl SqliteStore {
-    pub(crate) async fn connect(url: &str) -> crate::Result<Self> {
+    pub(crate) async fn connect(url: &str, render: std::sync::Arc<dyn crate::events::Render>) -> crate::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -69,7 +72,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let store = Self { pool };
+        let store = Self { render, pool };
         store.backfill_email_domain_kinds().await?;
         Ok(store)
     }
@@ -84,13 +87,19 @@ impl SqliteStore {
     const MAX_PARAMS: usize = 32_766;
 
     async fn begin_write(&self) -> crate::Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(Tx::new(
+            self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            self.render.clone(),
+        ))
     }
 
     /// A read transaction: in WAL mode its first read fixes the snapshot that
     /// every later statement of it sees.
     async fn begin_snapshot(&self) -> crate::Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN DEFERRED").await?)
+        Ok(Tx::new(
+            self.pool.begin_with("BEGIN DEFERRED").await?,
+            self.render.clone(),
+        ))
     }
 
     /// A write transaction for a bulk insert. Its connection gets a page
@@ -150,6 +159,7 @@ async fn try_lock_key_shared(_conn: &mut Conn, _org: Uuid, _key: &str) -> crate:
 impl_store!(SqliteStore, crate::Backend::Sqlite);
 impl_pipeline_store!(SqliteStore);
 impl_deal_store!(SqliteStore);
+impl_feed_store!(SqliteStore, Sqlite, "1");
 impl_custom_field_store!(SqliteStore);
 impl_account_store!(SqliteStore);
 impl_contact_store!(SqliteStore);

@@ -690,7 +690,7 @@ async fn a_trashed_account_is_hidden_until_restored(app: TestApp) {
     assert_eq!(again, restored);
     assert_eq!(list(&app, &admin, "").await, [restored]);
     assert_eq!(
-        app.scalar("select count(*) from audit_log where action in ('account.trashed', 'account.restored')")
+        app.scalar("select count(*) from audit_log where action in ('account.deleted', 'account.restored')")
             .await,
         2
     );

@@ -407,7 +407,7 @@ async fn bulk_lead_actions_write_as_single_writes_do(app: TestApp) {
     .await;
     assert_eq!(deleted["changed"], 2);
     assert_eq!(
-        app.scalar("select count(*) from audit_log where action = 'lead.trashed'")
+        app.scalar("select count(*) from audit_log where action = 'lead.deleted'")
             .await,
         2
     );

@@ -28,7 +28,7 @@ async fn create_form(app: &TestApp, admin: &Session, body: Value) -> Value {
 }
 
 /// A form taking names, email and company, email required, owned by `admin`.
-async fn contact_form(app: &TestApp, admin: &Session, extra: Value) -> Value {
+pub(crate) async fn contact_form(app: &TestApp, admin: &Session, extra: Value) -> Value {
     let mut body = json!({
         "name": "Contact us",
         "fields": ["first_name", "last_name", "email", "company_name", "employee_count"],
@@ -60,7 +60,7 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-async fn submit_json(app: &TestApp, form: &Value, body: Value) -> Response {
+pub(crate) async fn submit_json(app: &TestApp, form: &Value, body: Value) -> Response {
     app.request(Method::POST, &submit_path(form))
         .json(&body)
         .send()

@@ -975,7 +975,7 @@ async fn leads_are_trashed_and_restored(app: TestApp) {
         lead["id"]
     );
     assert_eq!(
-        app.scalar("select count(*) from audit_log where action = 'lead.trashed'")
+        app.scalar("select count(*) from audit_log where action = 'lead.deleted'")
             .await,
         1
     );

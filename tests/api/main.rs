@@ -5,6 +5,7 @@ mod activities;
 mod api_keys;
 mod auth;
 mod bulk;
+mod changes;
 mod contacts;
 mod contract;
 mod conversion;

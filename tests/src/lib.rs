@@ -255,6 +255,20 @@ impl TestApp {
         .await
     }
 
+    /// Runs one statement on the test database, to set up a state no API call can make.
+    pub async fn execute(&self, sql: &str) {
+        match &self.db {
+            TestDb::Sqlite(_) => {
+                let pool = sqlx::SqlitePool::connect(&self.db.url()).await.expect("sqlite");
+                sqlx::query(sql).execute(&pool).await.expect("statement");
+            }
+            TestDb::Postgres { .. } => {
+                let pool = sqlx::PgPool::connect(&self.db.url()).await.expect("postgres");
+                sqlx::query(sql).execute(&pool).await.expect("statement");
+            }
+        }
+    }
+
     /// One integer from the test database, for asserting stored state.
     pub async fn scalar(&self, sql: &str) -> i64 {
         match &self.db {

@@ -359,7 +359,7 @@ async fn write_follow_ups(store: &dyn Store, org: Uuid, batch: &Batch) -> Result
 /// year up to `now`, and tells how to log in.
 pub async fn run(database_url: &str, options: &DemoOptions, now: DateTime<Utc>) -> Result<DemoSummary, DemoError> {
     let began = Instant::now();
-    let store = pipewise_storage::connect(database_url).await?;
+    let store = pipewise_storage::connect(database_url, std::sync::Arc::new(crate::render::ApiRender)).await?;
     let founded = now - Duration::days(story::YEAR_DAYS * i64::from(options.years)) - Duration::days(1);
     let (cast, mut summary) = set_up(&*store, founded, &demo_password()).await?;
     summary.seed = options.seed;

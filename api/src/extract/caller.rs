@@ -53,6 +53,14 @@ pub struct ManagerWrite;
 /// Organization-wide reports (customers, acquisition): managers and
 /// admins, since they add up every rep's deals; keys with `reports`.
 pub struct ManagerReports;
+/// The change feed: managers and admins, who may see every record; keys with `read`.
+pub struct Changes;
+impl Policy for Changes {
+    const RULE: Rule = Rule {
+        roles: MANAGERS,
+        key_scopes: &[Scope::Read],
+    };
+}
 /// CSV imports: every user (reps import records they own); keys with
 /// `write` or `import`.
 pub struct Import;

@@ -767,7 +767,7 @@ async fn delete_deal(
     } else {
         state
             .store
-            .trash_deal(org, *id, caller.visible_owner(), if_match.0, Utc::now())
+            .trash_deal(org, *id, caller.visible_owner(), if_match.0, caller.actor(), Utc::now())
             .await?;
     }
     Ok(HttpResponse::NoContent().finish())
@@ -793,7 +793,13 @@ async fn restore_deal(
 ) -> Result<HttpResponse, ApiError> {
     let deal = state
         .store
-        .restore_deal(caller.organization_id(), *id, caller.visible_owner(), Utc::now())
+        .restore_deal(
+            caller.organization_id(),
+            *id,
+            caller.visible_owner(),
+            caller.actor(),
+            Utc::now(),
+        )
         .await?;
     Ok(deal_response(StatusCode::OK, deal))
 }

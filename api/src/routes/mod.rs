@@ -5,6 +5,7 @@ pub mod activities;
 pub mod api_keys;
 pub mod auth;
 pub mod bulk;
+pub mod changes;
 pub mod contacts;
 pub mod conversion;
 pub mod custom_fields;
@@ -61,6 +62,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(exports::configure)
         .configure(imports::configure)
         .configure(search::configure)
+        .configure(changes::configure)
         .configure(source_spend::configure)
         .configure(reports::configure);
 }

@@ -209,7 +209,10 @@ async fn create_note(
         unreachable!("valid when no field was rejected")
     };
     let author = caller.user().map(|u| u.id);
-    let note = state.store.create_note(org, record, &text, author, Utc::now()).await?;
+    let note = state
+        .store
+        .create_note(org, record, &text, author, caller.actor(), Utc::now())
+        .await?;
     let location = format!("/api/v1/notes/{}", note.id);
     let mut response = note_response(StatusCode::CREATED, note);
     response
@@ -275,7 +278,7 @@ async fn update_note(
     });
     let note = state
         .store
-        .update_note(caller.organization_id(), *id, &check, &text, Utc::now())
+        .update_note(caller.organization_id(), *id, &check, &text, caller.actor(), Utc::now())
         .await?;
     Ok(note_response(StatusCode::OK, note))
 }
