@@ -703,15 +703,8 @@ macro_rules! impl_deal_store {
                 if if_version.is_some_and(|v| v != version) {
                     return Err(StoreError::VersionMismatch);
                 }
-                let trashed_at: Option<DateTime<Utc>> =
-                    sqlx::query_scalar("select deleted_at from deals where id = $1").bind(id).fetch_one(&mut *tx).await?;
                 // The deal as it was, trashed or not, for its last event.
-                sqlx::query("update deals set deleted_at = null where id = $1 and deleted_at is not null")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                let mut purged = load_deal(&mut tx, org, id, None, false).await?;
-                purged.deleted_at = trashed_at;
+                let purged = read_deal(&mut tx, org, id, None, "true").await?;
                 for table in ["deal_events", "deal_contacts"] {
                     sqlx::query(&format!("delete from {table} where deal_id = $1")).bind(id).execute(&mut *tx).await?;
                 }
@@ -815,22 +808,21 @@ macro_rules! impl_deal_store {
         async fn trash_locked(
             tx: &mut Tx,
             org: Uuid,
-            mut current: pipewise_domain::Deal,
+            current: pipewise_domain::Deal,
             actor: Actor,
             now: DateTime<Utc>,
         ) -> $crate::Result<()> {
-            let version: i64 = sqlx::query_scalar(
+            sqlx::query(
                 "update deals set deleted_at = $3, version = version + 1, updated_at = $3
-                 where organization_id = $1 and id = $2 returning version",
+                 where organization_id = $1 and id = $2",
             )
             .bind(org)
             .bind(current.id)
             .bind(now)
-            .fetch_one(&mut **tx)
+            .execute(&mut **tx)
             .await?;
-            current.version = version;
-            (current.updated_at, current.deleted_at) = (now, Some(now));
-            tx.happened(org, actor, $crate::events::Happening::Deleted, $crate::events::Record::Deal(&current), now);
+            let trashed = read_deal(tx, org, current.id, None, "true").await?;
+            tx.happened(org, actor, $crate::events::Happening::Deleted, $crate::events::Record::Deal(&trashed), now);
             Ok(())
         }
 
@@ -1020,9 +1012,20 @@ macro_rules! impl_deal_store {
                 );
                 sqlx::query_scalar::<_, Uuid>(&sql).bind(org).bind(id).fetch_optional(&mut *conn).await?;
             }
+            read_deal(conn, org, id, owner, "d.deleted_at is null").await
+        }
+
+        /// A deal with its contacts, if it matches `filter` (such as `d.deleted_at is null`).
+        async fn read_deal(
+            conn: &mut Conn,
+            org: Uuid,
+            id: Uuid,
+            owner: Option<Uuid>,
+            filter: &str,
+        ) -> $crate::Result<pipewise_domain::Deal> {
             let sql = format!(
                 "select {} from deals d join stages s on s.id = d.stage_id
-                 where d.organization_id = $1 and d.id = $2 and d.deleted_at is null and ($3 is null or d.owner_id = $3)",
+                 where d.organization_id = $1 and d.id = $2 and {filter} and ($3 is null or d.owner_id = $3)",
                 $crate::deals::DEAL_COLUMNS
             );
             let row = sqlx::query_as::<_, $crate::deals::DealRow>(&sql)

@@ -339,7 +339,8 @@ fn erase_value(value: &Value) -> Value {
 }
 
 /// Writes the events collected in a [`WriteTx`] and commits it, for a
-/// backend: `$tx_key` is the SQL of the writing transaction's ordering key.
+/// backend: `$tx_key` is the SQL of the writing transaction's ordering key,
+/// `None` where writers take turns (seq alone is commit order).
 macro_rules! impl_write_tx {
     ($db:ty, $store:ty, $tx_key:expr) => {
         impl $crate::events::WriteTx<$db> {
@@ -354,16 +355,23 @@ macro_rules! impl_write_tx {
                     qb.push_values(chunk, |mut row, e| {
                         let (actor_kind, actor_id) = e.actor.kind_and_id();
                         row.push_bind(e.id).push_bind(e.org);
-                        if e.is_creation() || $tx_key == "0" {
-                            row.push(concat!($tx_key));
-                        } else {
-                            // A record's events keep their order: this one sorts after
-                            // the record's latest, even if that one's transaction began later.
-                            row.push(concat!("(select max(k) from (select ", $tx_key, " as k union all select max(tx_key) from events where organization_id = "))
-                                .push_bind_unseparated(e.org)
-                                .push_unseparated(" and record_id = ")
-                                .push_bind_unseparated(e.record_id)
-                                .push_unseparated(") keys)");
+                        let tx_key: Option<&str> = $tx_key;
+                        match tx_key {
+                            None => {
+                                row.push("0");
+                            }
+                            Some(key) if e.is_creation() => {
+                                row.push(key);
+                            }
+                            Some(key) => {
+                                // A record's events keep their order: this one sorts after
+                                // the record's latest, even if that one's transaction began later.
+                                row.push(format!("(select max(k) from (select {key} as k union all select max(tx_key) from events where organization_id = "))
+                                    .push_bind_unseparated(e.org)
+                                    .push_unseparated(" and record_id = ")
+                                    .push_bind_unseparated(e.record_id)
+                                    .push_unseparated(") keys)");
+                            }
                         }
                         row.push_bind(e.event_type())
                             .push_bind(e.record_kind)

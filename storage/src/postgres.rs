@@ -44,7 +44,7 @@ use crate::{
 };
 
 type Tx = crate::events::WriteTx<Postgres>;
-crate::events::impl_write_tx!(Postgres, PgStore, "pg_current_xact_id()::text::bigint");
+crate::events::impl_write_tx!(Postgres, PgStore, Some("pg_current_xact_id()::text::bigint"));
 /// The dialect, for SQL that differs between the backends.
 const BACKEND: crate::Backend = crate::Backend::Postgres;
 type Conn = sqlx::PgConnection;

@@ -46,7 +46,7 @@ use crate::{
 };
 
 type Tx = crate::events::WriteTx<Sqlite>;
-crate::events::impl_write_tx!(Sqlite, SqliteStore, "0");
+crate::events::impl_write_tx!(Sqlite, SqliteStore, None);
 /// The dialect, for SQL that differs between the backends.
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
 type Conn = sqlx::SqliteConnection;

@@ -95,26 +95,17 @@ async fn every_committed_change_is_one_event_in_order_and_a_refused_one_none(app
     )
     .await;
     let path = deal_path(&deal);
-    let moved = app
-        .post(
+    let move_to_second_stage = || {
+        app.post(
             &format!("{path}/move"),
             token,
             &json!({"stage_id": stage_id(&pipeline, 1)}),
         )
-        .send()
-        .await
-        .unwrap();
+    };
+    let moved = move_to_second_stage().send().await.unwrap();
     expect_status(moved, StatusCode::OK).await;
     // Moving to the stage it is in is refused: no event.
-    let again = app
-        .post(
-            &format!("{path}/move"),
-            token,
-            &json!({"stage_id": stage_id(&pipeline, 1)}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let again = move_to_second_stage().send().await.unwrap();
     expect_problem(again, StatusCode::CONFLICT).await;
     let won = app
         .post(&format!("{path}/win"), token, &json!({}))
